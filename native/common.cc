@@ -1,0 +1,173 @@
+// N-API plumbing: exception guard, value conversion, tensor handles.
+#include "graft.h"
+
+#include <c10/util/Exception.h>
+#include <sstream>
+
+namespace graft {
+
+static void throwJs(napi_env env, const std::string& code, const std::string& msg) {
+  bool pending = false;
+  napi_is_exception_pending(env, &pending);
+  if (!pending) napi_throw_error(env, code.c_str(), msg.c_str());
+}
+
+napi_value guard(napi_env env, const char*, napi_value (*fn)(napi_env, napi_callback_info),
+                 napi_callback_info info) {
+  try {
+    return fn(env, info);
+  } catch (const JsError& e) {
+    throwJs(env, e.code, e.message);
+  } catch (const c10::Error& e) {
+    throwJs(env, "GRAFT_TORCH", e.what_without_backtrace());
+  } catch (const std::exception& e) {
+    throwJs(env, "GRAFT_NATIVE", e.what());
+  } catch (...) {
+    throwJs(env, "GRAFT_NATIVE", "unknown native exception");
+  }
+  return nullptr;
+}
+
+void defineFn(napi_env env, napi_value exports, const char* name, napi_callback cb) {
+  napi_value fn;
+  NAPI_OK(napi_create_function(env, name, NAPI_AUTO_LENGTH, cb, nullptr, &fn));
+  NAPI_OK(napi_set_named_property(env, exports, name, fn));
+}
+
+std::vector<napi_value> args(napi_env env, napi_callback_info info, size_t max) {
+  std::vector<napi_value> out(max);
+  size_t argc = max;
+  NAPI_OK(napi_get_cb_info(env, info, &argc, out.data(), nullptr, nullptr));
+  out.resize(argc < max ? argc : max);
+  return out;
+}
+
+static void finalizeBox(napi_env env, void* data, void*) {
+  auto* box = static_cast<TensorBox*>(data);
+  if (box->reported) {
+    int64_t ignored;
+    napi_adjust_external_memory(env, -box->reported, &ignored);
+  }
+  delete box;
+}
+
+static int64_t bytesOf(const at::Tensor& t) {
+  if (!t.defined() || !t.has_storage()) return 0;
+  return static_cast<int64_t>(t.numel() * t.element_size());
+}
+
+napi_value wrap(napi_env env, at::Tensor t) {
+  auto* box = new TensorBox{std::move(t), 0};
+  napi_value ext;
+  if (napi_create_external(env, box, finalizeBox, nullptr, &ext) != napi_ok) {
+    delete box;
+    throw JsError{"GRAFT_NAPI", "napi_create_external failed"};
+  }
+  // Only CPU bytes pressure V8's heap; small tensors are not worth the call.
+  int64_t bytes = box->t.is_cpu() ? bytesOf(box->t) : 0;
+  if (bytes >= 4096) {
+    int64_t ignored;
+    napi_adjust_external_memory(env, bytes, &ignored);
+    box->reported = bytes;
+  }
+  return ext;
+}
+
+TensorBox* boxOf(napi_env env, napi_value v) {
+  void* data = nullptr;
+  if (napi_get_value_external(env, v, &data) != napi_ok || data == nullptr)
+    throw JsError{"GRAFT_TYPE", "expected a tensor handle"};
+  return static_cast<TensorBox*>(data);
+}
+
+at::Tensor& tensorOf(napi_env env, napi_value v) {
+  TensorBox* box = boxOf(env, v);
+  if (!box->t.defined()) throw JsError{"GRAFT_DISPOSED", "tensor was disposed"};
+  return box->t;
+}
+
+napi_value undefinedValue(napi_env env) {
+  napi_value u;
+  napi_get_undefined(env, &u);
+  return u;
+}
+
+napi_value jsNumber(napi_env env, double v) {
+  napi_value r;
+  NAPI_OK(napi_create_double(env, v, &r));
+  return r;
+}
+
+napi_value jsBool(napi_env env, bool v) {
+  napi_value r;
+  NAPI_OK(napi_get_boolean(env, v, &r));
+  return r;
+}
+
+napi_value jsString(napi_env env, const std::string& s) {
+  napi_value r;
+  NAPI_OK(napi_create_string_utf8(env, s.data(), s.size(), &r));
+  return r;
+}
+
+double numberOf(napi_env env, napi_value v) {
+  double d;
+  if (napi_get_value_double(env, v, &d) != napi_ok) throw JsError{"GRAFT_TYPE", "expected a number"};
+  return d;
+}
+
+int64_t intOf(napi_env env, napi_value v) {
+  double d = numberOf(env, v);
+  if (d != static_cast<double>(static_cast<int64_t>(d)))
+    throw JsError{"GRAFT_TYPE", "expected an integer, got " + std::to_string(d)};
+  return static_cast<int64_t>(d);
+}
+
+bool boolOf(napi_env env, napi_value v) {
+  bool b;
+  if (napi_get_value_bool(env, v, &b) != napi_ok) throw JsError{"GRAFT_TYPE", "expected a boolean"};
+  return b;
+}
+
+std::string stringOf(napi_env env, napi_value v) {
+  size_t len = 0;
+  if (napi_get_value_string_utf8(env, v, nullptr, 0, &len) != napi_ok)
+    throw JsError{"GRAFT_TYPE", "expected a string"};
+  std::string s(len, '\0');
+  NAPI_OK(napi_get_value_string_utf8(env, v, s.data(), len + 1, &len));
+  return s;
+}
+
+std::vector<int64_t> intListOf(napi_env env, napi_value v) {
+  bool isArray = false;
+  napi_is_array(env, v, &isArray);
+  if (!isArray) return {intOf(env, v)};  // PyTorch accepts a lone int for int[N]
+  uint32_t n = 0;
+  NAPI_OK(napi_get_array_length(env, v, &n));
+  std::vector<int64_t> out(n);
+  for (uint32_t i = 0; i < n; i++) {
+    napi_value e;
+    NAPI_OK(napi_get_element(env, v, i, &e));
+    out[i] = intOf(env, e);
+  }
+  return out;
+}
+
+bool isNullish(napi_env env, napi_value v) {
+  napi_valuetype t;
+  napi_typeof(env, v, &t);
+  return t == napi_undefined || t == napi_null;
+}
+
+std::string describe(const at::Tensor& t) {
+  if (!t.defined()) return "None";
+  std::ostringstream s;
+  s << "Tensor[";
+  auto sizes = t.sizes();
+  for (size_t i = 0; i < sizes.size(); i++) s << (i ? ", " : "") << sizes[i];
+  s << "] " << c10::toString(t.scalar_type());
+  if (!t.is_cpu()) s << " " << t.device().str();
+  return s.str();
+}
+
+}  // namespace graft

@@ -1,0 +1,60 @@
+// Shared declarations for the graft addon. Only native/ includes torch headers.
+#pragma once
+#define NAPI_VERSION 8
+#include <node_api.h>
+#include <ATen/ATen.h>
+#include <string>
+#include <vector>
+
+namespace graft {
+
+// A JS tensor handle is a napi external owning one reference to an at::Tensor.
+struct TensorBox {
+  at::Tensor t;
+  int64_t reported = 0;  // bytes reported to V8 via napi_adjust_external_memory
+};
+
+// Thrown inside bindings; converted to a pending JS exception at the entry point.
+struct JsError {
+  std::string code;
+  std::string message;
+};
+
+#define NAPI_OK(call)                                                    \
+  do {                                                                   \
+    if ((call) != napi_ok) throw ::graft::JsError{"GRAFT_NAPI", #call}; \
+  } while (0)
+
+// Runs fn and turns every C++ exception into a JS exception, so nothing aborts Node.
+napi_value guard(napi_env env, const char* what, napi_value (*fn)(napi_env, napi_callback_info),
+                 napi_callback_info info);
+
+template <napi_value (*F)(napi_env, napi_callback_info)>
+napi_value entry(napi_env env, napi_callback_info info) {
+  return guard(env, "", F, info);
+}
+
+// argument helpers
+std::vector<napi_value> args(napi_env env, napi_callback_info info, size_t max = 16);
+at::Tensor& tensorOf(napi_env env, napi_value v);
+TensorBox* boxOf(napi_env env, napi_value v);
+napi_value wrap(napi_env env, at::Tensor t);
+napi_value undefinedValue(napi_env env);
+napi_value jsNumber(napi_env env, double v);
+napi_value jsBool(napi_env env, bool v);
+napi_value jsString(napi_env env, const std::string& s);
+double numberOf(napi_env env, napi_value v);
+int64_t intOf(napi_env env, napi_value v);
+bool boolOf(napi_env env, napi_value v);
+std::string stringOf(napi_env env, napi_value v);
+std::vector<int64_t> intListOf(napi_env env, napi_value v);
+bool isNullish(napi_env env, napi_value v);
+std::string describe(const at::Tensor& t);
+
+// registration: each file adds its functions to the exports object
+void defineFn(napi_env env, napi_value exports, const char* name, napi_callback cb);
+void initTensor(napi_env env, napi_value exports);
+void initOps(napi_env env, napi_value exports);
+void initRuntime(napi_env env, napi_value exports);
+
+}  // namespace graft

@@ -1,0 +1,81 @@
+// Loads the native addon (build/graft.node) and types its surface. Only src/tensor/ imports this.
+import { existsSync } from 'node:fs';
+import { createRequire } from 'node:module';
+import { availableParallelism } from 'node:os';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { BindingError } from '../errors.ts';
+
+/** An opaque native tensor handle (a napi external owning one at::Tensor reference). */
+export type Handle = object & { readonly __handle: unique symbol };
+
+export interface Native {
+  opFind(name: string, overload: string): [id: number, inplaceSelf: boolean];
+  opCall(id: number, ...args: unknown[]): any;
+  opSchema(id: number): string;
+  listOps(): string[];
+  fromBuffer(bytes: ArrayBufferView | ArrayBuffer, shape: number[], dtypeCode: number): Handle;
+  toBuffer(h: Handle): ArrayBuffer;
+  shape(h: Handle): number[];
+  strides(h: Handle): number[];
+  dtype(h: Handle): number;
+  device(h: Handle): string;
+  item(h: Handle): number | boolean;
+  dispose(h: Handle): void;
+  isDisposed(h: Handle): boolean;
+  sameTensor(a: Handle, b: Handle): boolean;
+  dataPtr(h: Handle): number;
+  requiresGrad(h: Handle): boolean;
+  setRequiresGrad(h: Handle, v: boolean): void;
+  grad(h: Handle): Handle | undefined;
+  setGrad(h: Handle, g: Handle | undefined): void;
+  isLeaf(h: Handle): boolean;
+  gradFnName(h: Handle): string | undefined;
+  retainGrad(h: Handle): void;
+  backward(outputs: Handle[], grads?: (Handle | undefined)[], retainGraph?: boolean, createGraph?: boolean, inputs?: Handle[]): void;
+  autogradGrad(
+    outputs: Handle[],
+    inputs: Handle[],
+    gradOutputs?: (Handle | undefined)[],
+    retainGraph?: boolean,
+    createGraph?: boolean,
+    allowUnused?: boolean,
+  ): (Handle | undefined)[];
+  setNumThreads(n: number): void;
+  getNumThreads(): number;
+  manualSeed(seed: number): void;
+  setGradEnabled(enabled: boolean): boolean;
+  isGradEnabled(): boolean;
+  setAutocast(device: 'cpu' | 'cuda', enabled: boolean, dtypeCode: number): [boolean, number];
+  autocastNest(enter: boolean): number;
+  cudaDeviceCount(): number;
+  version(): string;
+  parallelInfo(): string;
+}
+
+const root = join(dirname(fileURLToPath(import.meta.url)), '..', '..');
+export const addonPath = join(root, 'build', 'graft.node');
+
+function load(): Native {
+  if (!existsSync(addonPath)) {
+    throw new BindingError(
+      `the native addon is not built (${addonPath} is missing)`,
+      'run `npm run setup` in the graft folder: it finds or installs libtorch and builds the addon',
+    );
+  }
+  let mod: Native;
+  try {
+    mod = createRequire(import.meta.url)(addonPath) as Native;
+  } catch (e) {
+    const msg = (e as Error).message;
+    const hint = /lib(torch|c10)[^ ]*\.so/.test(msg)
+      ? 'libtorch moved or was removed since the build: run `npm run setup` again'
+      : 'rebuild with `npm run setup`';
+    throw new BindingError(`cannot load ${addonPath}: ${msg}`, hint);
+  }
+  const threads = Number(process.env.GRAFT_NUM_THREADS) || availableParallelism();
+  mod.setNumThreads(threads);
+  return mod;
+}
+
+export const native: Native = load();

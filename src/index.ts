@@ -1,0 +1,3 @@
+// graft's public API: everything a user imports comes from here.
+export * from './errors.ts';
+export * from './tensor/index.ts';

@@ -1,0 +1,30 @@
+// The tensor layer's public surface.
+export * from './autograd.ts';
+export * from './create.ts';
+export * from './dtype.ts';
+export * as foreach from './foreach.ts';
+export * as F from './functional.ts';
+export { aten, schemaOf } from './generic.ts';
+export * from './loss.ts';
+export {
+  addcdiv_,
+  addcmul_,
+  addmm,
+  bmm,
+  clamp,
+  copy_,
+  lerp_,
+  linear,
+  matmul,
+  maximum,
+  minimum,
+  mm,
+  type TypedArray,
+  unary,
+  where,
+} from './math.ts';
+export { argmax, argmin, logsumexp, maxDim, minDim, norm, sum, mean, std, topk, variance } from './reduce.ts';
+export * from './runtime.ts';
+export { dispose, tidy } from './scope.ts';
+export { cat, chunk, split, stack } from './shape.ts';
+export { type Dims, type Scalar, Tensor, type TensorLike } from './tensor.ts';
