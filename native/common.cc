@@ -2,6 +2,7 @@
 #include "graft.h"
 
 #include <c10/util/Exception.h>
+#include <cmath>
 #include <sstream>
 
 namespace graft {
@@ -42,13 +43,15 @@ std::vector<napi_value> args(napi_env env, napi_callback_info info, size_t max) 
   return out;
 }
 
-static void finalizeBox(napi_env env, void* data, void*) {
-  auto* box = static_cast<TensorBox*>(data);
-  if (box->reported) {
-    int64_t ignored;
-    napi_adjust_external_memory(env, -box->reported, &ignored);
-  }
-  delete box;
+static void freeState(napi_env, void* data, void*) { delete static_cast<EnvState*>(data); }
+
+EnvState& envState(napi_env env) {
+  void* data = nullptr;
+  napi_get_instance_data(env, &data);
+  if (data) return *static_cast<EnvState*>(data);
+  auto* st = new EnvState();
+  NAPI_OK(napi_set_instance_data(env, st, freeState, nullptr));
+  return *st;
 }
 
 static int64_t bytesOf(const at::Tensor& t) {
@@ -57,33 +60,60 @@ static int64_t bytesOf(const at::Tensor& t) {
 }
 
 napi_value wrap(napi_env env, at::Tensor t) {
-  auto* box = new TensorBox{std::move(t), 0};
-  napi_value ext;
-  if (napi_create_external(env, box, finalizeBox, nullptr, &ext) != napi_ok) {
-    delete box;
-    throw JsError{"GRAFT_NAPI", "napi_create_external failed"};
+  EnvState& st = envState(env);
+  uint32_t index;
+  if (!st.freeSlots.empty()) {
+    index = st.freeSlots.back();
+    st.freeSlots.pop_back();
+  } else {
+    if (st.slots.size() >= static_cast<size_t>(kGenScale)) throw JsError{"GRAFT_NATIVE", "too many live tensors"};
+    index = static_cast<uint32_t>(st.slots.size());
+    st.slots.emplace_back();
   }
+  Slot& slot = st.slots[index];
+  slot.t = std::move(t);
+  st.live++;
   // Only CPU bytes pressure V8's heap; small tensors are not worth the call.
-  int64_t bytes = box->t.is_cpu() ? bytesOf(box->t) : 0;
+  int64_t bytes = slot.t.is_cpu() ? bytesOf(slot.t) : 0;
   if (bytes >= 4096) {
     int64_t ignored;
     napi_adjust_external_memory(env, bytes, &ignored);
-    box->reported = bytes;
+    slot.reported = bytes;
   }
-  return ext;
+  return jsNumber(env, index + slot.gen * kGenScale);
 }
 
-TensorBox* boxOf(napi_env env, napi_value v) {
-  void* data = nullptr;
-  if (napi_get_value_external(env, v, &data) != napi_ok || data == nullptr)
-    throw JsError{"GRAFT_TYPE", "expected a tensor handle"};
-  return static_cast<TensorBox*>(data);
+Slot* slotOf(napi_env env, napi_value v) {
+  double id;
+  if (napi_get_value_double(env, v, &id) != napi_ok) throw JsError{"GRAFT_TYPE", "expected a tensor handle"};
+  EnvState& st = envState(env);
+  double genPart = std::floor(id / kGenScale);
+  auto index = static_cast<size_t>(id - genPart * kGenScale);
+  if (id < 0 || index >= st.slots.size()) throw JsError{"GRAFT_TYPE", "expected a tensor handle"};
+  Slot& slot = st.slots[index];
+  if (slot.gen != static_cast<uint32_t>(genPart) || !slot.t.defined()) return nullptr;
+  return &slot;
 }
 
 at::Tensor& tensorOf(napi_env env, napi_value v) {
-  TensorBox* box = boxOf(env, v);
-  if (!box->t.defined()) throw JsError{"GRAFT_DISPOSED", "tensor was disposed"};
-  return box->t;
+  Slot* slot = slotOf(env, v);
+  if (!slot) throw JsError{"GRAFT_DISPOSED", "tensor was disposed"};
+  return slot->t;
+}
+
+void release(napi_env env, napi_value v) {
+  Slot* slot = slotOf(env, v);
+  if (!slot) return;  // already released: dispose() then GC, or twice
+  if (slot->reported) {
+    int64_t ignored;
+    napi_adjust_external_memory(env, -slot->reported, &ignored);
+    slot->reported = 0;
+  }
+  slot->t.reset();
+  slot->gen = (slot->gen + 1) % (1u << 28);
+  EnvState& st = envState(env);
+  st.freeSlots.push_back(static_cast<uint32_t>(slot - st.slots.data()));
+  st.live--;
 }
 
 napi_value undefinedValue(napi_env env) {

@@ -29,7 +29,17 @@ struct OpEntry {
   bool returnsSelfInplace;  // `Tensor(a!)` returned for argument 0: JS keeps `this`
 };
 
-static std::vector<OpEntry> registry;
+// per env: worker threads that load the addon get their own table
+struct OpTable {
+  std::vector<OpEntry> ops;
+};
+
+static std::vector<OpEntry>& opsOf(napi_env env) {
+  static thread_local OpTable* table = nullptr;
+  if (!table) table = new OpTable();  // one JS env per thread in Node
+  (void)env;
+  return table->ops;
+}
 
 static Kind kindOf(const c10::TypePtr& raw, bool& optional) {
   c10::TypePtr t = raw;
@@ -87,14 +97,21 @@ static napi_value opFind(napi_env env, napi_callback_info info) {
       !schema.arguments().empty() && schema.arguments()[0].alias_info() &&
       schema.arguments()[0].alias_info()->isWrite() && schema.arguments()[0].kwarg_only() == false)
     entry.returnsSelfInplace = true;
-  registry.push_back(std::move(entry));
-  napi_value out[2];
-  NAPI_OK(napi_create_uint32(env, static_cast<uint32_t>(registry.size() - 1), &out[0]));
-  out[1] = jsBool(env, registry.back().returnsSelfInplace);
+  opsOf(env).push_back(std::move(entry));
+  // [id, inplaceSelf, tensorArgs]: which positions take a Tensor (1), a Tensor list (2) or other (0)
+  const OpEntry& added = opsOf(env).back();
+  napi_value kinds;
+  NAPI_OK(napi_create_array_with_length(env, added.args.size(), &kinds));
+  for (size_t i = 0; i < added.args.size(); i++) {
+    Kind k = added.args[i].kind;
+    int code = k == Kind::Tensor ? 1 : (k == Kind::TensorList || k == Kind::OptTensorList) ? 2 : 0;
+    NAPI_OK(napi_set_element(env, kinds, i, jsNumber(env, code)));
+  }
   napi_value arr;
-  NAPI_OK(napi_create_array_with_length(env, 2, &arr));
-  NAPI_OK(napi_set_element(env, arr, 0, out[0]));
-  NAPI_OK(napi_set_element(env, arr, 1, out[1]));
+  NAPI_OK(napi_create_array_with_length(env, 3, &arr));
+  NAPI_OK(napi_set_element(env, arr, 0, jsNumber(env, static_cast<double>(opsOf(env).size() - 1))));
+  NAPI_OK(napi_set_element(env, arr, 1, jsBool(env, added.returnsSelfInplace)));
+  NAPI_OK(napi_set_element(env, arr, 2, kinds));
   return arr;
 }
 
@@ -166,16 +183,24 @@ static c10::IValue toIValue(napi_env env, const ArgSpec& spec, napi_value v) {
   }
 }
 
+// Tensor handles are plain numbers, so a numeric result is boxed as { value } to stay distinct.
+static napi_value boxed(napi_env env, napi_value v) {
+  napi_value o;
+  NAPI_OK(napi_create_object(env, &o));
+  NAPI_OK(napi_set_named_property(env, o, "value", v));
+  return o;
+}
+
 static napi_value fromIValue(napi_env env, const c10::IValue& v) {
   if (v.isTensor()) {
     const auto& t = v.toTensor();
     return t.defined() ? wrap(env, t) : undefinedValue(env);
   }
   if (v.isNone()) return undefinedValue(env);
-  if (v.isDouble()) return jsNumber(env, v.toDouble());
-  if (v.isInt()) return jsNumber(env, static_cast<double>(v.toInt()));
+  if (v.isDouble()) return boxed(env, jsNumber(env, v.toDouble()));
+  if (v.isInt()) return boxed(env, jsNumber(env, static_cast<double>(v.toInt())));
   if (v.isBool()) return jsBool(env, v.toBool());
-  if (v.isScalar()) return jsNumber(env, v.toScalar().toDouble());
+  if (v.isScalar()) return boxed(env, jsNumber(env, v.toScalar().toDouble()));
   if (v.isTensorList()) {
     auto list = v.toTensorList();
     napi_value arr;
@@ -188,7 +213,7 @@ static napi_value fromIValue(napi_env env, const c10::IValue& v) {
     napi_value arr;
     NAPI_OK(napi_create_array_with_length(env, list.size(), &arr));
     for (size_t i = 0; i < list.size(); i++) NAPI_OK(napi_set_element(env, arr, i, jsNumber(env, list[i])));
-    return arr;
+    return boxed(env, arr);
   }
   if (v.isTuple()) {
     const auto& elems = v.toTupleRef().elements();
@@ -200,9 +225,9 @@ static napi_value fromIValue(napi_env env, const c10::IValue& v) {
   throw JsError{"GRAFT_TYPE", "op returned a value graft cannot convert: " + v.tagKind()};
 }
 
-static std::string describeArgs(napi_env env, const OpEntry& op, const std::vector<napi_value>& a) {
+static std::string describeArgs(napi_env env, const OpEntry& op, const napi_value* a, size_t na) {
   std::ostringstream s;
-  for (size_t i = 0; i < a.size() && i < op.args.size(); i++) {
+  for (size_t i = 0; i < na && i < op.args.size(); i++) {
     if (op.args[i].kind != Kind::Tensor && op.args[i].kind != Kind::TensorList) continue;
     if (isNullish(env, a[i])) continue;
     s << (s.tellp() ? ", " : "") << op.args[i].name << "=";
@@ -230,18 +255,20 @@ static napi_value opCall(napi_env env, napi_callback_info info) {
   if (argc < 1) throw JsError{"GRAFT_TYPE", "opCall needs an op id"};
   uint32_t id = 0;
   NAPI_OK(napi_get_value_uint32(env, argv[0], &id));
-  if (id >= registry.size()) throw JsError{"GRAFT_NO_OP", "bad op id"};
-  const OpEntry& op = registry[id];
-  std::vector<napi_value> a(argv + 1, argv + argc);
-  if (a.size() > op.args.size())
-    throw JsError{"GRAFT_ARGS", op.name + ": " + std::to_string(a.size()) + " arguments given, schema has " + std::to_string(op.args.size())};
-  torch::jit::Stack stack;
-  stack.reserve(op.args.size());
+  if (id >= opsOf(env).size()) throw JsError{"GRAFT_NO_OP", "bad op id"};
+  const OpEntry& op = opsOf(env)[id];
+  const napi_value* a = argv + 1;
+  const size_t na = argc - 1;
+  if (na > op.args.size())
+    throw JsError{"GRAFT_ARGS", op.name + ": " + std::to_string(na) + " arguments given, schema has " + std::to_string(op.args.size())};
+  // reused across calls: ops never re-enter JS, so one stack per thread is safe
+  static thread_local torch::jit::Stack stack;
+  stack.clear();
   try {
     for (size_t i = 0; i < op.args.size(); i++) {
       const ArgSpec& spec = op.args[i];
       napi_valuetype t = napi_undefined;
-      if (i < a.size()) napi_typeof(env, a[i], &t);
+      if (i < na) napi_typeof(env, a[i], &t);
       if (t == napi_undefined || t == napi_null) {
         if (t == napi_undefined && spec.defaultValue) stack.push_back(*spec.defaultValue);
         else if (spec.optional || spec.kind == Kind::Generator) stack.emplace_back();
@@ -256,23 +283,28 @@ static napi_value opCall(napi_env env, napi_callback_info info) {
     }
     op.handle.callBoxed(&stack);
   } catch (const c10::Error& e) {
-    throw JsError{"GRAFT_TORCH", op.name + "(" + describeArgs(env, op, a) + "): " + e.what_without_backtrace()};
+    throw JsError{"GRAFT_TORCH", op.name + "(" + describeArgs(env, op, a, na) + "): " + e.what_without_backtrace()};
   }
-  if (op.returnsSelfInplace || stack.empty()) return undefinedValue(env);
-  if (stack.size() == 1) return fromIValue(env, stack[0]);
-  napi_value arr;
-  NAPI_OK(napi_create_array_with_length(env, stack.size(), &arr));
-  for (size_t i = 0; i < stack.size(); i++) NAPI_OK(napi_set_element(env, arr, i, fromIValue(env, stack[i])));
-  return arr;
+  napi_value result;
+  if (op.returnsSelfInplace || stack.empty()) {
+    result = undefinedValue(env);
+  } else if (stack.size() == 1) {
+    result = fromIValue(env, stack[0]);
+  } else {
+    NAPI_OK(napi_create_array_with_length(env, stack.size(), &result));
+    for (size_t i = 0; i < stack.size(); i++) NAPI_OK(napi_set_element(env, result, i, fromIValue(env, stack[i])));
+  }
+  stack.clear();  // release the results' references now
+  return result;
 }
 
 static napi_value opSchema(napi_env env, napi_callback_info info) {
   auto a = args(env, info, 1);
   uint32_t id = 0;
   NAPI_OK(napi_get_value_uint32(env, a.at(0), &id));
-  if (id >= registry.size()) throw JsError{"GRAFT_NO_OP", "bad op id"};
+  if (id >= opsOf(env).size()) throw JsError{"GRAFT_NO_OP", "bad op id"};
   std::ostringstream s;
-  s << registry[id].handle.schema();
+  s << opsOf(env)[id].handle.schema();
   return jsString(env, s.str());
 }
 

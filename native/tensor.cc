@@ -104,19 +104,17 @@ static napi_value item(napi_env env, napi_callback_info info) {
 
 static napi_value dispose(napi_env env, napi_callback_info info) {
   auto a = args(env, info, 1);
-  TensorBox* box = boxOf(env, a.at(0));
-  if (box->reported) {
-    int64_t ignored;
-    napi_adjust_external_memory(env, -box->reported, &ignored);
-    box->reported = 0;
-  }
-  box->t.reset();
+  release(env, a.at(0));
   return undefinedValue(env);
+}
+
+static napi_value liveTensors(napi_env env, napi_callback_info) {
+  return jsNumber(env, static_cast<double>(envState(env).live));
 }
 
 static napi_value isDisposed(napi_env env, napi_callback_info info) {
   auto a = args(env, info, 1);
-  return jsBool(env, !boxOf(env, a.at(0))->t.defined());
+  return jsBool(env, slotOf(env, a.at(0)) == nullptr);
 }
 
 static napi_value sameTensor(napi_env env, napi_callback_info info) {
@@ -231,6 +229,7 @@ void initTensor(napi_env env, napi_value exports) {
   defineFn(env, exports, "item", entry<item>);
   defineFn(env, exports, "dispose", entry<dispose>);
   defineFn(env, exports, "isDisposed", entry<isDisposed>);
+  defineFn(env, exports, "liveTensors", entry<liveTensors>);
   defineFn(env, exports, "sameTensor", entry<sameTensor>);
   defineFn(env, exports, "dataPtr", entry<dataPtr>);
   defineFn(env, exports, "requiresGrad", entry<requiresGrad>);

@@ -6,11 +6,12 @@ import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { BindingError } from '../errors.ts';
 
-/** An opaque native tensor handle (a napi external owning one at::Tensor reference). */
-export type Handle = object & { readonly __handle: unique symbol };
+/** A native tensor handle: a number naming a slot (and its generation) in the addon's tensor table. */
+export type Handle = number & { readonly __handle: unique symbol };
 
 export interface Native {
-  opFind(name: string, overload: string): [id: number, inplaceSelf: boolean];
+  /** argKinds: 1 = Tensor, 2 = Tensor list, 0 = anything else */
+  opFind(name: string, overload: string): [id: number, inplaceSelf: boolean, argKinds: number[]];
   opCall(id: number, ...args: unknown[]): any;
   opSchema(id: number): string;
   listOps(): string[];
@@ -23,6 +24,7 @@ export interface Native {
   item(h: Handle): number | boolean;
   dispose(h: Handle): void;
   isDisposed(h: Handle): boolean;
+  liveTensors(): number;
   sameTensor(a: Handle, b: Handle): boolean;
   dataPtr(h: Handle): number;
   requiresGrad(h: Handle): boolean;

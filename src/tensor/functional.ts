@@ -2,6 +2,8 @@
 import { callRaw, op } from './_core.ts';
 import * as M from './math.ts';
 import { tidy } from './scope.ts';
+
+export { linear } from './math.ts';
 import { Tensor, wrap } from './tensor.ts';
 
 type Pair = number | [number, number];

@@ -1,4 +1,5 @@
 // Any ATen op by name: the escape hatch for ops graft has no typed wrapper for.
+import { ArgumentError } from '../errors.ts';
 import { callRaw, op, schemaOf } from './_core.ts';
 import { Tensor, wrap } from './tensor.ts';
 
@@ -16,6 +17,11 @@ export function aten(name: string, overload = ''): (...args: unknown[]) => any {
   const full = name.includes('::') ? name : `aten::${name}`;
   const ref = op(full, overload);
   return (...args: unknown[]) => {
+    ref.argKinds.forEach((kind, i) => {
+      const a = args[i];
+      if (kind === 1 && a !== undefined && a !== null && !(a instanceof Tensor))
+        throw new ArgumentError(`${ref.name}: argument ${i} must be a Tensor, got ${typeof a}`, schemaOf(full, overload));
+    });
     const r = callRaw(ref, ...args.map(lower));
     if (ref.inplace) return args[0];
     return wrap(r);

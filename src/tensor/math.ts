@@ -1,6 +1,6 @@
 // Elementwise math, comparisons, matrix products, dtype/device conversion, data out.
 import { ArgumentError } from '../errors.ts';
-import { callRaw, native, op } from './_core.ts';
+import { callRaw, defOp, native, op } from './_core.ts';
 import { DTYPE_CODE, type DType, isDType } from './dtype.ts';
 import { Tensor, type TensorLike, wrap } from './tensor.ts';
 
@@ -15,15 +15,20 @@ export type TypedArray =
 
 const isT = (x: TensorLike): x is Tensor => x instanceof Tensor;
 
-function binary(name: string, a: Tensor, b: TensorLike, alpha?: number): Tensor {
-  if (isT(b)) return new Tensor(alpha === undefined ? callRaw(op(name, 'Tensor'), a.h, b.h) : callRaw(op(name, 'Tensor'), a.h, b.h, alpha));
-  return new Tensor(alpha === undefined ? callRaw(op(name, 'Scalar'), a.h, b) : callRaw(op(name, 'Scalar'), a.h, b, alpha));
+// hot ops keep their resolved callers in closures (no name lookup per call)
+function binary(name: string): (a: Tensor, b: TensorLike, alpha?: number) => Tensor {
+  const withTensor = defOp(name, 'Tensor');
+  const withScalar = defOp(name, 'Scalar');
+  return (a, b, alpha) => {
+    if (isT(b)) return new Tensor(alpha === undefined ? withTensor(a.h, b.h) : withTensor(a.h, b.h, alpha));
+    return new Tensor(alpha === undefined ? withScalar(a.h, b) : withScalar(a.h, b, alpha));
+  };
 }
 
-export const add = (a: Tensor, b: TensorLike, alpha?: number): Tensor => binary('aten::add', a, b, alpha);
-export const sub = (a: Tensor, b: TensorLike, alpha?: number): Tensor => binary('aten::sub', a, b, alpha);
-export const mul = (a: Tensor, b: TensorLike): Tensor => binary('aten::mul', a, b);
-export const div = (a: Tensor, b: TensorLike): Tensor => binary('aten::div', a, b);
+export const add: (a: Tensor, b: TensorLike, alpha?: number) => Tensor = binary('aten::add');
+export const sub: (a: Tensor, b: TensorLike, alpha?: number) => Tensor = binary('aten::sub');
+export const mul: (a: Tensor, b: TensorLike) => Tensor = binary('aten::mul');
+export const div: (a: Tensor, b: TensorLike) => Tensor = binary('aten::div');
 
 export function pow(a: Tensor, e: TensorLike): Tensor {
   return isT(e) ? new Tensor(callRaw(op('aten::pow', 'Tensor_Tensor'), a.h, e.h)) : new Tensor(callRaw(op('aten::pow', 'Tensor_Scalar'), a.h, e));
@@ -80,7 +85,8 @@ export const bmm = (a: Tensor, b: Tensor): Tensor => new Tensor(callRaw(op('aten
 export const addmm = (bias: Tensor, a: Tensor, b: Tensor, beta = 1, alpha = 1): Tensor =>
   new Tensor(callRaw(op('aten::addmm'), bias.h, a.h, b.h, beta, alpha));
 /** y = x W^T + b, as torch.nn.functional.linear. */
-export const linear = (x: Tensor, w: Tensor, b?: Tensor): Tensor => new Tensor(callRaw(op('aten::linear'), x.h, w.h, b?.h));
+const linearOp = defOp('aten::linear');
+export const linear = (x: Tensor, w: Tensor, b?: Tensor): Tensor => new Tensor(linearOp(x.h, w.h, b?.h));
 
 // ---- in place ----
 export function inplace<T extends Tensor>(name: 'add_' | 'sub_' | 'mul_' | 'div_', a: T, b: TensorLike, alpha?: number): T {

@@ -18,7 +18,8 @@ export class Tensor {
 
   constructor(h: Handle) {
     this.#h = h;
-    track(this);
+    // GC frees it unless a tidy() scope will; a stale id (disposed, slot reused) is ignored natively
+    track(this, h);
   }
 
   /** The native handle; throws once disposed. */
@@ -67,7 +68,7 @@ export class Tensor {
     this.#h = undefined;
   }
   get isDisposed(): boolean {
-    return this.#h === undefined || native.isDisposed(this.#h);
+    return this.#h === undefined;
   }
   [Symbol.dispose](): void {
     this.dispose();
@@ -343,9 +344,10 @@ export class Tensor {
   }
 }
 
-/** Wraps a native result: handles become Tensors, arrays are mapped, the rest passes through. */
+/** Wraps a native result: handles become Tensors, arrays are mapped, `{ value }` numbers unboxed. */
 export function wrap(r: unknown): any {
-  if (r === undefined || r === null || typeof r !== 'object') return r;
+  if (typeof r === 'number') return new Tensor(r as Handle);
   if (Array.isArray(r)) return r.map(wrap);
-  return new Tensor(r as Handle);
+  if (r !== null && typeof r === 'object' && 'value' in r) return (r as { value: unknown }).value;
+  return r;
 }
