@@ -3,6 +3,7 @@ import { ArgumentError, DisposedError } from '../errors.ts';
 import { type Handle, native, track, untrack } from './_core.ts';
 import * as A from './autograd.ts';
 import { type DType, dtypeFromCode, isFloating } from './dtype.ts';
+import * as Fn from './functional.ts';
 import * as M from './math.ts';
 import * as R from './reduce.ts';
 import * as S from './shape.ts';
@@ -224,6 +225,21 @@ export class Tensor {
   }
   matmul(o: Tensor): Tensor {
     return M.matmul(this, o);
+  }
+  relu(): Tensor {
+    return Fn.relu(this);
+  }
+  sigmoid(): Tensor {
+    return Fn.sigmoid(this);
+  }
+  tanh(): Tensor {
+    return Fn.tanh(this);
+  }
+  softmax(dim: number): Tensor {
+    return Fn.softmax(this, dim);
+  }
+  logSoftmax(dim: number): Tensor {
+    return Fn.logSoftmax(this, dim);
   }
 
   // ---- in place (return this) ----
