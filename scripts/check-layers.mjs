@@ -4,8 +4,9 @@ import { readFileSync, readdirSync, statSync } from 'node:fs';
 import { dirname, join, relative, resolve } from 'node:path';
 import { root } from './native.mjs';
 
-const base = ['errors.ts'];
+const base = ['errors.ts', 'util'];
 const allowed = {
+  util: ['errors.ts'],
   binding: [...base],
   tensor: ['binding', ...base],
   nn: ['tensor', ...base],

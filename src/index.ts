@@ -1,3 +1,5 @@
 // graft's public API: everything a user imports comes from here.
 export * from './errors.ts';
 export * from './tensor/index.ts';
+export * as optim from './optim/index.ts';
+export * as schedule from './schedule/index.ts';

@@ -19,3 +19,5 @@ export const cuda = {
 };
 export const torchVersion = (): string => native.version();
 export const parallelInfo = (): string => native.parallelInfo();
+/** Tensors currently held by JS handles (for leak checks). */
+export const liveTensors = (): number => native.liveTensors();

@@ -74,6 +74,10 @@ export class Tensor {
   [Symbol.dispose](): void {
     this.dispose();
   }
+  /** True when both handles refer to the same tensor (same TensorImpl). */
+  isSameAs(other: Tensor): boolean {
+    return native.sameTensor(this.h, other.h);
+  }
   /** Excludes this tensor from the enclosing tidy() scopes. */
   keep(): this {
     untrack(this);
