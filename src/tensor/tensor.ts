@@ -92,6 +92,10 @@ export class Tensor {
   data(): M.TypedArray {
     return M.toTypedArray(this);
   }
+  /** The raw bytes (contiguous, little-endian, on the CPU), any dtype. */
+  bytes(): Uint8Array {
+    return new Uint8Array(native.toBuffer(this.h));
+  }
   /** Flat array of numbers. */
   toArray(): number[] {
     return Array.from(this.data() as ArrayLike<number | bigint>, Number);

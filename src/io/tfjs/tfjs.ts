@@ -33,7 +33,8 @@ export interface TfjsModel {
 const ELEM_BYTES = { uint8: 1, uint16: 2, float16: 2, float32: 4, int32: 4, bool: 1 } as const;
 
 function obj(v: unknown, file: string, what: string): Record<string, any> {
-  if (v === null || typeof v !== 'object' || Array.isArray(v)) throw new CheckpointError(file, `${what} is not an object`);
+  if (v === null || typeof v !== 'object' || Array.isArray(v))
+    throw new CheckpointError(file, `${what} is not an object`);
   return v as Record<string, any>;
 }
 
@@ -72,7 +73,8 @@ function decode(spec: TfjsWeightSpec, bytes: Uint8Array, n: number, file: string
   const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
   if (spec.dtype === 'int32' && !q) return { dtype: 'int32', shape: spec.shape, data: bytes.slice() };
   if (spec.dtype === 'bool' && !q) return { dtype: 'bool', shape: spec.shape, data: bytes.slice() };
-  if (spec.dtype !== 'float32') throw new CheckpointError(file, `${spec.name}: quantized ${spec.dtype} weights are not supported`);
+  if (spec.dtype !== 'float32')
+    throw new CheckpointError(file, `${spec.name}: quantized ${spec.dtype} weights are not supported`);
   const out = new Float32Array(n);
   if (!q) for (let i = 0; i < n; i++) out[i] = view.getFloat32(i * 4, true);
   else if (q.dtype === 'float16') for (let i = 0; i < n; i++) out[i] = half(view.getUint16(i * 2, true));
@@ -88,7 +90,8 @@ function decode(spec: TfjsWeightSpec, bytes: Uint8Array, n: number, file: string
 function layersOf(topology: Record<string, any>, file: string): TfjsLayer[] {
   const config = topology.model_config ?? topology;
   const layers = config?.config?.layers ?? config?.layers;
-  if (!Array.isArray(layers)) throw new CheckpointError(file, 'modelTopology has no layers list (only layers models are supported)');
+  if (!Array.isArray(layers))
+    throw new CheckpointError(file, 'modelTopology has no layers list (only layers models are supported)');
   return layers.map((l: any) => ({
     name: String(l.name ?? l.config?.name),
     className: String(l.class_name),
@@ -129,7 +132,8 @@ export function readTfjsModel(path: string): TfjsModel {
         throw new CheckpointError(file, `${spec.name}: bad shape ${JSON.stringify(spec.shape)}`);
       const n = spec.shape.reduce((a, b) => a * b, 1);
       const elem = ELEM_BYTES[spec.quantization?.dtype ?? spec.dtype];
-      if (!elem) throw new CheckpointError(file, `${spec.name}: unknown dtype ${spec.quantization?.dtype ?? spec.dtype}`);
+      if (!elem)
+        throw new CheckpointError(file, `${spec.name}: unknown dtype ${spec.quantization?.dtype ?? spec.dtype}`);
       const bytes = n * elem;
       if (offset + bytes > total)
         throw new CheckpointError(file, `${spec.name}: needs bytes ${offset}..${offset + bytes}, shards hold ${total}`);
@@ -137,6 +141,10 @@ export function readTfjsModel(path: string): TfjsModel {
       offset += bytes;
     }
   }
-  const meta = { keras_version: topology.keras_version, backend: topology.backend, class_name: topology.model_config?.class_name };
+  const meta = {
+    keras_version: topology.keras_version,
+    backend: topology.backend,
+    class_name: topology.model_config?.class_name,
+  };
   return { file, meta, layers: layersOf(topology, file), weights };
 }

