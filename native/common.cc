@@ -148,7 +148,8 @@ double numberOf(napi_env env, napi_value v) {
 
 int64_t intOf(napi_env env, napi_value v) {
   double d = numberOf(env, v);
-  if (d != static_cast<double>(static_cast<int64_t>(d)))
+  // check before casting: the cast is undefined for NaN, infinities and values outside int64
+  if (!std::isfinite(d) || d != std::trunc(d) || std::abs(d) > 9.2e18)
     throw JsError{"GRAFT_TYPE", "expected an integer, got " + std::to_string(d)};
   return static_cast<int64_t>(d);
 }

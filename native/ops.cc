@@ -4,6 +4,7 @@
 #include <ATen/core/dispatch/Dispatcher.h>
 #include <ATen/core/function_schema.h>
 
+#include <cmath>
 #include <sstream>
 
 #include "graft.h"
@@ -120,8 +121,9 @@ static c10::Scalar scalarOf(napi_env env, napi_value v) {
   napi_typeof(env, v, &t);
   if (t == napi_boolean) return c10::Scalar(boolOf(env, v));
   double d = numberOf(env, v);
-  // Python semantics: an integral literal is an int scalar, anything else a double
-  if (d == static_cast<double>(static_cast<int64_t>(d)) && std::abs(d) < 9.007199254740992e15)
+  // Python semantics: an integral literal is an int scalar, anything else (inf, nan too) a double;
+  // the range check comes before the cast, which is undefined outside int64
+  if (std::isfinite(d) && std::abs(d) < 9.007199254740992e15 && d == std::trunc(d))
     return c10::Scalar(static_cast<int64_t>(d));
   return c10::Scalar(d);
 }
@@ -284,6 +286,11 @@ static napi_value opCall(napi_env env, napi_callback_info info) {
     op.handle.callBoxed(&stack);
   } catch (const c10::Error& e) {
     throw JsError{"GRAFT_TORCH", op.name + "(" + describeArgs(env, op, a, na) + "): " + e.what_without_backtrace()};
+  } catch (const JsError&) {
+    throw;
+  } catch (const std::exception& e) {
+    // some libtorch checks (e.g. infer_size in 1.13) throw std::runtime_error, not c10::Error
+    throw JsError{"GRAFT_TORCH", op.name + "(" + describeArgs(env, op, a, na) + "): " + e.what()};
   }
   napi_value result;
   if (op.returnsSelfInplace || stack.empty()) {

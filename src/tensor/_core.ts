@@ -2,8 +2,8 @@
 import { type Handle, native } from '../binding/index.ts';
 import { ArgumentError, DisposedError, GraftError, TorchError } from '../errors.ts';
 
-export { native };
 export type { Handle };
+export { native };
 
 /** Maps an addon exception to graft's coded errors; the process keeps running. */
 export function mapError(e: unknown): Error {
@@ -15,7 +15,7 @@ export function mapError(e: unknown): Error {
   }
   if (code === 'GRAFT_DISPOSED') return new DisposedError();
   if (code === 'GRAFT_ARGS' || code === 'GRAFT_TYPE' || code === 'GRAFT_SHAPE') return new ArgumentError(e.message);
-  if (code === 'GRAFT_NO_OP') return new GraftError(code, e.message);
+  if (code === 'GRAFT_NO_OP' || code === 'GRAFT_NATIVE') return new GraftError(code, e.message);
   return e;
 }
 
@@ -44,6 +44,15 @@ export function op(name: string, overload = ''): OpRef {
     cache.set(key, ref);
   }
   return ref;
+}
+
+/** Runs a native call, turning its exceptions into graft's coded errors. */
+export function guard<T>(fn: () => T): T {
+  try {
+    return fn();
+  } catch (e) {
+    throw mapError(e);
+  }
 }
 
 /** Calls an op with raw values (handles, numbers, arrays) in schema order. */

@@ -5,6 +5,11 @@ import { DTYPE_CODE, type DType } from './dtype.ts';
 import { Tensor, wrap } from './tensor.ts';
 
 export function setRequiresGrad(t: Tensor, v: boolean): void {
+  if (!v && !native.isLeaf(t.h))
+    throw new ArgumentError(
+      'you can only change requiresGrad of leaf tensors',
+      'use detach() to get a tensor that does not require grad',
+    );
   try {
     native.setRequiresGrad(t.h, v);
   } catch (e) {
@@ -92,7 +97,8 @@ export interface AutocastOptions {
 export function autocast<T>(fn: () => T, o: AutocastOptions = {}): T {
   const device = o.device ?? 'cpu';
   const dtype = o.dtype ?? (device === 'cpu' ? 'bfloat16' : 'float16');
-  if (device === 'cpu' && dtype !== 'bfloat16') throw new ArgumentError(`autocast on cpu supports bfloat16, not ${dtype}`);
+  if (device === 'cpu' && dtype !== 'bfloat16')
+    throw new ArgumentError(`autocast on cpu supports bfloat16, not ${dtype}`);
   const enabled = o.enabled ?? true;
   const [prevEnabled, prevDtype] = native.setAutocast(device, enabled, DTYPE_CODE[dtype]);
   native.autocastNest(true);

@@ -1,6 +1,6 @@
 // Tensor creation: from JS data, constants, ranges and random numbers.
 import { ArgumentError } from '../errors.ts';
-import { callRaw, native, op } from './_core.ts';
+import { callRaw, mapError, native, op } from './_core.ts';
 import { DTYPE_BYTES, DTYPE_CODE, type DType, isDType } from './dtype.ts';
 import { Tensor } from './tensor.ts';
 
@@ -44,7 +44,10 @@ export const randn = (shape: number[], o: TensorOptions = {}): Tensor =>
   finish(new Tensor(callRaw(op('aten::randn'), checkShape(shape), ...tail(o))), o);
 /** Integers uniformly in [low, high), int64 unless a dtype is given. */
 export const randint = (low: number, high: number, shape: number[], o: TensorOptions = {}): Tensor =>
-  finish(new Tensor(callRaw(op('aten::randint', 'low'), low, high, checkShape(shape), ...tail({ dtype: 'int64', ...o }))), o);
+  finish(
+    new Tensor(callRaw(op('aten::randint', 'low'), low, high, checkShape(shape), ...tail({ dtype: 'int64', ...o }))),
+    o,
+  );
 export const randperm = (n: number, o: TensorOptions = {}): Tensor =>
   new Tensor(callRaw(op('aten::randperm'), n, ...tail({ dtype: 'int64', ...o })));
 /** arange(end) or arange(start, end, step); int64 when all bounds are integers, as PyTorch. */
@@ -54,7 +57,8 @@ export function arange(start: number, end?: number, step = 1, o: TensorOptions =
 }
 export const linspace = (start: number, end: number, steps: number, o: TensorOptions = {}): Tensor =>
   finish(new Tensor(callRaw(op('aten::linspace'), start, end, steps, ...tail(o))), o);
-export const eye = (n: number, o: TensorOptions = {}): Tensor => finish(new Tensor(callRaw(op('aten::eye'), n, ...tail(o))), o);
+export const eye = (n: number, o: TensorOptions = {}): Tensor =>
+  finish(new Tensor(callRaw(op('aten::eye'), n, ...tail(o))), o);
 
 export const zerosLike = (t: Tensor, o: TensorOptions = {}): Tensor =>
   finish(new Tensor(callRaw(op('aten::zeros_like'), t.h, ...tail(o))), o);
@@ -64,6 +68,14 @@ export const fullLike = (t: Tensor, value: number, o: TensorOptions = {}): Tenso
   finish(new Tensor(callRaw(op('aten::full_like'), t.h, value, ...tail(o))), o);
 export const randnLike = (t: Tensor, o: TensorOptions = {}): Tensor =>
   finish(new Tensor(callRaw(op('aten::randn_like'), t.h, ...tail(o))), o);
+
+function fromBytes(data: ArrayBufferView, shape: number[], dt: DType): Tensor {
+  try {
+    return new Tensor(native.fromBuffer(data, shape, DTYPE_CODE[dt]));
+  } catch (e) {
+    throw mapError(e);
+  }
+}
 
 type Nested = number | boolean | Nested[];
 type Data = ArrayBufferView | Nested[] | number | boolean;
@@ -92,7 +104,8 @@ const VIEW_OF_DTYPE: Partial<Record<DType, (n: number[]) => ArrayBufferView>> = 
 function flattenNested(data: Nested[], shape: number[], out: (number | boolean)[], depth = 0): void {
   const n = data.length;
   if (depth === shape.length) shape.push(n);
-  else if (shape[depth] !== n) throw new ArgumentError(`tensor(): ragged nested array at depth ${depth}: ${n} vs ${shape[depth]}`);
+  else if (shape[depth] !== n)
+    throw new ArgumentError(`tensor(): ragged nested array at depth ${depth}: ${n} vs ${shape[depth]}`);
   for (const v of data) {
     if (Array.isArray(v)) flattenNested(v, shape, out, depth + 1);
     else {
@@ -112,7 +125,7 @@ export function tensor(data: Data, o: TensorOptions & { shape?: number[] } = {})
     const dt = o.dtype ?? DTYPE_OF_VIEW.get(data.constructor);
     if (!dt) throw new ArgumentError(`tensor(): unsupported typed array ${data.constructor.name}; pass dtype`);
     const n = data.byteLength / DTYPE_BYTES[dt];
-    t = new Tensor(native.fromBuffer(data, o.shape ?? [n], DTYPE_CODE[dt]));
+    t = fromBytes(data, o.shape ?? [n], dt);
   } else {
     const shape: number[] = [];
     const flat: (number | boolean)[] = [];
@@ -122,10 +135,10 @@ export function tensor(data: Data, o: TensorOptions & { shape?: number[] } = {})
     const make = VIEW_OF_DTYPE[dt];
     const nums = flat.map(Number);
     if (!make) {
-      const wide = new Tensor(native.fromBuffer(Float32Array.from(nums), o.shape ?? shape, DTYPE_CODE.float32));
+      const wide = fromBytes(Float32Array.from(nums), o.shape ?? shape, 'float32');
       t = wide.to(dt);
       wide.dispose();
-    } else t = new Tensor(native.fromBuffer(make(nums), o.shape ?? shape, DTYPE_CODE[dt]));
+    } else t = fromBytes(make(nums), o.shape ?? shape, dt);
   }
   if (o.device && o.device !== 'cpu') {
     const moved = t.to({ device: o.device });

@@ -1,6 +1,16 @@
 // dtypes by their PyTorch names; codes are c10::ScalarType values (stable across libtorch 1.13..2.x).
 
-export type DType = 'float32' | 'float64' | 'float16' | 'bfloat16' | 'int64' | 'int32' | 'int16' | 'int8' | 'uint8' | 'bool';
+export type DType =
+  | 'float32'
+  | 'float64'
+  | 'float16'
+  | 'bfloat16'
+  | 'int64'
+  | 'int32'
+  | 'int16'
+  | 'int8'
+  | 'uint8'
+  | 'bool';
 
 export const DTYPE_CODE: Record<DType, number> = {
   uint8: 0,
@@ -36,7 +46,8 @@ export const DTYPE_BYTES: Record<DType, number> = {
   bfloat16: 2,
 };
 
-export const isFloating = (d: DType): boolean => d === 'float32' || d === 'float64' || d === 'float16' || d === 'bfloat16';
+export const isFloating = (d: DType): boolean =>
+  d === 'float32' || d === 'float64' || d === 'float16' || d === 'bfloat16';
 
 export function isDType(s: unknown): s is DType {
   return typeof s === 'string' && s in DTYPE_CODE;

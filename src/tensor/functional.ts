@@ -4,6 +4,7 @@ import * as M from './math.ts';
 import { tidy } from './scope.ts';
 
 export { linear } from './math.ts';
+
 import { Tensor, wrap } from './tensor.ts';
 
 type Pair = number | [number, number];
@@ -94,7 +95,18 @@ export function batchNorm(
   eps = 1e-5,
 ): Tensor {
   return new Tensor(
-    callRaw(op('aten::batch_norm'), x.h, weight?.h, bias?.h, runningMean?.h, runningVar?.h, training, momentum, eps, true),
+    callRaw(
+      op('aten::batch_norm'),
+      x.h,
+      weight?.h,
+      bias?.h,
+      runningMean?.h,
+      runningVar?.h,
+      training,
+      momentum,
+      eps,
+      true,
+    ),
   );
 }
 export const layerNorm = (x: Tensor, normalizedShape: number[], weight?: Tensor, bias?: Tensor, eps = 1e-5): Tensor =>
@@ -150,12 +162,21 @@ export function scaledDotProductAttention(q: Tensor, k: Tensor, v: Tensor, o: At
     }
   }
   if (hasFusedSdpa)
-    return new Tensor(callRaw(op('aten::scaled_dot_product_attention'), q.h, k.h, v.h, o.attnMask?.h, p, o.isCausal ?? false));
+    return new Tensor(
+      callRaw(op('aten::scaled_dot_product_attention'), q.h, k.h, v.h, o.attnMask?.h, p, o.isCausal ?? false),
+    );
   return explicitAttention(q, k, v, o.attnMask, p, o.isCausal ?? false);
 }
 
 /** softmax(q k^T / sqrt(d) + mask) v, exactly as PyTorch documents the fused op. */
-export function explicitAttention(q: Tensor, k: Tensor, v: Tensor, mask: Tensor | undefined, p: number, causal: boolean): Tensor {
+export function explicitAttention(
+  q: Tensor,
+  k: Tensor,
+  v: Tensor,
+  mask: Tensor | undefined,
+  p: number,
+  causal: boolean,
+): Tensor {
   return tidy(() => {
     const L = q.size(-2);
     const S = k.size(-2);

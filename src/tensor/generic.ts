@@ -20,7 +20,10 @@ export function aten(name: string, overload = ''): (...args: unknown[]) => any {
     ref.argKinds.forEach((kind, i) => {
       const a = args[i];
       if (kind === 1 && a !== undefined && a !== null && !(a instanceof Tensor))
-        throw new ArgumentError(`${ref.name}: argument ${i} must be a Tensor, got ${typeof a}`, schemaOf(full, overload));
+        throw new ArgumentError(
+          `${ref.name}: argument ${i} must be a Tensor, got ${typeof a}`,
+          schemaOf(full, overload),
+        );
     });
     const r = callRaw(ref, ...args.map(lower));
     if (ref.inplace) return args[0];

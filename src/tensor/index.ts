@@ -23,7 +23,7 @@ export {
   unary,
   where,
 } from './math.ts';
-export { argmax, argmin, logsumexp, maxDim, minDim, norm, sum, mean, std, topk, variance } from './reduce.ts';
+export { argmax, argmin, logsumexp, maxDim, mean, minDim, norm, std, sum, topk, variance } from './reduce.ts';
 export * from './runtime.ts';
 export { dispose, tidy } from './scope.ts';
 export { cat, chunk, split, stack } from './shape.ts';

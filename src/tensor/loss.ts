@@ -22,7 +22,15 @@ export interface CrossEntropyOptions {
 /** F.cross_entropy: class indices (int64) or class probabilities as target. */
 export const crossEntropy = (input: Tensor, target: Tensor, o: CrossEntropyOptions = {}): Tensor =>
   new Tensor(
-    callRaw(op('aten::cross_entropy_loss'), input.h, target.h, o.weight?.h, red(o.reduction), o.ignoreIndex ?? -100, o.labelSmoothing ?? 0),
+    callRaw(
+      op('aten::cross_entropy_loss'),
+      input.h,
+      target.h,
+      o.weight?.h,
+      red(o.reduction),
+      o.ignoreIndex ?? -100,
+      o.labelSmoothing ?? 0,
+    ),
   );
 
 export const nllLoss = (input: Tensor, target: Tensor, o: Omit<CrossEntropyOptions, 'labelSmoothing'> = {}): Tensor =>
@@ -42,5 +50,12 @@ export interface BceOptions {
 }
 export const binaryCrossEntropyWithLogits = (input: Tensor, target: Tensor, o: BceOptions = {}): Tensor =>
   new Tensor(
-    callRaw(op('aten::binary_cross_entropy_with_logits'), input.h, target.h, o.weight?.h, o.posWeight?.h, red(o.reduction)),
+    callRaw(
+      op('aten::binary_cross_entropy_with_logits'),
+      input.h,
+      target.h,
+      o.weight?.h,
+      o.posWeight?.h,
+      red(o.reduction),
+    ),
   );

@@ -4,14 +4,7 @@ import { callRaw, defOp, native, op } from './_core.ts';
 import { DTYPE_CODE, type DType, isDType } from './dtype.ts';
 import { Tensor, type TensorLike, wrap } from './tensor.ts';
 
-export type TypedArray =
-  | Float32Array
-  | Float64Array
-  | Int32Array
-  | Int16Array
-  | Int8Array
-  | Uint8Array
-  | BigInt64Array;
+export type TypedArray = Float32Array | Float64Array | Int32Array | Int16Array | Int8Array | Uint8Array | BigInt64Array;
 
 const isT = (x: TensorLike): x is Tensor => x instanceof Tensor;
 
@@ -31,7 +24,9 @@ export const mul: (a: Tensor, b: TensorLike) => Tensor = binary('aten::mul');
 export const div: (a: Tensor, b: TensorLike) => Tensor = binary('aten::div');
 
 export function pow(a: Tensor, e: TensorLike): Tensor {
-  return isT(e) ? new Tensor(callRaw(op('aten::pow', 'Tensor_Tensor'), a.h, e.h)) : new Tensor(callRaw(op('aten::pow', 'Tensor_Scalar'), a.h, e));
+  return isT(e)
+    ? new Tensor(callRaw(op('aten::pow', 'Tensor_Tensor'), a.h, e.h))
+    : new Tensor(callRaw(op('aten::pow', 'Tensor_Scalar'), a.h, e));
 }
 
 export type UnaryName =
@@ -68,7 +63,9 @@ export const maximum = (a: Tensor, b: Tensor): Tensor => new Tensor(callRaw(op('
 export const minimum = (a: Tensor, b: Tensor): Tensor => new Tensor(callRaw(op('aten::minimum'), a.h, b.h));
 
 export function compare(name: 'eq' | 'ne' | 'lt' | 'le' | 'gt' | 'ge', a: Tensor, b: TensorLike): Tensor {
-  return isT(b) ? new Tensor(callRaw(op(`aten::${name}`, 'Tensor'), a.h, b.h)) : new Tensor(callRaw(op(`aten::${name}`, 'Scalar'), a.h, b));
+  return isT(b)
+    ? new Tensor(callRaw(op(`aten::${name}`, 'Tensor'), a.h, b.h))
+    : new Tensor(callRaw(op(`aten::${name}`, 'Scalar'), a.h, b));
 }
 
 /** where(cond, a, b): elements of a where cond is true, else of b. */
@@ -89,7 +86,12 @@ const linearOp = defOp('aten::linear');
 export const linear = (x: Tensor, w: Tensor, b?: Tensor): Tensor => new Tensor(linearOp(x.h, w.h, b?.h));
 
 // ---- in place ----
-export function inplace<T extends Tensor>(name: 'add_' | 'sub_' | 'mul_' | 'div_', a: T, b: TensorLike, alpha?: number): T {
+export function inplace<T extends Tensor>(
+  name: 'add_' | 'sub_' | 'mul_' | 'div_',
+  a: T,
+  b: TensorLike,
+  alpha?: number,
+): T {
   const ov = isT(b) ? 'Tensor' : 'Scalar';
   const bv = isT(b) ? b.h : b;
   if (alpha === undefined) callRaw(op(`aten::${name}`, ov), a.h, bv);
@@ -132,7 +134,13 @@ export function to(a: Tensor, target: DType | string | { dtype?: DType; device?:
   const spec = typeof target === 'string' ? (isDType(target) ? { dtype: target } : { device: target }) : target;
   if (spec.dtype !== undefined && !isDType(spec.dtype)) throw new ArgumentError(`to(): unknown dtype '${spec.dtype}'`);
   return wrap(
-    callRaw(op('aten::to', 'dtype_layout'), a.h, spec.dtype === undefined ? null : DTYPE_CODE[spec.dtype], null, spec.device ?? null),
+    callRaw(
+      op('aten::to', 'dtype_layout'),
+      a.h,
+      spec.dtype === undefined ? null : DTYPE_CODE[spec.dtype],
+      null,
+      spec.device ?? null,
+    ),
   );
 }
 
@@ -162,7 +170,9 @@ export function toTypedArray(a: Tensor): TypedArray {
 }
 
 export function tolist(a: Tensor): unknown {
-  const flat = Array.from(toTypedArray(a) as ArrayLike<number | bigint>, (v) => (a.dtype === 'bool' ? v !== 0 : Number(v)));
+  const flat = Array.from(toTypedArray(a) as ArrayLike<number | bigint>, (v) =>
+    a.dtype === 'bool' ? v !== 0 : Number(v),
+  );
   const shape = a.shape;
   if (shape.length === 0) return flat[0];
   let at = 0;

@@ -61,9 +61,12 @@ export function split(a: Tensor, size: number | number[], dim = 0): Tensor[] {
     ? wrap(callRaw(op('aten::split', 'sizes'), a.h, size, dim))
     : wrap(callRaw(op('aten::split', 'Tensor'), a.h, size, dim));
 }
-export const chunk = (a: Tensor, chunks: number, dim = 0): Tensor[] => wrap(callRaw(op('aten::chunk'), a.h, chunks, dim));
+export const chunk = (a: Tensor, chunks: number, dim = 0): Tensor[] =>
+  wrap(callRaw(op('aten::chunk'), a.h, chunks, dim));
 export const squeeze = (a: Tensor, dim?: number): Tensor =>
-  dim === undefined ? new Tensor(callRaw(op('aten::squeeze'), a.h)) : new Tensor(callRaw(op('aten::squeeze', 'dim'), a.h, dim));
+  dim === undefined
+    ? new Tensor(callRaw(op('aten::squeeze'), a.h))
+    : new Tensor(callRaw(op('aten::squeeze', 'dim'), a.h, dim));
 export const unsqueeze = (a: Tensor, dim: number): Tensor => new Tensor(callRaw(op('aten::unsqueeze'), a.h, dim));
 export const expand = (a: Tensor, shape: number[]): Tensor => new Tensor(callRaw(op('aten::expand'), a.h, shape));
 export const flatten = (a: Tensor, start = 0, end = -1): Tensor =>

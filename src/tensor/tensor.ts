@@ -1,6 +1,6 @@
 // Tensor: a JS object over one native handle. Methods are one-liners over the op modules.
 import { ArgumentError, DisposedError } from '../errors.ts';
-import { type Handle, native, track, untrack } from './_core.ts';
+import { guard, type Handle, native, track, untrack } from './_core.ts';
 import * as A from './autograd.ts';
 import { type DType, dtypeFromCode, isFloating } from './dtype.ts';
 import * as Fn from './functional.ts';
@@ -40,7 +40,8 @@ export class Tensor {
   size(dim: number): number {
     this.#shape ??= native.shape(this.h);
     const d = dim < 0 ? dim + this.#shape.length : dim;
-    if (d < 0 || d >= this.#shape.length) throw new ArgumentError(`size(${dim}): tensor has ${this.#shape.length} dims`);
+    if (d < 0 || d >= this.#shape.length)
+      throw new ArgumentError(`size(${dim}): tensor has ${this.#shape.length} dims`);
     return this.#shape[d]!;
   }
   numel(): number {
@@ -86,7 +87,7 @@ export class Tensor {
 
   // ---- data out ----
   item(): number {
-    return Number(native.item(this.h));
+    return Number(guard(() => native.item(this.h)));
   }
   /** A typed array copy of the data (float16/bfloat16 are widened to float32). */
   data(): M.TypedArray {
@@ -124,6 +125,16 @@ export class Tensor {
     return g === undefined ? undefined : new Tensor(g);
   }
   set grad(g: Tensor | undefined) {
+    // PyTorch checks an assigned gradient at once, not at the next backward()
+    if (g !== undefined) {
+      const [a, b] = [g.shape, this.shape];
+      if (a.length !== b.length || a.some((d, i) => d !== b[i]))
+        throw new ArgumentError(`assigned grad has shape [${a}], the tensor has [${b}]`);
+      if (g.dtype !== this.dtype)
+        throw new ArgumentError(`assigned grad has dtype ${g.dtype}, the tensor ${this.dtype}`);
+      if (g.device !== this.device)
+        throw new ArgumentError(`assigned grad is on ${g.device}, the tensor on ${this.device}`);
+    }
     native.setGrad(this.h, g?.h);
   }
   get isLeaf(): boolean {
@@ -133,7 +144,7 @@ export class Tensor {
     return native.gradFnName(this.h);
   }
   retainGrad(): this {
-    native.retainGrad(this.h);
+    guard(() => native.retainGrad(this.h));
     return this;
   }
   backward(grad?: Tensor, opts: { retainGraph?: boolean; createGraph?: boolean } = {}): void {
