@@ -33,7 +33,8 @@ function writeModel(dir: string, weights: object[], shard: Uint8Array, wrapped: 
     .replace(/"(\w+)":/g, '$1:')
     .replace(/true/g, '!0')
     .replace(/0\.5/g, '.5');
-  const umd = (v: string) => `!function(e){module.exports=e()}(function(){return{1:[function(e,a,n){a.exports=${v}},{}]}});`;
+  const umd = (v: string) =>
+    `!function(e){module.exports=e()}(function(){return{1:[function(e,a,n){a.exports=${v}},{}]}});`;
   writeFileSync(join(dir, 'model.min.js'), umd(literal));
   writeFileSync(join(dir, 'group1-shard1of1.min.js'), umd(JSON.stringify(Buffer.from(shard).toString('base64'))));
   return dir;
@@ -95,7 +96,10 @@ test('float16-quantized weights decode exactly', () => {
 test('a manifest that promises more bytes than the shards hold is a CheckpointError', () => {
   const dir = mkdtempSync(join(tmpdir(), 'graft-tfjs-'));
   const file = writeModel(dir, [{ name: 'w', shape: [100], dtype: 'float32' }], new Uint8Array(8), false);
-  assert.throws(() => readTfjsModel(file), (e) => e instanceof CheckpointError && /shards hold 8/.test(e.message));
+  assert.throws(
+    () => readTfjsModel(file),
+    (e) => e instanceof CheckpointError && /shards hold 8/.test(e.message),
+  );
 });
 
 test('a missing shard and a non-model file are CheckpointErrors naming the file', () => {
@@ -104,7 +108,10 @@ test('a missing shard and a non-model file are CheckpointErrors naming the file'
   writeFileSync(join(dir, 'model.json'), JSON.stringify(doc));
   assert.throws(() => readTfjsModel(join(dir, 'model.json')), /weight shard 'nope' not found/);
   writeFileSync(join(dir, 'bad.json'), '{ not json');
-  assert.throws(() => readTfjsModel(join(dir, 'bad.json')), (e) => e instanceof CheckpointError && e.file.endsWith('bad.json'));
+  assert.throws(
+    () => readTfjsModel(join(dir, 'bad.json')),
+    (e) => e instanceof CheckpointError && e.file.endsWith('bad.json'),
+  );
 });
 
 test('the literal reader refuses code and accepts minified data', () => {
