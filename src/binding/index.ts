@@ -65,6 +65,10 @@ function load(): Native {
       'run `npm run setup` in the graft folder: it finds or installs libtorch and builds the addon',
     );
   }
+  // libgomp reads this when libtorch loads. Its default spinning wait made a mobilenet_v2
+  // forward 10x slower whenever another process (or Node's own threads) wanted the cores;
+  // passive waiting cost nothing measurable alone and kept it flat under contention.
+  process.env.OMP_WAIT_POLICY ??= 'PASSIVE';
   let mod: Native;
   try {
     mod = createRequire(import.meta.url)(addonPath) as Native;

@@ -1,0 +1,28 @@
+// graft's model zoo: import for the registry (models.create / list) and the architectures.
+import './resnet.ts';
+import './mobilenet_v2.ts';
+import './efficientnet.ts';
+import './alexnet.ts';
+import './vgg.ts';
+import './cifar_net.ts';
+import './bert.ts';
+import './gpt2.ts';
+
+export { Conv2dNormActivation, makeDivisible, SqueezeExcitation, StochasticDepth } from './_blocks.ts';
+export type { BertConfig, GPT2Config, HFConfigJSON } from './_hf_config.ts';
+export { parseBertConfig, parseGPT2Config } from './_hf_config.ts';
+export * from './_registry.ts';
+export { AlexNet, alexnet } from './alexnet.ts';
+export {
+  BertForSequenceClassification,
+  type BertInputs,
+  BertModel,
+  type BertModelOutput,
+  type SequenceClassifierOutput,
+} from './bert.ts';
+export { CifarNet, cifarNet } from './cifar_net.ts';
+export { EfficientNet, efficientnetB0, MBConv } from './efficientnet.ts';
+export { type CausalLMOutput, Conv1D, causalLMLoss, type GPT2Inputs, GPT2LMHeadModel, GPT2Model } from './gpt2.ts';
+export { InvertedResidual, MobileNetV2, mobilenetV2 } from './mobilenet_v2.ts';
+export { BasicBlock, Bottleneck, ResNet, resnet18, resnet34, resnet50 } from './resnet.ts';
+export { VGG, vgg16, vgg16Bn } from './vgg.ts';
