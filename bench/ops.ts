@@ -54,7 +54,10 @@ let theirs: Record<string, number> | undefined;
 let note = '';
 if (existsSync(python)) {
   try {
-    const out = execFileSync(python, [script, String(threads)], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'] });
+    const out = execFileSync(python, [script, String(threads)], {
+      encoding: 'utf8',
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
     const parsed = JSON.parse(out.trim().split('\n').pop()!);
     theirs = parsed.us;
     note = `PyTorch ${parsed.torch} (${python}), ${parsed.threads} threads`;

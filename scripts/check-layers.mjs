@@ -1,6 +1,6 @@
 // Keeps DESIGN.md's layering: each src/ folder may import only the folders listed for it.
 // Only src/tensor/ reaches the native binding; src/report/ never touches tensors.
-import { readFileSync, readdirSync, statSync } from 'node:fs';
+import { readdirSync, readFileSync, statSync } from 'node:fs';
 import { dirname, join, relative, resolve } from 'node:path';
 import { root } from './native.mjs';
 
@@ -20,7 +20,21 @@ const allowed = {
   train: ['tensor', 'nn', 'io', 'models', 'optim', 'schedule', 'finetune', 'data', 'report', ...base],
   dist: ['tensor', 'nn', 'optim', 'train', ...base],
   recipe: ['tensor', 'nn', 'io', 'models', 'optim', 'schedule', 'finetune', 'data', 'train', 'report', 'dist', ...base],
-  cli: ['tensor', 'nn', 'io', 'models', 'optim', 'schedule', 'finetune', 'data', 'train', 'report', 'dist', 'recipe', ...base],
+  cli: [
+    'tensor',
+    'nn',
+    'io',
+    'models',
+    'optim',
+    'schedule',
+    'finetune',
+    'data',
+    'train',
+    'report',
+    'dist',
+    'recipe',
+    ...base,
+  ],
 };
 
 const src = join(root, 'src');
@@ -44,7 +58,9 @@ for (const f of files) {
     continue;
   }
   const text = readFileSync(f, 'utf8');
-  for (const m of text.matchAll(/(?:import|export)\s[^'"]*?from\s+['"]([^'"]+)['"]|import\(\s*['"]([^'"]+)['"]\s*\)/g)) {
+  for (const m of text.matchAll(
+    /(?:import|export)\s[^'"]*?from\s+['"]([^'"]+)['"]|import\(\s*['"]([^'"]+)['"]\s*\)/g,
+  )) {
     const spec = m[1] ?? m[2];
     if (!spec.startsWith('.')) continue;
     const target = relative(src, resolve(dirname(f), spec));

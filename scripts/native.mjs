@@ -1,7 +1,7 @@
 // Finds libtorch and builds the addon. Rebuilds only when sources, flags or libtorch change.
 import { execFileSync, spawn } from 'node:child_process';
 import { createHash } from 'node:crypto';
-import { existsSync, mkdirSync, readFileSync, readdirSync, renameSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readdirSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
@@ -40,7 +40,14 @@ function debianTorch() {
   const lib = join('/usr/lib', multiarch);
   const has = (name) => existsSync(join(lib, `lib${name}.so`));
   const libs = ['c10', 'torch_cpu', 'torch'].filter(has);
-  return { source: 'debian', dir: '/usr', includes: ['/usr/include', '/usr/include/torch/csrc/api/include'], libDir: lib, libs, abi: 1 };
+  return {
+    source: 'debian',
+    dir: '/usr',
+    includes: ['/usr/include', '/usr/include/torch/csrc/api/include'],
+    libDir: lib,
+    libs,
+    abi: 1,
+  };
 }
 
 // Order: GRAFT_LIBTORCH (or LIBTORCH), an importable Python PyTorch, Debian's /usr.
@@ -72,9 +79,16 @@ const sources = () =>
 
 function compileArgs(torch) {
   return [
-    '-std=c++17', '-O2', '-fPIC', '-fvisibility=hidden', '-DNODE_GYP_MODULE_NAME=graft',
-    `-D_GLIBCXX_USE_CXX11_ABI=${torch.abi}`, '-Wno-deprecated-declarations', '-Wno-unused-parameter',
-    `-I${nodeInclude()}`, ...torch.includes.map((i) => `-I${i}`),
+    '-std=c++17',
+    '-O2',
+    '-fPIC',
+    '-fvisibility=hidden',
+    '-DNODE_GYP_MODULE_NAME=graft',
+    `-D_GLIBCXX_USE_CXX11_ABI=${torch.abi}`,
+    '-Wno-deprecated-declarations',
+    '-Wno-unused-parameter',
+    `-I${nodeInclude()}`,
+    ...torch.includes.map((i) => `-I${i}`),
   ];
 }
 
@@ -111,12 +125,26 @@ export async function buildAddon(torch, { log = console.log } = {}) {
     Array.from({ length: jobs }, async () => {
       while (work.length) {
         const s = work.shift();
-        await run(cxx, [...flags, '-c', join(root, 'native', s), '-o', join(buildDir, 'obj', s.replace(/\.cc$/, '.o'))]);
+        await run(cxx, [
+          ...flags,
+          '-c',
+          join(root, 'native', s),
+          '-o',
+          join(buildDir, 'obj', s.replace(/\.cc$/, '.o')),
+        ]);
       }
     }),
   );
   const tmp = `${addonPath}.tmp`;
-  await run(cxx, ['-shared', '-o', tmp, ...objects, `-L${torch.libDir}`, `-Wl,-rpath,${torch.libDir}`, ...torch.libs.map((l) => `-l${l}`)]);
+  await run(cxx, [
+    '-shared',
+    '-o',
+    tmp,
+    ...objects,
+    `-L${torch.libDir}`,
+    `-Wl,-rpath,${torch.libDir}`,
+    ...torch.libs.map((l) => `-l${l}`),
+  ]);
   renameSync(tmp, addonPath);
   writeFileSync(stampFile, stamp);
   writeFileSync(join(buildDir, 'libtorch.json'), JSON.stringify(torch, null, 2));

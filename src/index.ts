@@ -1,8 +1,8 @@
 // graft's public API: everything a user imports comes from here.
 export * from './errors.ts';
-export * from './tensor/index.ts';
+export * as io from './io/index.ts';
+export * as models from './models/index.ts';
+export * as nn from './nn/index.ts';
 export * as optim from './optim/index.ts';
 export * as schedule from './schedule/index.ts';
-export * as nn from './nn/index.ts';
-export * as models from './models/index.ts';
-export * as io from './io/index.ts';
+export * from './tensor/index.ts';

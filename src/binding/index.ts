@@ -34,7 +34,13 @@ export interface Native {
   isLeaf(h: Handle): boolean;
   gradFnName(h: Handle): string | undefined;
   retainGrad(h: Handle): void;
-  backward(outputs: Handle[], grads?: (Handle | undefined)[], retainGraph?: boolean, createGraph?: boolean, inputs?: Handle[]): void;
+  backward(
+    outputs: Handle[],
+    grads?: (Handle | undefined)[],
+    retainGraph?: boolean,
+    createGraph?: boolean,
+    inputs?: Handle[],
+  ): void;
   autogradGrad(
     outputs: Handle[],
     inputs: Handle[],

@@ -1,7 +1,9 @@
 // IDX files (MNIST, Fashion-MNIST): big-endian header, then raw values; .gz read transparently.
 import { existsSync, readFileSync } from 'node:fs';
 import { gunzipSync } from 'node:zlib';
-import { GraftError } from '../errors.ts';
+import { DataError } from './errors.ts';
+
+export { DataError };
 
 export interface IdxArray {
   shape: number[];
@@ -11,21 +13,13 @@ export interface IdxArray {
 }
 
 const TYPES = {
-  0x08: ['uint8', 1],
-  0x09: ['int8', 1],
-  0x0b: ['int16', 2],
-  0x0c: ['int32', 4],
-  0x0d: ['float32', 4],
-  0x0e: ['float64', 8],
+  8: ['uint8', 1],
+  9: ['int8', 1],
+  11: ['int16', 2],
+  12: ['int32', 4],
+  13: ['float32', 4],
+  14: ['float64', 8],
 } as const;
-
-export class DataError extends GraftError {
-  readonly file: string;
-  constructor(file: string, reason: string, hint?: string) {
-    super('GRAFT_DATA', `${file}: ${reason}`, hint);
-    this.file = file;
-  }
-}
 
 export function readIdx(file: string): IdxArray {
   if (!existsSync(file)) throw new DataError(file, 'file not found');

@@ -3,10 +3,10 @@
 // to block_10 were frozen while nsfwjs trained its head, i.e. they hold Keras's ImageNet weights.
 import { join } from 'node:path';
 import { ArgumentError } from '../errors.ts';
+import { rawToTensor } from '../io/tensors.ts';
 import { kerasMobileNetV2ToTorchvision } from '../io/tfjs/keras_mobilenet_v2.ts';
 import { packageDir } from '../io/tfjs/package_dir.ts';
 import { readTfjsModel } from '../io/tfjs/tfjs.ts';
-import { rawToTensor } from '../io/tensors.ts';
 import { BatchNorm2d, Conv2d, type Module } from '../nn/index.ts';
 import { aten, type Tensor } from '../tensor/index.ts';
 import { create, type ModelOptions } from './_registry.ts';
@@ -57,7 +57,11 @@ export const pretrainedSources = (): string[] => Object.keys(SOURCES);
  */
 export function pretrained(name: string, opts: ModelOptions = {}): { model: Module; report: PretrainedReport } {
   const src = SOURCES[name];
-  if (!src) throw new ArgumentError(`no offline pretrained weights for '${name}'`, `available: ${pretrainedSources().join(', ')}`);
+  if (!src)
+    throw new ArgumentError(
+      `no offline pretrained weights for '${name}'`,
+      `available: ${pretrainedSources().join(', ')}`,
+    );
   const dir = join(packageDir(src.pkg), ...src.path);
   const keras = readTfjsModel(dir);
   const mapped = kerasMobileNetV2ToTorchvision(keras.weights);

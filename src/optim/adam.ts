@@ -2,8 +2,8 @@
 // first): torch.optim's 1.13 updates, foreach path, bias corrections in double from the
 // float32 `step` tensor as PyTorch computes them, so results agree to the last float bit.
 import { scalarTensor, type Tensor, zerosLike } from '../tensor/index.ts';
-import { ADAM_SPECS, ADAMW_SPECS, type HSpecs } from './_hparams.ts';
 import { pow as pyPow } from '../util/pymath.ts';
+import { ADAM_SPECS, ADAMW_SPECS, type HSpecs } from './_hparams.ts';
 import { listOps } from './_ops.ts';
 import { Optimizer, type ParamGroup, type ParamState, type ParamsInput } from './optimizer.ts';
 

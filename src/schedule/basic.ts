@@ -3,6 +3,7 @@
 
 import { ArgumentError } from '../errors.ts';
 import type { OptimizerLike } from '../optim/types.ts';
+import { mod, pow } from '../util/pymath.ts';
 import {
   type BaseOptions,
   checkInt,
@@ -12,7 +13,6 @@ import {
   readNumber,
   type SchedulerStateDict,
 } from './_base.ts';
-import { mod, pow } from '../util/pymath.ts';
 import { constantLrAt, exponentialLrAt, linearLrAt, multiStepLrAt, polynomialLrAt, stepLrAt } from './functional.ts';
 
 function currentLrs(s: { optimizer: OptimizerLike }): number[] {

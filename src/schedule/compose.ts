@@ -4,6 +4,7 @@
 
 import { ArgumentError } from '../errors.ts';
 import type { OptimizerLike } from '../optim/types.ts';
+import { bisectRight } from '../util/pymath.ts';
 import {
   checkInt,
   checkState,
@@ -14,7 +15,6 @@ import {
   type SchedulerStateDict,
   type StepScheduler,
 } from './_base.ts';
-import { bisectRight } from '../util/pymath.ts';
 
 function readChildStates(owner: string, state: SchedulerStateDict, count: number): SchedulerStateDict[] {
   const v = state._schedulers;

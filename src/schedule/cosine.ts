@@ -2,8 +2,8 @@
 
 import { ArgumentError } from '../errors.ts';
 import type { OptimizerLike } from '../optim/types.ts';
-import { type BaseOptions, checkInt, checkNumber, LRScheduler, readNumber, type SchedulerStateDict } from './_base.ts';
 import { cos, mod } from '../util/pymath.ts';
+import { type BaseOptions, checkInt, checkNumber, LRScheduler, readNumber, type SchedulerStateDict } from './_base.ts';
 import { cosineAnnealingLrAt, warmRestartsLr, warmRestartsPosition } from './functional.ts';
 
 export interface CosineAnnealingLRSchedulerOptions extends BaseOptions {

@@ -6,8 +6,8 @@
 
 import { ArgumentError } from '../errors.ts';
 import type { OptimizerLike } from '../optim/types.ts';
-import { checkInt, checkNumber } from './_base.ts';
 import { cos, mod, pow } from '../util/pymath.ts';
+import { checkInt, checkNumber } from './_base.ts';
 import { LambdaLR } from './lambda.ts';
 
 export interface WarmupOptions {

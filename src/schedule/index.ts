@@ -1,5 +1,6 @@
 // Learning-rate schedulers with torch.optim.lr_scheduler's semantics (torch 1.13) and state dicts.
 
+export { cos as pyCos, log as pyLog, logBase as pyLogBase, mod as pyMod, pow as pyPow } from '../util/pymath.ts';
 export {
   type BaseOptions,
   LRScheduler,
@@ -7,7 +8,6 @@ export {
   type SchedulerStateDict,
   type StepScheduler,
 } from './_base.ts';
-export { cos as pyCos, log as pyLog, logBase as pyLogBase, mod as pyMod, pow as pyPow } from '../util/pymath.ts';
 export {
   ConstantLR,
   type ConstantLRSchedulerOptions,

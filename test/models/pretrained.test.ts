@@ -12,8 +12,15 @@ test('nsfwjs MobileNetV2 imports onto torchvision names and reproduces the Keras
   const { model, report } = pretrained('mobilenet_v2', { numClasses: 10 });
   assert.equal(report.renamed.length, 260);
   assert.deepEqual(report.missing, ['classifier.1.weight', 'classifier.1.bias']);
-  assert.deepEqual(report.unused.filter((k) => !k.startsWith('dense_')), []);
-  assert.ok(report.renamed.some(([from, to]) => from === 'block_7_depthwise/depthwise_kernel' && to === 'features.8.conv.1.0.weight'));
+  assert.deepEqual(
+    report.unused.filter((k) => !k.startsWith('dense_')),
+    [],
+  );
+  assert.ok(
+    report.renamed.some(
+      ([from, to]) => from === 'block_7_depthwise/depthwise_kernel' && to === 'features.8.conv.1.0.weight',
+    ),
+  );
   model.eval();
   // reference: scripts/fixtures/keras_mobilenet_v2_reference.py interprets the Keras layer graph itself
   const meta = JSON.parse(readFileSync(join(fixtures, 'keras_mobilenet_v2_ref.json'), 'utf8'));

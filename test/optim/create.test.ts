@@ -2,7 +2,6 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { ArgumentError } from '../../src/errors.ts';
-import { pow as pyPow } from '../../src/util/pymath.ts';
 import {
   Adam,
   AdamW,
@@ -14,6 +13,7 @@ import {
   SGD,
 } from '../../src/optim/index.ts';
 import { tensor } from '../../src/tensor/index.ts';
+import { pow as pyPow } from '../../src/util/pymath.ts';
 
 const params = () => [tensor([1, 2], { requiresGrad: true })];
 
