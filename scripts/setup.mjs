@@ -1,37 +1,45 @@
-// `npm run setup`: make sure libtorch is present (installing Debian's when we may) and build the addon.
+// `npm run setup`: make sure libtorch (with a fast BLAS) and the demo's data are present, installing
+// Debian's packages when we may, then build the addon. Idempotent; quick when all is there.
 import { execFileSync } from 'node:child_process';
-import { existsSync } from 'node:fs';
+import { existsSync, readdirSync } from 'node:fs';
 import { buildAddon, findLibtorch } from './native.mjs';
 
-const APT = ['libtorch-dev', 'libopenblas0-pthread'];
+const FASHION = '/usr/share/datasets/fashion-mnist/train-images-idx3-ubyte.gz';
+const canApt = () => process.getuid?.() === 0 && existsSync('/usr/bin/apt-get');
+const hasOpenBlas = () =>
+  readdirSync('/usr/lib').some((d) => existsSync(`/usr/lib/${d}/openblas-pthread`)) ||
+  !existsSync('/usr/lib/x86_64-linux-gnu');
 
-function canApt() {
-  return process.getuid?.() === 0 && existsSync('/usr/bin/apt-get');
+function aptInstall(pkgs) {
+  console.log(`graft: installing ${pkgs.join(' ')} with apt-get`);
+  const env = { ...process.env, DEBIAN_FRONTEND: 'noninteractive' };
+  execFileSync('apt-get', ['update', '-qq'], { stdio: 'inherit', env });
+  execFileSync('apt-get', ['install', '-y', '-qq', ...pkgs], { stdio: 'inherit', env });
 }
 
 let torch = findLibtorch();
-if (!torch) {
-  if (!canApt()) {
-    console.error(
-      [
-        'graft: no libtorch found. Do one of:',
-        `  sudo apt-get update && sudo apt-get install -y ${APT.join(' ')}   # Debian/Ubuntu`,
-        '  export GRAFT_LIBTORCH=/path/to/libtorch                          # an unpacked libtorch',
-        '  pip install torch                                                # graft uses its libtorch',
-        'then run: npm run setup',
-      ].join('\n'),
-    );
-    process.exit(1);
-  }
-  console.log(`graft: installing ${APT.join(' ')} with apt-get`);
-  const env = { ...process.env, DEBIAN_FRONTEND: 'noninteractive' };
-  execFileSync('apt-get', ['update', '-qq'], { stdio: 'inherit', env });
-  execFileSync('apt-get', ['install', '-y', '-qq', ...APT], { stdio: 'inherit', env });
+const want = [];
+if (!torch) want.push('libtorch-dev');
+// without OpenBLAS Debian's libtorch falls back to the reference BLAS: matmuls 14x slower
+if ((!torch || torch.source === 'debian') && !hasOpenBlas()) want.push('libopenblas0-pthread');
+// the demo's data set (Fashion-MNIST, MIT); tests that need it skip without it
+if (!existsSync(FASHION)) want.push('dataset-fashion-mnist');
+
+if (want.length && canApt()) {
+  aptInstall(want);
   torch = findLibtorch();
-  if (!torch) throw new Error('libtorch still not found after installing it');
+} else if (want.length) {
+  const msg = [
+    `graft: missing ${want.join(', ')}. Do one of:`,
+    `  sudo apt-get update && sudo apt-get install -y ${want.join(' ')}   # Debian/Ubuntu`,
+  ];
+  if (!torch)
+    msg.push(
+      '  export GRAFT_LIBTORCH=/path/to/libtorch      # an unpacked libtorch',
+      '  pip install torch                            # graft uses its libtorch',
+    );
+  console.error([...msg, 'then run: npm run setup'].join('\n'));
+  if (!torch) process.exit(1);
 }
-if (torch.source === 'debian' && !existsSync('/usr/lib/x86_64-linux-gnu/openblas-pthread') && canApt()) {
-  // without OpenBLAS Debian's libtorch falls back to the reference BLAS: matmuls 14x slower
-  execFileSync('apt-get', ['install', '-y', '-qq', 'libopenblas0-pthread'], { stdio: 'inherit' });
-}
+if (!torch) throw new Error('libtorch still not found after installing it');
 await buildAddon(torch);
