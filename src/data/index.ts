@@ -1,0 +1,84 @@
+// The data layer's public surface: datasets, transforms, samplers, the loader, tokenizers.
+// Image decoding uses `sharp` (`npm install sharp`): its prebuilt libvips comes in the optional
+// dependencies @img/sharp-<platform> and @img/sharp-libvips-<platform>, so no install script runs
+// (npm 11's script approval does not matter). IDX and text data never load it.
+export { Rng } from '../util/rng.ts';
+export {
+  type BatchContext,
+  type Dataset,
+  type LoadedBatch,
+  labelField,
+  type RawField,
+  type Subsettable,
+  splitDataset,
+} from './dataset.ts';
+export { type BadSample, DataError, type OnBadSample } from './errors.ts';
+export { type IdxArray, readIdx } from './idx.ts';
+export {
+  decodeImage,
+  type ImageJob,
+  type ImageMode,
+  loadImageBatch,
+  loadSharp,
+  readImage,
+  sampleRng,
+} from './image.ts';
+export {
+  IMG_EXTENSIONS,
+  ImageDataset,
+  type ImageDatasetOptions,
+  type ImageSample,
+  imageFolder,
+  imageFolderSplits,
+  imageManifest,
+  type ManifestOptions,
+  type SplitOptions,
+} from './image_folder.ts';
+export { type Batch, DataLoader, type DataLoaderOptions } from './loader.ts';
+export { readTable, type Table } from './manifest.ts';
+export {
+  FASHION_MNIST_CLASSES,
+  FASHION_MNIST_DIR,
+  fashionMnist,
+  ImageArrayDataset,
+  idxDataset,
+  MNIST_CLASSES,
+  mnistFolder,
+  TensorDataset,
+} from './memory.ts';
+export type { RawImage } from './pixels.ts';
+export * as pixels from './pixels.ts';
+export { WorkerError } from './pool.ts';
+export {
+  batchIndices,
+  classBalancedSampler,
+  classBalancedWeights,
+  RandomSampler,
+  type Sampler,
+  SequentialSampler,
+  ShardSampler,
+  SubsetRandomSampler,
+  WeightedRandomSampler,
+} from './sampler.ts';
+export { TextDataset, type TextFileOptions, type TextSample, textDataset } from './text.ts';
+export {
+  type BatchEncodeOptions,
+  byteLevelBpeJson,
+  type EncodedBatch,
+  type EncodeOptions,
+  TextTokenizer,
+  wordPieceJson,
+} from './tokenizer.ts';
+export {
+  applyTransforms,
+  checkTransforms,
+  evalTransforms,
+  type FloatImage,
+  IMAGENET_MEAN,
+  IMAGENET_STD,
+  randomResizedCropParams,
+  resizedSize,
+  T,
+  type Transform,
+  trainTransforms,
+} from './transforms.ts';

@@ -1,0 +1,208 @@
+// The DataLoader: batches in a seeded, resumable order; image files decoded and augmented in worker
+// threads with prefetch; in-memory data gathered on the main thread. `for await (const b of loader)`.
+import { ArgumentError } from '../errors.ts';
+import { fromArray, type Tensor } from '../tensor/index.ts';
+import type { Dataset, LoadedBatch, RawField } from './dataset.ts';
+import type { BadSample, OnBadSample } from './errors.ts';
+import { imageBatchFields } from './image_folder.ts';
+import { WorkerPool } from './pool.ts';
+import { batchIndices, RandomSampler, type Sampler, SequentialSampler } from './sampler.ts';
+
+export interface DataLoaderOptions {
+  /** default 1, as torch */
+  batchSize?: number;
+  /** a new seeded permutation every epoch (ignored when a sampler is given) */
+  shuffle?: boolean;
+  /** seeds the shuffle and every sample's augmentation; default 0 */
+  seed?: number;
+  dropLast?: boolean;
+  sampler?: Sampler;
+  /** worker threads for image-file datasets (0: decode on the main thread); in-memory data never uses them */
+  workers?: number;
+  /** batches loading ahead of the one being used; default 2 per worker (at least 2) */
+  prefetch?: number;
+  /** an unreadable image fails the batch with an error naming the file ('error', default) or is dropped and counted */
+  onBadSample?: OnBadSample;
+  /** put batch tensors on this device ('cuda', 'cuda:1') */
+  device?: string;
+}
+
+/** One batch: `x` inputs ([N, C, H, W] float32 images or [N, L] token ids), `y` int64 labels. */
+export interface Batch {
+  x: Tensor;
+  y?: Tensor;
+  attentionMask?: Tensor;
+  tokenTypeIds?: Tensor;
+  /** every field by name (x, y, attentionMask, tokenTypeIds, ...) */
+  fields: Record<string, Tensor>;
+  /** dataset indices in the batch (skipped samples left out) */
+  indices: number[];
+  size: number;
+  /** position of this batch in the epoch (resume with startBatch: index + 1) */
+  index: number;
+  epoch: number;
+  dispose(): void;
+  [Symbol.dispose](): void;
+}
+
+export class DataLoader implements AsyncIterable<Batch> {
+  readonly dataset: Dataset;
+  readonly batchSize: number;
+  readonly dropLast: boolean;
+  readonly sampler: Sampler;
+  readonly seed: number;
+  readonly workers: number;
+  readonly prefetch: number;
+  readonly onBadSample: OnBadSample;
+  readonly device?: string;
+  /** the epoch the next `for await` runs; it advances after each complete pass */
+  epoch = 0;
+  /** samples dropped under onBadSample 'skip' (each time they were met) */
+  skipped = 0;
+  /** the dropped samples, by file (first reason kept), including rows a dataset dropped while loading */
+  readonly badSamples = new Map<string, string>();
+  private pool: WorkerPool | null = null;
+
+  constructor(dataset: Dataset, o: DataLoaderOptions = {}) {
+    this.dataset = dataset;
+    this.batchSize = o.batchSize ?? 1;
+    this.dropLast = o.dropLast ?? false;
+    this.seed = o.seed ?? 0;
+    if (o.sampler && o.shuffle) throw new ArgumentError('sampler option is mutually exclusive with shuffle');
+    this.sampler =
+      o.sampler ??
+      (o.shuffle ? new RandomSampler(dataset.length, { seed: this.seed }) : new SequentialSampler(dataset.length));
+    const workers = o.workers ?? 0;
+    if (!(Number.isInteger(workers) && workers >= 0))
+      throw new ArgumentError(`workers must be an integer >= 0, got ${workers}`);
+    this.workers = dataset.workerJob ? workers : 0;
+    this.prefetch = Math.max(1, o.prefetch ?? 2 * Math.max(1, this.workers));
+    this.onBadSample = o.onBadSample ?? 'error';
+    this.device = o.device;
+    batchIndices([], this.batchSize);
+    for (const b of (dataset as { bad?: readonly BadSample[] }).bad ?? []) this.badSamples.set(b.file, b.reason);
+  }
+
+  /** Batches per epoch. */
+  get length(): number {
+    const n = this.sampler.length;
+    return this.dropLast ? Math.floor(n / this.batchSize) : Math.ceil(n / this.batchSize);
+  }
+
+  /** The epoch's sample order (a pure function of seed and epoch). */
+  order(epoch = this.epoch): number[] {
+    return this.sampler.order(epoch);
+  }
+
+  /** The epoch's batches of dataset indices. */
+  batches(epoch = this.epoch): number[][] {
+    return batchIndices(this.order(epoch), this.batchSize, this.dropLast);
+  }
+
+  setEpoch(epoch: number): void {
+    this.epoch = epoch;
+  }
+
+  async *[Symbol.asyncIterator](): AsyncGenerator<Batch> {
+    const epoch = this.epoch;
+    yield* this.iterate({ epoch });
+    this.epoch = epoch + 1;
+  }
+
+  /** One epoch's batches from `startBatch` on: the same batches, in the same order, with the same augmentation. */
+  async *iterate(o: { epoch?: number; startBatch?: number } = {}): AsyncGenerator<Batch> {
+    const epoch = o.epoch ?? this.epoch;
+    const start = o.startBatch ?? 0;
+    const all = this.batches(epoch);
+    if (!(Number.isInteger(start) && start >= 0 && start <= all.length))
+      throw new ArgumentError(`startBatch ${start} is outside the epoch's ${all.length} batches`);
+    const positions = all.map((_, k) => k * this.batchSize);
+    const load = (k: number): Promise<LoadedBatch> | LoadedBatch => {
+      const indices = all[k]!;
+      const ctx = {
+        seed: this.seed,
+        epoch,
+        positions: indices.map((_, j) => positions[k]! + j),
+        onBadSample: this.onBadSample,
+      };
+      if (this.workers > 0) {
+        this.pool ??= new WorkerPool(this.dataset.workerJob!(), this.workers);
+        return this.pool.run({ indices, ...ctx }).then((r) => imageBatchFields(r, this.dataset.targets ?? []));
+      }
+      return this.dataset.loadBatch(indices, ctx);
+    };
+    const async = this.workers > 0 || this.dataset.workerJob !== undefined;
+    const ahead = new Map<number, Promise<LoadedBatch>>();
+    const fill = (from: number) => {
+      for (let k = from; k < Math.min(all.length, from + this.prefetch); k++) {
+        if (ahead.has(k)) continue;
+        const p = Promise.resolve(load(k));
+        p.catch(() => {}); // surfaced when awaited
+        ahead.set(k, p);
+      }
+    };
+    for (let k = start; k < all.length; k++) {
+      let loaded: LoadedBatch;
+      if (async) {
+        fill(k);
+        loaded = await ahead.get(k)!;
+        ahead.delete(k);
+        fill(k + 1);
+      } else loaded = await load(k);
+      for (const b of loaded.bad) {
+        this.skipped++;
+        if (!this.badSamples.has(b.file)) this.badSamples.set(b.file, b.reason);
+      }
+      if (!loaded.indices.length) continue;
+      yield this.toBatch(loaded, k, epoch);
+    }
+  }
+
+  private toBatch(l: LoadedBatch, index: number, epoch: number): Batch {
+    const fields: Record<string, Tensor> = {};
+    try {
+      for (const [k, v] of Object.entries(l.fields)) fields[k] = this.toTensor(v);
+    } catch (e) {
+      for (const t of Object.values(fields)) t.dispose();
+      throw e;
+    }
+    const dispose = () => {
+      for (const t of Object.values(fields)) t.dispose();
+    };
+    return {
+      x: fields.x!,
+      y: fields.y,
+      attentionMask: fields.attentionMask,
+      tokenTypeIds: fields.tokenTypeIds,
+      fields,
+      indices: l.indices,
+      size: l.indices.length,
+      index,
+      epoch,
+      dispose,
+      [Symbol.dispose]: dispose,
+    };
+  }
+
+  private toTensor(v: RawField | Tensor): Tensor {
+    if (!('data' in v && ArrayBuffer.isView(v.data))) {
+      const t = v as Tensor;
+      if (!this.device || t.device === this.device) return t;
+      const moved = t.to({ device: this.device });
+      t.dispose();
+      return moved;
+    }
+    return fromArray(v.data, v.shape, this.device ? { device: this.device } : {});
+  }
+
+  /** Stops the worker threads (they also stop with the process). */
+  async close(): Promise<void> {
+    const p = this.pool;
+    this.pool = null;
+    await p?.close();
+  }
+
+  async [Symbol.asyncDispose](): Promise<void> {
+    await this.close();
+  }
+}
