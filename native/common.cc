@@ -46,12 +46,19 @@ std::vector<napi_value> args(napi_env env, napi_callback_info info, size_t max) 
 static void freeState(napi_env, void* data, void*) { delete static_cast<EnvState*>(data); }
 
 EnvState& envState(napi_env env) {
+  // one JS env per thread in Node: cache it, every handle conversion asks for it
+  static thread_local napi_env lastEnv = nullptr;
+  static thread_local EnvState* last = nullptr;
+  if (env == lastEnv) return *last;
   void* data = nullptr;
   napi_get_instance_data(env, &data);
-  if (data) return *static_cast<EnvState*>(data);
-  auto* st = new EnvState();
-  NAPI_OK(napi_set_instance_data(env, st, freeState, nullptr));
-  return *st;
+  if (!data) {
+    data = new EnvState();
+    NAPI_OK(napi_set_instance_data(env, data, freeState, nullptr));
+  }
+  lastEnv = env;
+  last = static_cast<EnvState*>(data);
+  return *last;
 }
 
 static int64_t bytesOf(const at::Tensor& t) {

@@ -269,6 +269,14 @@ static napi_value opCall(napi_env env, napi_callback_info info) {
   try {
     for (size_t i = 0; i < op.args.size(); i++) {
       const ArgSpec& spec = op.args[i];
+      if (spec.kind == Kind::Tensor && i < na) {
+        // fast path: a tensor handle is a number; anything else takes the general route
+        double id;
+        if (napi_get_value_double(env, a[i], &id) == napi_ok) {
+          stack.emplace_back(tensorOf(env, a[i]));
+          continue;
+        }
+      }
       napi_valuetype t = napi_undefined;
       if (i < na) napi_typeof(env, a[i], &t);
       if (t == napi_undefined || t == napi_null) {

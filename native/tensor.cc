@@ -108,6 +108,19 @@ static napi_value dispose(napi_env env, napi_callback_info info) {
   return undefinedValue(env);
 }
 
+// disposeMany(handles[]): one call for a whole tidy() scope
+static napi_value disposeMany(napi_env env, napi_callback_info info) {
+  auto a = args(env, info, 1);
+  uint32_t n = 0;
+  NAPI_OK(napi_get_array_length(env, a.at(0), &n));
+  for (uint32_t i = 0; i < n; i++) {
+    napi_value e;
+    NAPI_OK(napi_get_element(env, a[0], i, &e));
+    release(env, e);
+  }
+  return undefinedValue(env);
+}
+
 static napi_value liveTensors(napi_env env, napi_callback_info) {
   return jsNumber(env, static_cast<double>(envState(env).live));
 }
@@ -230,6 +243,7 @@ void initTensor(napi_env env, napi_value exports) {
   defineFn(env, exports, "dispose", entry<dispose>);
   defineFn(env, exports, "isDisposed", entry<isDisposed>);
   defineFn(env, exports, "liveTensors", entry<liveTensors>);
+  defineFn(env, exports, "disposeMany", entry<disposeMany>);
   defineFn(env, exports, "sameTensor", entry<sameTensor>);
   defineFn(env, exports, "dataPtr", entry<dataPtr>);
   defineFn(env, exports, "requiresGrad", entry<requiresGrad>);

@@ -23,6 +23,7 @@ export interface Native {
   device(h: Handle): string;
   item(h: Handle): number | boolean;
   dispose(h: Handle): void;
+  disposeMany(hs: Handle[]): void;
   isDisposed(h: Handle): boolean;
   liveTensors(): number;
   sameTensor(a: Handle, b: Handle): boolean;

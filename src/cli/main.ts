@@ -1,6 +1,7 @@
 // `graft` command dispatch. Each command is a module with a name, a summary and run(args).
 import { GraftError } from '../errors.ts';
 import { info } from './info.ts';
+import { inspect } from './inspect.ts';
 
 export interface Command {
   name: string;
@@ -9,7 +10,7 @@ export interface Command {
   run(args: string[]): Promise<number> | number;
 }
 
-const commands: Command[] = [info];
+const commands: Command[] = [info, inspect];
 
 function help(): string {
   const width = Math.max(...commands.map((c) => c.name.length));

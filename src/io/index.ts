@@ -7,6 +7,7 @@ import { type ReadPthOptions, readPthZip } from './pth/torch_load.ts';
 import type { PyValue } from './py.ts';
 
 export { type CheckpointFormat, detectFormat } from './detect.ts';
+export * from './load_plan.ts';
 export { ALLOWED_GLOBALS } from './pth/globals.ts';
 export type { ReadPthOptions } from './pth/torch_load.ts';
 export { type WritePthOptions, writePth } from './pth/torch_save.ts';

@@ -93,6 +93,8 @@ export function schemaOf(name: string, overload = ''): string {
 export interface Disposable {
   readonly h: Handle;
   dispose(): void;
+  /** forgets the handle without freeing it (the caller frees it); undefined if already disposed */
+  releaseHandle(): Handle | undefined;
 }
 
 const finalizer = new FinalizationRegistry<Handle>((h) => native.dispose(h));
@@ -126,11 +128,16 @@ export function popScope(keep: Set<Disposable>): void {
   const s = scopes.pop();
   if (!s) throw new ArgumentError('popScope without a matching pushScope');
   const parent = scopes[scopes.length - 1];
+  const free: Handle[] = [];
   for (const t of s) {
-    if (!keep.has(t)) t.dispose();
-    else if (parent) parent.push(t);
+    if (!keep.has(t)) {
+      const h = t.releaseHandle();
+      if (h !== undefined) free.push(h);
+    } else if (parent) parent.push(t);
     else finalizer.register(t, t.h);
   }
+  // one native call for the whole scope
+  if (free.length) native.disposeMany(free);
 }
 
 export const scopeDepth = (): number => scopes.length;

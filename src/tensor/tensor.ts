@@ -69,6 +69,11 @@ export class Tensor {
     native.dispose(this.#h);
     this.#h = undefined;
   }
+  releaseHandle(): Handle | undefined {
+    const h = this.#h;
+    this.#h = undefined;
+    return h;
+  }
   get isDisposed(): boolean {
     return this.#h === undefined;
   }

@@ -1,0 +1,64 @@
+// Fine-tuning building blocks: selectors, freezing (with BatchNorm policies), parameter groups,
+// discriminative / layer-decayed learning rates, phases with optimizer switches, built-in recipes
+// and the plan report.
+export type { LrChange, LrValue, PhaseSchedulerSpec, RampSpec } from './_phase_parts.ts';
+export {
+  applyFreeze,
+  BN_POLICIES,
+  type BnPolicy,
+  type FreezeInput,
+  type FreezeOptions,
+  Freezer,
+  type FreezeSpec,
+  type FreezeState,
+  type FreezeVia,
+  freeze,
+  freezerOf,
+  freezeTo,
+  freezeToSelector,
+  requiresGradTable,
+  resolveFreeze,
+  unfreeze,
+} from './freeze.ts';
+export {
+  type GroupDescription,
+  type GroupSpec,
+  type GroupsConfig,
+  type GroupsOptions,
+  groupIndices,
+  groupInputs,
+  type LayerGroupsOptions,
+  type ParamGroups,
+  type PlannedGroup,
+  paramGroups,
+} from './groups.ts';
+export { evenMults, fmtLr, layerDecayScales, lrSlice } from './lr.ts';
+export { PhaseRunner, type PhaseSpec, type RunnerNote, type RunnerOptions, type RunSpec } from './phases.ts';
+export { type PlanJSON, type PlanModuleRow, type PlanOptions, type PlanPhase, plan } from './plan.ts';
+export {
+  type BackboneFinetuningOptions,
+  backboneFinetuning,
+  type FineTuneOptions,
+  fineTune,
+  type GradualUnfreezingOptions,
+  gradualUnfreezing,
+  type KerasTwoPhaseOptions,
+  kerasTwoPhase,
+} from './recipes.ts';
+export {
+  describeSelector,
+  globToRegExp,
+  type LoadReportLike,
+  ParamIndex,
+  type SelectContext,
+  type Selector,
+} from './select.ts';
+export {
+  type AnyOptimizer,
+  DryOptimizer,
+  type PhaseOptimizerSpec,
+  SCHEDULER_GROUP_KEYS,
+  type StateCarry,
+  type SwitchNote,
+  switchOptimizer,
+} from './switch.ts';
