@@ -1,5 +1,6 @@
 // graft's public API: everything a user imports comes from here.
 export * from './errors.ts';
+export * as finetune from './finetune/index.ts';
 export * as io from './io/index.ts';
 export * as models from './models/index.ts';
 export * as nn from './nn/index.ts';
