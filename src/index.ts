@@ -1,4 +1,6 @@
 // graft's public API: everything a user imports comes from here.
+
+export * as data from './data/index.ts';
 export * from './errors.ts';
 export * as finetune from './finetune/index.ts';
 export * as io from './io/index.ts';
