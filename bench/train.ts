@@ -1,0 +1,126 @@
+// ResNet-18 fine-tune steps through graft's Trainer against the same loop in PyTorch
+// (/usr/bin/python3), taking turns in one run: batch 16x3x112x112, SGD momentum 0.9, 10 classes.
+//   full:     every parameter trains
+//   frozen:   all but fc have requiresGrad false, so backward stops at fc
+//   features: the backbone runs under noGrad in eval mode, then fc trains on its output
+// Usage: node --import tsx bench/train.ts   (GRAFT_BENCH_THREADS=2, GRAFT_BENCH_REPEATS=6)
+import { spawn } from 'node:child_process';
+import { existsSync } from 'node:fs';
+import { dirname, join } from 'node:path';
+import { createInterface } from 'node:readline';
+import { fileURLToPath } from 'node:url';
+import * as models from '../src/models/index.ts';
+import type { Module } from '../src/nn/index.ts';
+import { SGD } from '../src/optim/index.ts';
+import { manualSeed, noGrad, randint, randn, setNumThreads, type Tensor, torchVersion } from '../src/tensor/index.ts';
+import { type BatchInput, type Callback, type ForwardFn, Trainer } from '../src/train/index.ts';
+
+const threads = Number(process.env.GRAFT_BENCH_THREADS ?? 2);
+const repeats = Number(process.env.GRAFT_BENCH_REPEATS ?? 6);
+setNumThreads(threads);
+const BATCH = 16;
+const SIZE = 112;
+const WARM = 2;
+type Mode = 'full' | 'frozen' | 'features';
+const MODES: [Mode, string, number][] = [
+  ['full', 'full fine-tune', 3],
+  ['frozen', 'frozen backbone', 6],
+  ['features', 'feature extraction', 6],
+];
+
+function backbone(r: models.ResNet, x: Tensor): Tensor {
+  x = r.maxpool.call(r.relu.call(r.bn1.call(r.conv1.call(x))));
+  x = r.layer4.call(r.layer3.call(r.layer2.call(r.layer1.call(x))));
+  return r.avgpool.call(x).flatten(1);
+}
+
+function graftSide(mode: Mode): (steps: number) => Promise<number> {
+  manualSeed(0);
+  const model = models.create('resnet18', { numClasses: 10 }) as models.ResNet;
+  const x = randn([BATCH, 3, SIZE, SIZE]);
+  const y = randint(0, 10, [BATCH]);
+  if (mode !== 'full') for (const [n, p] of model.namedParameters()) p.requiresGrad = n.startsWith('fc.');
+  const optimizer = new SGD(mode === 'full' ? model.parameters() : model.fc.parameters(), { lr: 0.01, momentum: 0.9 });
+  const forward: ForwardFn | undefined =
+    mode === 'features'
+      ? (m: Module, input: BatchInput) =>
+          (m as models.ResNet).fc.call(noGrad(() => backbone(m as models.ResNet, input as Tensor)))
+      : undefined;
+  const callbacks: Callback[] = mode === 'features' ? [{ beforeEpoch: (t) => void t.model.eval() }] : [];
+  const run = async (steps: number) => {
+    const train = Array.from({ length: steps }, () => ({ input: x, target: y }));
+    const t = new Trainer({ model, optimizer, train, forward, callbacks });
+    const t0 = performance.now();
+    await t.fit(1);
+    return (steps * BATCH) / ((performance.now() - t0) / 1000);
+  };
+  return run;
+}
+
+/** The PyTorch side as a long-lived process answering "MODE STEPS" lines. */
+async function torchSide(): Promise<
+  { run(mode: Mode, steps: number): Promise<number>; close(): void; note: string } | string
+> {
+  const python = process.env.GRAFT_BENCH_PYTHON ?? '/usr/bin/python3';
+  if (!existsSync(python))
+    return `PyTorch column skipped: ${python} not found (apt-get install python3-torch python3-torchvision)`;
+  const script = join(dirname(fileURLToPath(import.meta.url)), 'train_torch.py');
+  const child = spawn(python, [script, String(threads)], { stdio: ['pipe', 'pipe', 'pipe'] });
+  let err = '';
+  child.stderr.on('data', (d) => {
+    err += String(d);
+  });
+  const lines = createInterface({ input: child.stdout })[Symbol.asyncIterator]();
+  const next = async (): Promise<Record<string, any>> => {
+    const r = await lines.next();
+    if (r.done) throw new Error(err.trim().split('\n').pop() || 'python exited');
+    return JSON.parse(r.value);
+  };
+  try {
+    const hello = await next();
+    return {
+      note: `PyTorch ${hello.torch} (${python}), ${hello.threads} threads`,
+      async run(mode, steps) {
+        child.stdin.write(`${mode} ${steps}\n`);
+        return (await next()).img_s;
+      },
+      close: () => child.stdin.end(),
+    };
+  } catch (e) {
+    return `PyTorch column skipped: ${(e as Error).message}`;
+  }
+}
+
+const torch = await torchSide();
+const best: Record<Mode, { graft: number; torch: number }> = {
+  full: { graft: 0, torch: 0 },
+  frozen: { graft: 0, torch: 0 },
+  features: { graft: 0, torch: 0 },
+};
+const ours = new Map(MODES.map(([m]) => [m, graftSide(m)] as const));
+for (const [m] of MODES) {
+  await ours.get(m)!(WARM);
+  if (typeof torch !== 'string') await torch.run(m, 0);
+}
+// turns: each side runs every mode `repeats` short times; the best of each is kept, since other load
+// on the machine only ever slows a run down
+for (let r = 0; r < repeats; r++)
+  for (const [m, , steps] of MODES) {
+    if (typeof torch !== 'string') best[m].torch = Math.max(best[m].torch, await torch.run(m, steps));
+    best[m].graft = Math.max(best[m].graft, await ours.get(m)!(steps));
+  }
+if (typeof torch !== 'string') torch.close();
+
+const note = typeof torch === 'string' ? torch : torch.note;
+console.log(
+  `ResNet-18, batch ${BATCH}x3x${SIZE}x${SIZE}, SGD momentum 0.9, 10 classes; graft on libtorch ${torchVersion()}, ${threads} threads; ${note}; best of ${repeats}`,
+);
+console.log(`${'mode'.padEnd(22)}${'graft img/s'.padStart(13)}${'torch img/s'.padStart(13)}${'ratio'.padStart(8)}`);
+for (const [m, label] of MODES) {
+  const b = best[m];
+  const ratio = b.torch ? (b.graft / b.torch).toFixed(2) : '-';
+  console.log(
+    `${label.padEnd(22)}${b.graft.toFixed(1).padStart(13)}${(b.torch ? b.torch.toFixed(1) : '-').padStart(13)}${ratio.padStart(8)}`,
+  );
+}
+console.log('ratio = graft / PyTorch images per second (higher is better; target >= 1.0)');
