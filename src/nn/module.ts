@@ -1,6 +1,6 @@
 // Module: named parameters, buffers and children in registration order, as torch.nn.Module.
 import { ArgumentError } from '../errors.ts';
-import { aten, type DType, isDType, isFloating, noGrad, type Tensor } from '../tensor/index.ts';
+import { aten, type DType, isDType, isFloating, noGrad, type Tensor, tidy } from '../tensor/index.ts';
 import { type SizeMismatch, StateDictError } from './_errors.ts';
 import { Parameter } from './parameter.ts';
 
@@ -33,16 +33,23 @@ export abstract class Module {
 
   abstract forward(...args: any[]): any;
 
-  /** Runs forward with the registered hooks (PyTorch's module(x)). */
+  /**
+   * Runs forward with the registered hooks (PyTorch's module(x)). Intermediates are freed as
+   * soon as the module returns, as Python's refcounting frees them: what backward needs is
+   * held by the autograd graph, not by these handles. A forward must return its tensors
+   * (a tensor, or arrays / plain objects of them), not keep them elsewhere.
+   */
   call(...args: Parameters<this['forward']>): ReturnType<this['forward']> {
-    let a: unknown[] = args;
-    for (const h of this.#preHooks) a = h(this, a) ?? a;
-    let out = this.forward(...a);
-    for (const h of this.#hooks) {
-      const r = h(this, a, out);
-      if (r !== undefined) out = r;
-    }
-    return out;
+    return tidy(() => {
+      let a: unknown[] = args;
+      for (const h of this.#preHooks) a = h(this, a) ?? a;
+      let out = this.forward(...a);
+      for (const h of this.#hooks) {
+        const r = h(this, a, out);
+        if (r !== undefined) out = r;
+      }
+      return out;
+    });
   }
 
   registerForwardPreHook(h: ForwardPreHook): () => void {
