@@ -26,3 +26,4 @@ export { type CausalLMOutput, Conv1D, causalLMLoss, type GPT2Inputs, GPT2LMHeadM
 export { InvertedResidual, MobileNetV2, mobilenetV2 } from './mobilenet_v2.ts';
 export { BasicBlock, Bottleneck, ResNet, resnet18, resnet34, resnet50 } from './resnet.ts';
 export { VGG, vgg16, vgg16Bn } from './vgg.ts';
+export { pretrained, pretrainedSources, type PretrainedReport, useKerasConventions } from './pretrained.ts';
