@@ -3,6 +3,7 @@
 import { ArgumentError } from '../errors.ts';
 import { groupIndex, type ModelMeta, metaOf } from '../models/index.ts';
 import type { Module, Parameter } from '../nn/index.ts';
+import { globToRegExp } from '../util/glob.ts';
 
 /**
  * Which parameters: resolved against the model's parameter names (namedParameters order).
@@ -168,26 +169,7 @@ export function stringMatcher(s: string, pathOnly = false): (name: string) => bo
   return (n) => re.test(n);
 }
 
-/** fnmatch-style: `*` any run (dots included), `?` one character, `[...]` a class (`[!...]` negated). */
-export function globToRegExp(glob: string): RegExp {
-  let out = '';
-  for (let i = 0; i < glob.length; i++) {
-    const c = glob[i]!;
-    if (c === '*') out += '.*';
-    else if (c === '?') out += '.';
-    else if (c === '[') {
-      const end = glob.indexOf(']', i + 2);
-      if (end < 0) out += '\\[';
-      else {
-        let body = glob.slice(i + 1, end);
-        if (body.startsWith('!')) body = `^${body.slice(1)}`;
-        out += `[${body.replace(/\\/g, '\\\\')}]`;
-        i = end;
-      }
-    } else out += c.replace(/[.+^${}()|\\/]/g, '\\$&');
-  }
-  return new RegExp(`^${out}$`);
-}
+export { globToRegExp };
 
 function testRegex(re: RegExp, s: string): boolean {
   re.lastIndex = 0;

@@ -15,6 +15,32 @@ export interface ShardedSafetensors {
   shards: string[];
 }
 
+/**
+ * Groups an index's weight_map by shard file. Shard names come from the file: none may point
+ * outside the index's folder.
+ */
+export function shardsOfWeightMap(
+  wm: Record<string, unknown>,
+  fail: (reason: string) => never,
+): Map<string, Set<string>> {
+  const byShard = new Map<string, Set<string>>();
+  for (const [name, shard] of Object.entries(wm)) {
+    if (typeof shard !== 'string') return fail(`weight_map.${printable(name)} is not a file name`);
+    if (
+      shard === '' ||
+      isAbsolute(shard) ||
+      shard.includes('\\') ||
+      shard.includes('\0') ||
+      shard.split('/').includes('..')
+    )
+      fail(`weight_map.${printable(name)} names an unsafe shard path ${JSON.stringify(shard)}`);
+    const set = byShard.get(shard) ?? new Set<string>();
+    set.add(name);
+    byShard.set(shard, set);
+  }
+  return byShard;
+}
+
 /** Reads every shard an index names; the index and the shards must agree exactly. */
 export function readShardedSafetensors(indexPath: string): ShardedSafetensors {
   const fail = (reason: string, hint?: string): never => {
@@ -33,23 +59,7 @@ export function readShardedSafetensors(indexPath: string): ShardedSafetensors {
   if (metadata !== undefined && (typeof metadata !== 'object' || metadata === null || Array.isArray(metadata))) {
     fail('shard index metadata is not an object');
   }
-  const byShard = new Map<string, Set<string>>();
-  for (const [name, shard] of Object.entries(wm)) {
-    if (typeof shard !== 'string') return fail(`weight_map.${printable(name)} is not a file name`);
-    // Shard names come from the file: never let them point outside the index's folder.
-    if (
-      shard === '' ||
-      isAbsolute(shard) ||
-      shard.includes('\\') ||
-      shard.includes('\0') ||
-      shard.split('/').includes('..')
-    ) {
-      fail(`weight_map.${printable(name)} names an unsafe shard path ${JSON.stringify(shard)}`);
-    }
-    const set = byShard.get(shard) ?? new Set<string>();
-    set.add(name);
-    byShard.set(shard, set);
-  }
+  const byShard = shardsOfWeightMap(wm as Record<string, unknown>, fail);
   const tensors = new Map<string, RawTensor>();
   const dir = dirname(indexPath);
   for (const [shard, names] of byShard) {

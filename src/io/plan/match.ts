@@ -1,6 +1,7 @@
 // Key patterns (include / exclude) and rename rules of a load plan: plain data, so a recipe or a
 // command line can write them, plus helpers that build them.
 import { ArgumentError } from '../../errors.ts';
+import { globToRegExp } from '../../util/glob.ts';
 
 /**
  * Which keys: a glob when the string has `*`, `?` or `[` (fnmatch: `*` crosses dots, so `*fc*` is
@@ -36,26 +37,7 @@ export const renameRegex = (pattern: string | RegExp, replacement: string): Rena
 
 const GLOB = /[*?[]/;
 
-/** fnmatch-style: `*` any run (dots included), `?` one character, `[...]` a class (`[!...]` negated). */
-export function globToRegExp(glob: string): RegExp {
-  let out = '';
-  for (let i = 0; i < glob.length; i++) {
-    const c = glob[i]!;
-    if (c === '*') out += '.*';
-    else if (c === '?') out += '.';
-    else if (c === '[') {
-      const end = glob.indexOf(']', i + 2);
-      if (end < 0) out += '\\[';
-      else {
-        let body = glob.slice(i + 1, end);
-        if (body.startsWith('!')) body = `^${body.slice(1)}`;
-        out += `[${body.replace(/\\/g, '\\\\')}]`;
-        i = end;
-      }
-    } else out += c.replace(/[.+^${}()|\\/]/g, '\\$&');
-  }
-  return new RegExp(`^${out}$`);
-}
+export { globToRegExp };
 
 export function keyMatcher(p: KeyPattern): (key: string) => boolean {
   if (p instanceof RegExp) {

@@ -1,12 +1,13 @@
 // Opening a checkpoint for a load plan or `graft inspect`: any format graft reads, detected by
 // content, with tensors left unread (TensorRef) wherever the format allows.
 import { existsSync, readdirSync, readFileSync, statSync } from 'node:fs';
-import { dirname, isAbsolute, join } from 'node:path';
+import { dirname, join } from 'node:path';
 import { CheckpointError } from '../../errors.ts';
 import { type CheckpointFormat, detectSource } from '../detect.ts';
 import { FileSource, printable, withFile } from '../file.ts';
 import { readPthLegacy } from '../pth/legacy.ts';
 import { parseSafetensorsHeader } from '../safetensors.ts';
+import { shardsOfWeightMap } from '../sharded.ts';
 import { readTfjsModel, type TfjsModel } from '../tfjs/tfjs.ts';
 import { readPthZipRefs } from './pth_lazy.ts';
 import { flattenLeaves, type Leaf, TensorRef } from './tree.ts';
@@ -136,21 +137,7 @@ function openSharded(given: string, file: string, index: Record<string, unknown>
   };
   const wm = index.weight_map;
   if (typeof wm !== 'object' || wm === null || Array.isArray(wm)) return fail('shard index has no weight_map object');
-  const byShard = new Map<string, Set<string>>();
-  for (const [name, shard] of Object.entries(wm)) {
-    if (typeof shard !== 'string') return fail(`weight_map.${printable(name)} is not a file name`);
-    if (
-      shard === '' ||
-      isAbsolute(shard) ||
-      shard.includes('\\') ||
-      shard.includes('\0') ||
-      shard.split('/').includes('..')
-    )
-      fail(`weight_map.${printable(name)} names an unsafe shard path ${JSON.stringify(shard)}`);
-    const set = byShard.get(shard) ?? new Set<string>();
-    set.add(name);
-    byShard.set(shard, set);
-  }
+  const byShard = shardsOfWeightMap(wm as Record<string, unknown>, fail);
   const root = new Map<string, Leaf>();
   const formats = new Set<CheckpointFormat>();
   let bytes = statSync(file).size;
