@@ -57,7 +57,9 @@ console.log(
     `MobileNetV2 with a new 10-class head, ${getNumThreads()} threads`,
 );
 const { model: pre, report } = models.pretrained('mobilenet_v2', { numClasses: classes.length });
-console.log(`pretrained weights: ${report.source}; ${report.renamed.length} tensors loaded, new: ${report.missing.join(', ')}`);
+console.log(
+  `pretrained weights: ${report.source}; ${report.renamed.length} tensors loaded, new: ${report.missing.join(', ')}`,
+);
 const outcomes = [await run('pretrained', pre, 'ImageNet backbone from nsfwjs')];
 const scratch = models.create('mobilenet_v2', { numClasses: classes.length });
 models.useKerasConventions(scratch); // the same architecture, random weights

@@ -1,7 +1,11 @@
 // `graft` command dispatch. Each command is a module with a name, a summary and run(args).
 import { GraftError } from '../errors.ts';
+import { evalCommand } from './eval.ts';
 import { info } from './info.ts';
 import { inspect } from './inspect.ts';
+import { planCommand } from './plan.ts';
+import { predictCommand } from './predict.ts';
+import { train } from './train.ts';
 
 export interface Command {
   name: string;
@@ -10,7 +14,7 @@ export interface Command {
   run(args: string[]): Promise<number> | number;
 }
 
-const commands: Command[] = [info, inspect];
+const commands: Command[] = [train, planCommand, evalCommand, predictCommand, inspect, info];
 
 function help(): string {
   const width = Math.max(...commands.map((c) => c.name.length));

