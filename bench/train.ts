@@ -4,6 +4,8 @@
 //   frozen:   all but fc have requiresGrad false, so backward stops at fc
 //   features: the backbone runs under noGrad in eval mode, then fc trains on its output
 // Usage: node --import tsx bench/train.ts   (GRAFT_BENCH_THREADS=2, GRAFT_BENCH_REPEATS=6)
+// The PyTorch child inherits OMP_WAIT_POLICY from this process (PASSIVE unless set), so both sides
+// wait alike; with ACTIVE the idle side's spinning threads halved the running side's speed here.
 import { spawn } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { dirname, join } from 'node:path';
@@ -113,7 +115,7 @@ if (typeof torch !== 'string') torch.close();
 
 const note = typeof torch === 'string' ? torch : torch.note;
 console.log(
-  `ResNet-18, batch ${BATCH}x3x${SIZE}x${SIZE}, SGD momentum 0.9, 10 classes; graft on libtorch ${torchVersion()}, ${threads} threads; ${note}; best of ${repeats}`,
+  `ResNet-18, batch ${BATCH}x3x${SIZE}x${SIZE}, SGD momentum 0.9, 10 classes; graft on libtorch ${torchVersion()}, ${threads} threads; ${note}; OMP_WAIT_POLICY=${process.env.OMP_WAIT_POLICY}; best of ${repeats}`,
 );
 console.log(`${'mode'.padEnd(22)}${'graft img/s'.padStart(13)}${'torch img/s'.padStart(13)}${'ratio'.padStart(8)}`);
 for (const [m, label] of MODES) {

@@ -80,6 +80,12 @@ napi_value wrap(napi_env env, at::Tensor t) {
   Slot& slot = st.slots[index];
   slot.t = std::move(t);
   st.live++;
+  if (st.report) reportBytes(env, slot);
+  return jsNumber(env, index + slot.gen * kGenScale);
+}
+
+void reportBytes(napi_env env, Slot& slot) {
+  if (slot.reported) return;
   // Only CPU bytes pressure V8's heap; small tensors are not worth the call.
   int64_t bytes = slot.t.is_cpu() ? bytesOf(slot.t) : 0;
   if (bytes >= 4096) {
@@ -87,7 +93,6 @@ napi_value wrap(napi_env env, at::Tensor t) {
     napi_adjust_external_memory(env, bytes, &ignored);
     slot.reported = bytes;
   }
-  return jsNumber(env, index + slot.gen * kGenScale);
 }
 
 Slot* slotOf(napi_env env, napi_value v) {

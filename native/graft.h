@@ -24,6 +24,9 @@ struct EnvState {
   std::vector<Slot> slots;
   std::vector<uint32_t> freeSlots;
   size_t live = 0;
+  // Off while JS is inside a tidy() scope: those tensors are freed by the scope, not by GC, so
+  // reporting them only made V8 run a major GC every training step (setExternalReporting).
+  bool report = true;
 };
 
 EnvState& envState(napi_env env);
@@ -53,6 +56,7 @@ std::vector<napi_value> args(napi_env env, napi_callback_info info, size_t max =
 at::Tensor& tensorOf(napi_env env, napi_value v);
 Slot* slotOf(napi_env env, napi_value v);  // nullptr for a stale handle
 void release(napi_env env, napi_value v);
+void reportBytes(napi_env env, Slot& slot);
 napi_value wrap(napi_env env, at::Tensor t);
 napi_value undefinedValue(napi_env env);
 napi_value jsNumber(napi_env env, double v);

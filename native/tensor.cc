@@ -121,6 +121,20 @@ static napi_value disposeMany(napi_env env, napi_callback_info info) {
   return undefinedValue(env);
 }
 
+// setExternalReporting(on): whether new handles count as V8 external memory (off inside tidy()).
+static napi_value setExternalReporting(napi_env env, napi_callback_info info) {
+  auto a = args(env, info, 1);
+  envState(env).report = boolOf(env, a.at(0));
+  return undefinedValue(env);
+}
+
+// reportExternal(h): a tensor made inside a scope now lives on, freed by GC: report its bytes.
+static napi_value reportExternal(napi_env env, napi_callback_info info) {
+  auto a = args(env, info, 1);
+  if (Slot* slot = slotOf(env, a.at(0))) reportBytes(env, *slot);
+  return undefinedValue(env);
+}
+
 static napi_value liveTensors(napi_env env, napi_callback_info) {
   return jsNumber(env, static_cast<double>(envState(env).live));
 }
@@ -243,6 +257,8 @@ void initTensor(napi_env env, napi_value exports) {
   defineFn(env, exports, "dispose", entry<dispose>);
   defineFn(env, exports, "isDisposed", entry<isDisposed>);
   defineFn(env, exports, "liveTensors", entry<liveTensors>);
+  defineFn(env, exports, "setExternalReporting", entry<setExternalReporting>);
+  defineFn(env, exports, "reportExternal", entry<reportExternal>);
   defineFn(env, exports, "disposeMany", entry<disposeMany>);
   defineFn(env, exports, "sameTensor", entry<sameTensor>);
   defineFn(env, exports, "dataPtr", entry<dataPtr>);

@@ -26,6 +26,10 @@ export interface Native {
   disposeMany(hs: Handle[]): void;
   isDisposed(h: Handle): boolean;
   liveTensors(): number;
+  /** whether new handles are reported to V8 as external memory (off inside tidy scopes) */
+  setExternalReporting(on: boolean): void;
+  /** reports a live handle's bytes to V8 (once) */
+  reportExternal(h: Handle): void;
   sameTensor(a: Handle, b: Handle): boolean;
   dataPtr(h: Handle): number;
   requiresGrad(h: Handle): boolean;

@@ -110,3 +110,27 @@ const SINGLE = new ListOps(false);
 
 /** The ops for a group's `foreach` flag: false runs per tensor, true or null (the default) batched. */
 export const listOps = (foreach: unknown): ListOps => (foreach === false ? SINGLE : BATCHED);
+
+/**
+ * [start, end) ranges of a parameter list of at most `limit` elements each (2^20: 4 MB of
+ * float32; a larger tensor is a range of its own). Updating a few MB at a time keeps each buffer
+ * in cache from one op to the next: over ResNet-18's 45 MB, whole-list _foreach_ calls took an SGD
+ * step 9.4 ms here, 4 MB ranges 7.5 ms (torch's CPU default, one tensor at a time, 7.6 ms); AdamW
+ * 32 -> 25 ms and RMSprop 26 -> 19 ms with each range's temporaries freed before the next.
+ */
+export function cacheChunks(params: Tensor[], limit = 1 << 20): [number, number][] {
+  const out: [number, number][] = [];
+  let start = 0;
+  let n = 0;
+  for (let i = 0; i < params.length; i++) {
+    const k = params[i]!.numel();
+    if (i > start && n + k > limit) {
+      out.push([start, i]);
+      start = i;
+      n = 0;
+    }
+    n += k;
+  }
+  if (start < params.length) out.push([start, params.length]);
+  return out;
+}

@@ -1,12 +1,14 @@
 // Tensor: a JS object over one native handle. Methods are one-liners over the op modules.
 import { ArgumentError, DisposedError } from '../errors.ts';
-import { guard, type Handle, native, track, untrack } from './_core.ts';
+import { defOp, guard, type Handle, native, track, untrack } from './_core.ts';
 import * as A from './autograd.ts';
 import { type DType, dtypeFromCode, isFloating } from './dtype.ts';
 import * as Fn from './functional.ts';
 import * as M from './math.ts';
 import * as R from './reduce.ts';
 import * as S from './shape.ts';
+
+const reluInplace = defOp('aten::relu_');
 
 export type Scalar = number | boolean;
 export type TensorLike = Tensor | number;
@@ -290,6 +292,10 @@ export class Tensor {
   }
   clamp_(min?: number, max?: number): this {
     return M.clamp_(this, min, max);
+  }
+  relu_(): this {
+    reluInplace(this.h);
+    return this;
   }
 
   // ---- shape ----
