@@ -1,10 +1,10 @@
 // Adam (L2 weight decay added to the gradient) and AdamW (decoupled decay, p *= 1 - lr*wd
 // first): torch.optim's 1.13 updates, foreach path, bias corrections in double from the
 // float32 `step` tensor as PyTorch computes them, so results agree to the last float bit.
-import { scalarTensor, type Tensor, tidy, zerosLike } from '../tensor/index.ts';
+import { scalarTensor, type Tensor, zerosLike } from '../tensor/index.ts';
 import { pow as pyPow } from '../util/pymath.ts';
 import { ADAM_SPECS, ADAMW_SPECS, type HSpecs } from './_hparams.ts';
-import { cacheChunks, listOps } from './_ops.ts';
+import { listOps } from './_ops.ts';
 import { Optimizer, type ParamGroup, type ParamState, type ParamsInput } from './optimizer.ts';
 
 export interface AdamOptions {
@@ -30,14 +30,7 @@ abstract class AdamBase extends Optimizer {
     super(owner, specs, params, options);
   }
 
-  protected updateGroup(group: ParamGroup): void {
-    const { params, grads } = this.withGrads(group);
-    // every update is per parameter: a few MB at a time (temporaries freed per range) gives the
-    // same values with the buffers still in cache (cacheChunks)
-    for (const [a, b] of cacheChunks(params)) tidy(() => this.#update(group, params.slice(a, b), grads.slice(a, b)));
-  }
-
-  #update(group: ParamGroup, params: Tensor[], g0: Tensor[]): void {
+  protected updateChunk(group: ParamGroup, params: Tensor[], g0: Tensor[]): void {
     const ops = listOps(group.foreach);
     const amsgrad = group.amsgrad === true;
     const [beta1, beta2] = group.betas as [number, number];

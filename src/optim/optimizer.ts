@@ -5,7 +5,7 @@
 import { ArgumentError } from '../errors.ts';
 import { aten, enableGrad, noGrad, Tensor, tidy } from '../tensor/index.ts';
 import { checkValues, type HSpecs, REQUIRED, resolveDefaults } from './_hparams.ts';
-import { listOps } from './_ops.ts';
+import { cacheChunks, listOps } from './_ops.ts';
 import { castState, normalizeStateDict } from './_statedict.ts';
 import type { OptimizerLike, ParamGroupLike } from './types.ts';
 
@@ -90,8 +90,19 @@ export abstract class Optimizer implements OptimizerLike {
   /** Checks that hold across keys (SGD: nesterov needs momentum); `where` names the group. */
   protected checkGroup(_group: Record<string, unknown>, _where: string): void {}
 
-  /** Updates the parameters of one group that have a gradient; runs under noGrad inside tidy. */
-  protected abstract updateGroup(group: ParamGroup): void;
+  /**
+   * Updates the parameters of one group that have a gradient, under noGrad. Every update rule is
+   * per parameter, so it runs a few MB of parameters at a time (temporaries freed per range):
+   * the same values, with the buffers still in cache (cacheChunks).
+   */
+  protected updateGroup(group: ParamGroup): void {
+    const { params, grads } = this.withGrads(group);
+    for (const [a, b] of cacheChunks(params))
+      tidy(() => this.updateChunk(group, params.slice(a, b), grads.slice(a, b)));
+  }
+
+  /** The update rule for some of a group's parameters and their gradients. */
+  protected abstract updateChunk(group: ParamGroup, params: Tensor[], grads: Tensor[]): void;
 
   /**
    * Adds a group (PyTorch's add_param_group): params must be leaf floating-point tensors, not already

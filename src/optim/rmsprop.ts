@@ -1,8 +1,8 @@
 // RMSprop with alpha, eps, centered, momentum, L2 weight decay and maximize:
 // torch.optim.RMSprop's 1.13 update, foreach path. `step` is a plain number in its state.
-import { Tensor, tidy, zerosLike } from '../tensor/index.ts';
+import { Tensor, zerosLike } from '../tensor/index.ts';
 import { RMSPROP_SPECS } from './_hparams.ts';
-import { cacheChunks, listOps } from './_ops.ts';
+import { listOps } from './_ops.ts';
 import { Optimizer, type ParamGroup, type ParamsInput } from './optimizer.ts';
 
 export interface RMSpropOptions {
@@ -25,14 +25,7 @@ export class RMSprop extends Optimizer {
     super('RMSprop', RMSPROP_SPECS, params, options as Record<string, unknown>);
   }
 
-  protected updateGroup(group: ParamGroup): void {
-    const { params, grads } = this.withGrads(group);
-    // every update is per parameter: a few MB at a time (temporaries freed per range) gives the
-    // same values with the buffers still in cache (cacheChunks)
-    for (const [a, b] of cacheChunks(params)) tidy(() => this.#update(group, params.slice(a, b), grads.slice(a, b)));
-  }
-
-  #update(group: ParamGroup, params: Tensor[], g0: Tensor[]): void {
+  protected updateChunk(group: ParamGroup, params: Tensor[], g0: Tensor[]): void {
     const ops = listOps(group.foreach);
     const lr = group.lr;
     const alpha = group.alpha as number;

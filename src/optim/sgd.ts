@@ -1,9 +1,9 @@
 // SGD with momentum, dampening, Nesterov, L2 weight decay and maximize: torch.optim.SGD's
 // update (1.13), foreach path. The momentum buffer starts as a copy of the first gradient.
 import { ArgumentError } from '../errors.ts';
-import { type Tensor, tidy } from '../tensor/index.ts';
+import type { Tensor } from '../tensor/index.ts';
 import { SGD_SPECS } from './_hparams.ts';
-import { cacheChunks, listOps } from './_ops.ts';
+import { listOps } from './_ops.ts';
 import { Optimizer, type ParamGroup, type ParamsInput } from './optimizer.ts';
 
 export interface SGDOptions {
@@ -34,14 +34,7 @@ export class SGD extends Optimizer {
       );
   }
 
-  protected updateGroup(group: ParamGroup): void {
-    const { params, grads } = this.withGrads(group);
-    // every update is per parameter: a few MB at a time (temporaries freed per range) gives the
-    // same values with the buffers still in cache (cacheChunks)
-    for (const [a, b] of cacheChunks(params)) tidy(() => this.#update(group, params.slice(a, b), grads.slice(a, b)));
-  }
-
-  #update(group: ParamGroup, params: Tensor[], g0: Tensor[]): void {
+  protected updateChunk(group: ParamGroup, params: Tensor[], g0: Tensor[]): void {
     const ops = listOps(group.foreach);
     const lr = group.lr;
     const momentum = group.momentum as number;
