@@ -1,6 +1,6 @@
 // Module: named parameters, buffers and children in registration order, as torch.nn.Module.
 import { ArgumentError } from '../errors.ts';
-import { aten, type DType, isDType, isFloating, noGrad, type Tensor, tidy } from '../tensor/index.ts';
+import { type DType, isDType, isFloating, noGrad, type Tensor, tidy } from '../tensor/index.ts';
 import { type SizeMismatch, StateDictError } from './_errors.ts';
 import { Parameter } from './parameter.ts';
 
@@ -316,24 +316,27 @@ export abstract class Module {
   to(target: ToTarget): this {
     const spec = typeof target === 'string' ? (isDType(target) ? { dtype: target } : { device: target }) : target;
     const replaced = new Map<Tensor, Tensor>();
-    const setData = aten('aten::set_data');
     const move = (t: Tensor): Tensor => {
       const dtype = spec.dtype !== undefined && isFloating(t.dtype) && t.dtype !== spec.dtype ? spec.dtype : undefined;
       const device = spec.device !== undefined && spec.device !== t.device ? spec.device : undefined;
       if (dtype === undefined && device === undefined) return t;
       const done = replaced.get(t);
       if (done) return done;
-      const moved = noGrad(() => t.to({ dtype, device }));
-      if (dtype === undefined) {
-        noGrad(() => setData(t, moved));
+      // as PyTorch's module.to: `t.data = t.data.to(...)`, so parameters keep their identity
+      // (an optimizer built before still holds them) and their gradients follow
+      noGrad(() => {
+        const moved = t.to({ dtype, device });
+        t.setData_(moved);
+        moved.dispose();
         const g = t.grad;
-        if (g && g.device !== device) noGrad(() => setData(g, g.to({ device })));
-        replaced.set(t, t);
-        return t;
-      }
-      const out = t instanceof Parameter ? new Parameter(moved, t.requiresGrad) : moved.keep();
-      replaced.set(t, out);
-      return out;
+        if (g) {
+          const gm = g.to({ dtype, device });
+          g.setData_(gm);
+          gm.dispose();
+        }
+      });
+      replaced.set(t, t);
+      return t;
     };
     for (const m of this.modules()) {
       for (const [n, p] of m.#params) if (p) m.registerParameter(n, move(p));

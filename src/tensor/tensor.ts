@@ -14,6 +14,8 @@ export type Scalar = number | boolean;
 export type TensorLike = Tensor | number;
 export type Dims = number | number[];
 
+const setDataOp = defOp('aten::set_data');
+
 export class Tensor {
   #h: Handle | undefined;
   #shape: number[] | undefined;
@@ -81,6 +83,13 @@ export class Tensor {
   }
   [Symbol.dispose](): void {
     this.dispose();
+  }
+  /** PyTorch's `t.data = src`: dtype, device or shape may change, the tensor's identity stays. */
+  setData_(src: Tensor): this {
+    setDataOp(this.h, src.h);
+    this.#shape = undefined;
+    this.#dtype = undefined;
+    return this;
   }
   /** True when both handles refer to the same tensor (same TensorImpl). */
   isSameAs(other: Tensor): boolean {

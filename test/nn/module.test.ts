@@ -243,6 +243,17 @@ describe('modes and bulk operations', () => {
     assert.equal(m.call(X().double()).dtype, 'float64');
   });
 
+  test('to(dtype) keeps parameter identity (as PyTorch) so an optimizer built before still holds them', () => {
+    const m = new Net();
+    const w = m.stem.conv.weight;
+    m.call(X()).sum().backward();
+    m.to('float64');
+    assert.equal(m.stem.conv.weight, w, 'same Parameter object');
+    assert.equal(w.dtype, 'float64');
+    assert.equal(w.grad?.dtype, 'float64', 'the gradient follows');
+    assert.equal(m.call(X().double()).dtype, 'float64');
+  });
+
   test('a model built inside tidy() survives it', () => {
     const m = tidy(() => new Net());
     assert.deepEqual(m.call(X()).shape, [2, 4]);
