@@ -2,6 +2,15 @@
 // The `graft` command: runs the TypeScript CLI through tsx's loader.
 import { register } from 'tsx/esm/api';
 
+// A reader that goes away (`graft train | head -1`) breaks the pipe: from then on that stream's
+// output is dropped and the command carries on (a run still finishes and writes its run folder)
+// instead of dying on an unhandled EPIPE.
+for (const stream of [process.stdout, process.stderr])
+  stream.on('error', (e) => {
+    if (e.code !== 'EPIPE') throw e;
+    stream.write = () => true;
+  });
+
 register();
 const { main } = await import('../src/cli/main.ts');
 process.exitCode = await main(process.argv.slice(2));

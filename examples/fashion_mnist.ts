@@ -4,7 +4,7 @@
 // the same recipe from random initialisation. Prints the plan, progress and both test accuracies.
 //
 // Environment: DEMO_TRAIN (default 4000 images), DEMO_TEST (2000), DEMO_SIZE (64 px),
-// DEMO_OUT (runs/demo). Data: Debian's dataset-fashion-mnist (MIT), installed by `npm run setup`.
+// DEMO_OUT (runs/demo), DEMO_LOG_EVERY (optimizer steps per metrics.jsonl step record, 10). Data: Debian's dataset-fashion-mnist (MIT), installed by `npm run setup`.
 import { join } from 'node:path';
 import { data, finetune, getNumThreads, manualSeed, models, type nn, train } from '../src/index.ts';
 
@@ -12,6 +12,7 @@ const N_TRAIN = Number(process.env.DEMO_TRAIN ?? 4000);
 const N_TEST = Number(process.env.DEMO_TEST ?? 2000);
 const SIZE = Number(process.env.DEMO_SIZE ?? 64);
 const OUT = process.env.DEMO_OUT ?? join('runs', 'demo');
+const LOG_EVERY = Number(process.env.DEMO_LOG_EVERY ?? 10);
 const BATCH = 32;
 
 // MobileNetV2 from Keras expects 3 channels scaled to [-1, 1]
@@ -29,8 +30,11 @@ interface Outcome {
   outDir: string;
 }
 
-async function run(name: string, model: nn.Module, describe: string): Promise<Outcome> {
+async function run(name: string, describe: string, build: () => nn.Module): Promise<Outcome> {
+  // Seed before the model is built: a new head's random initialisation draws from libtorch's
+  // generator, which (as in PyTorch) starts from a different seed in every process.
   manualSeed(0);
+  const model = build();
   const spec = finetune.fineTune(model, { epochs: 1, freezeEpochs: 1, stepsPerEpoch, baseLr: 2e-3, lrMult: 10 });
   console.log(`\n=== ${name}: ${describe}`);
   if (name === 'pretrained') console.log(finetune.plan(model, spec, { stepsPerEpoch }).text);
@@ -46,6 +50,7 @@ async function run(name: string, model: nn.Module, describe: string): Promise<Ou
     seed: 0,
     classNames: [...classes],
     monitor: 'eval.accuracy',
+    logEvery: LOG_EVERY,
     info: { model: 'mobilenet_v2', recipe: `fastai fine_tune, ${describe}` },
   });
   const accuracy = Number(result.metrics['eval.accuracy'] ?? Number.NaN);
@@ -56,14 +61,22 @@ console.log(
   `graft demo: Fashion-MNIST, ${N_TRAIN} training and ${N_TEST} test images at ${SIZE}px, ` +
     `MobileNetV2 with a new 10-class head, ${getNumThreads()} threads`,
 );
-const { model: pre, report } = models.pretrained('mobilenet_v2', { numClasses: classes.length });
-console.log(
-  `pretrained weights: ${report.source}; ${report.renamed.length} tensors loaded, new: ${report.missing.join(', ')}`,
+const outcomes = [
+  await run('pretrained', 'ImageNet backbone from nsfwjs', () => {
+    const { model, report } = models.pretrained('mobilenet_v2', { numClasses: classes.length });
+    console.log(
+      `pretrained weights: ${report.source}; ${report.renamed.length} tensors loaded, new: ${report.missing.join(', ')}`,
+    );
+    return model;
+  }),
+];
+outcomes.push(
+  await run('scratch', 'random initialisation, same recipe', () => {
+    const scratch = models.create('mobilenet_v2', { numClasses: classes.length });
+    models.useKerasConventions(scratch); // the same architecture, random weights
+    return scratch;
+  }),
 );
-const outcomes = [await run('pretrained', pre, 'ImageNet backbone from nsfwjs')];
-const scratch = models.create('mobilenet_v2', { numClasses: classes.length });
-models.useKerasConventions(scratch); // the same architecture, random weights
-outcomes.push(await run('scratch', scratch, 'random initialisation, same recipe'));
 
 console.log('\n                 test accuracy   time');
 for (const o of outcomes)

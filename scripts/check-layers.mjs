@@ -1,5 +1,6 @@
-// Keeps DESIGN.md's layering: each src/ folder may import only the folders listed for it.
-// Only src/tensor/ reaches the native binding; src/report/ never touches tensors.
+// Keeps DESIGN.md's layering: each src/ folder may import only the folders listed for it, and
+// never another folder's private (`_`-prefixed) files. Only src/tensor/ reaches the native
+// binding; src/report/ never touches tensors.
 import { readdirSync, readFileSync, statSync } from 'node:fs';
 import { dirname, join, relative, resolve } from 'node:path';
 import { root } from './native.mjs';
@@ -70,6 +71,9 @@ for (const f of files) {
     }
     const tlayer = target.includes('/') ? target.split('/')[0] : target;
     if (tlayer === layer) continue;
+    // `_`-prefixed files are private to their folder: other folders go through its index.ts
+    if (target.split('/').some((part) => part.startsWith('_')))
+      problems.push(`${rel}: imports ${spec}, a file private to src/${tlayer}/ (import it from its index.ts)`);
     if (!ok.includes(tlayer)) problems.push(`${rel}: src/${layer}/ may not import ${spec} (allowed: ${ok.join(', ')})`);
   }
 }

@@ -6,7 +6,8 @@ import { GraftError } from '../errors.ts';
 export class UsageError extends Error {}
 
 export const SET_HELP = `  --set KEY=VALUE    override a recipe value, repeatable; the value is YAML:
-                     --set optimizer.lr=0.01 --set phases[1].epochs=3 --set data.subset.train=64`;
+                     --set optimizer.lr=0.01 --set phases[1].epochs=3 --set data.subset.train=64;
+                     quote values YAML reads specially (*, &, !, {, [): --set 'phases[0].freeze.freeze="*"'`;
 
 type Options = NonNullable<ParseArgsConfig['options']>;
 

@@ -24,6 +24,9 @@ With --against MODEL (a registry model, e.g. resnet18): the load report a plan w
 names and shapes only. Exit code 1 when the load would fail, with the reason.
   --num-classes N       build the model with N classes (a new head)
   --sub-dict PATH       'auto' (default), a dotted path such as model.ema, or '' for the top level
+  --include-original P  keep only checkpoint keys, as the file names them, containing P (a glob
+                        such as '*.fc.*' matches the whole key, /re/ is a regex); repeatable
+  --exclude-original P  drop checkpoint keys, as the file names them, matching P; repeatable
   --from-prefix P       take only keys under P and strip it (e.g. classifier.)
   --strip-prefix P      rename: drop a leading P (e.g. module.); repeatable
   --add-prefix P        rename: prepend P
@@ -47,6 +50,8 @@ const OPTIONS = {
   'num-classes': { type: 'string' },
   'sub-dict': { type: 'string' },
   'from-prefix': { type: 'string' },
+  'include-original': { type: 'string', multiple: true },
+  'exclude-original': { type: 'string', multiple: true },
   'strip-prefix': { type: 'string', multiple: true },
   'add-prefix': { type: 'string', multiple: true },
   rename: { type: 'string', multiple: true },
@@ -94,6 +99,8 @@ export function planFromFlags(v: Values): LoadPlan {
     a === undefined ? [] : Array.isArray(a) ? [...a] : [a as T];
   const include = [...list(plan.include), ...(v.include ?? [])];
   const exclude = [...list(plan.exclude), ...(v.exclude ?? [])];
+  const includeOriginal = [...list(plan.includeOriginal), ...(v['include-original'] ?? [])];
+  const excludeOriginal = [...list(plan.excludeOriginal), ...(v['exclude-original'] ?? [])];
   return {
     ...plan,
     ...(v['sub-dict'] !== undefined ? { subDict: v['sub-dict'] } : {}),
@@ -101,6 +108,8 @@ export function planFromFlags(v: Values): LoadPlan {
     ...(rename.length ? { rename } : {}),
     ...(include.length ? { include } : {}),
     ...(exclude.length ? { exclude } : {}),
+    ...(includeOriginal.length ? { includeOriginal } : {}),
+    ...(excludeOriginal.length ? { excludeOriginal } : {}),
     ...(v['skip-mismatch'] ? { onShapeMismatch: 'skip' as const } : {}),
     ...(v.strict ? { strict: true } : {}),
   };
@@ -149,6 +158,8 @@ export const inspect: Command = {
         'num-classes',
         'sub-dict',
         'from-prefix',
+        'include-original',
+        'exclude-original',
         'strip-prefix',
         'add-prefix',
         'rename',

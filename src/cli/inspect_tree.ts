@@ -86,53 +86,73 @@ export function renderTree(c: OpenedCheckpoint, opts: TreeOptions = {}): string[
   lines.push(c.tfjs ? 'weights by Keras name' : describeValue(c.root));
   const seen = new Set<object>();
   const limit = opts.limit ?? 0;
-  const walk = (node: unknown, indent: string, depth: number) => {
+  // An explicit stack, not recursion: a file may nest as deep as the reader's maxDepth allows.
+  interface Frame {
+    kids: [string, unknown][];
+    shown: [string, unknown][];
+    i: number;
+    indent: string;
+    depth: number;
+    w: { key: number; dtype: number; shape: number };
+  }
+  const open = (node: unknown, indent: string, depth: number): Frame => {
     const kids = childrenOf(node) ?? [];
     seen.add(node as object);
     const shown = limit > 0 ? kids.slice(0, limit) : kids;
     const tensorRows = shown.filter(([, v]) => isLeaf(v)) as [string, Leaf][];
-    const w = {
-      key: Math.max(0, ...tensorRows.map(([k]) => k.length)),
-      dtype: Math.max(0, ...tensorRows.map(([, t]) => t.dtype.length)),
-      shape: Math.max(0, ...tensorRows.map(([, t]) => `[${t.shape.join(', ')}]`.length)),
-    };
-    shown.forEach(([k, v], i) => {
-      const last = i === shown.length - 1 && shown.length === kids.length;
-      const branch = `${indent}${last ? '└─ ' : '├─ '}`;
-      const next = `${indent}${last ? '   ' : '│  '}`;
-      if (isLeaf(v)) {
-        const shape = `[${v.shape.join(', ')}]`;
-        lines.push(
-          `${branch}${k.padEnd(w.key)}  ${v.dtype.padEnd(w.dtype)}  ${shape.padEnd(w.shape)}  ${fmtInt(numel(v)).padStart(11)}`,
-        );
-        return;
-      }
-      const scalar = scalarText(v) ?? inlineList(v);
-      if (scalar !== null) {
-        lines.push(`${branch}${k}: ${scalar}`);
-        return;
-      }
-      if (childrenOf(v) === null) {
-        lines.push(`${branch}${k}: ${describeValue(v)}`);
-        return;
-      }
-      if (seen.has(v as object)) {
-        lines.push(`${branch}${k}: ${describeValue(v)} (the same object as above)`);
-        return;
-      }
-      const n = childrenOf(v)!.length;
-      const t = totals(v);
-      const what = n === 0 ? 'empty' : t.tensors ? fmtTotals(t) : `${n} entr${n === 1 ? 'y' : 'ies'}`;
-      lines.push(`${branch}${k}: ${describeValue(v)}, ${what}`);
-      if (opts.depth && depth + 1 >= opts.depth) {
-        if (n) lines.push(`${next}...`);
-        return;
-      }
-      walk(v, next, depth + 1);
-    });
-    if (shown.length < kids.length) lines.push(`${indent}└─ ... ${kids.length - shown.length} more`);
+    let w = { key: 0, dtype: 0, shape: 0 };
+    for (const [k, t] of tensorRows)
+      w = {
+        key: Math.max(w.key, k.length),
+        dtype: Math.max(w.dtype, t.dtype.length),
+        shape: Math.max(w.shape, `[${t.shape.join(', ')}]`.length),
+      };
+    return { kids, shown, i: 0, indent, depth, w };
   };
-  walk(c.root, '', 0);
+  const stack: Frame[] = [open(c.root, '', 0)];
+  while (stack.length > 0) {
+    const f = stack[stack.length - 1]!;
+    const { kids, shown, indent, depth, w } = f;
+    if (f.i >= shown.length) {
+      if (shown.length < kids.length) lines.push(`${indent}└─ ... ${kids.length - shown.length} more`);
+      stack.pop();
+      continue;
+    }
+    const i = f.i++;
+    const [k, v] = shown[i]!;
+    const last = i === shown.length - 1 && shown.length === kids.length;
+    const branch = `${indent}${last ? '└─ ' : '├─ '}`;
+    const next = `${indent}${last ? '   ' : '│  '}`;
+    if (isLeaf(v)) {
+      const shape = `[${v.shape.join(', ')}]`;
+      lines.push(
+        `${branch}${k.padEnd(w.key)}  ${v.dtype.padEnd(w.dtype)}  ${shape.padEnd(w.shape)}  ${fmtInt(numel(v)).padStart(11)}`,
+      );
+      continue;
+    }
+    const scalar = scalarText(v) ?? inlineList(v);
+    if (scalar !== null) {
+      lines.push(`${branch}${k}: ${scalar}`);
+      continue;
+    }
+    if (childrenOf(v) === null) {
+      lines.push(`${branch}${k}: ${describeValue(v)}`);
+      continue;
+    }
+    if (seen.has(v as object)) {
+      lines.push(`${branch}${k}: ${describeValue(v)} (the same object as above)`);
+      continue;
+    }
+    const n = childrenOf(v)!.length;
+    const t = totals(v);
+    const what = n === 0 ? 'empty' : t.tensors ? fmtTotals(t) : `${n} entr${n === 1 ? 'y' : 'ies'}`;
+    lines.push(`${branch}${k}: ${describeValue(v)}, ${what}`);
+    if (opts.depth && depth + 1 >= opts.depth) {
+      if (n) lines.push(`${next}...`);
+      continue;
+    }
+    stack.push(open(v, next, depth + 1));
+  }
   return lines;
 }
 
@@ -143,10 +163,13 @@ export function treeJson(c: OpenedCheckpoint): Record<string, unknown> {
   const containers: { key: string; type: string; entries: number; tensors: number; elements: number; bytes: number }[] =
     [];
   const seen = new Set<object>();
-  const walk = (node: unknown, path: string) => {
+  // pre-order, with an explicit stack (no recursion, whatever the depth)
+  const stack: [unknown, string][] = [[c.root, '']];
+  while (stack.length > 0) {
+    const [node, path] = stack.pop()!;
     if (isLeaf(node)) {
       tensors.push({ key: path, dtype: node.dtype, shape: [...node.shape], numel: numel(node) });
-      return;
+      continue;
     }
     const kids = childrenOf(node);
     if (kids === null || seen.has(node as object)) {
@@ -160,13 +183,15 @@ export function treeJson(c: OpenedCheckpoint): Record<string, unknown> {
               ? node
               : (s ?? describeValue(node)),
       });
-      return;
+      continue;
     }
     seen.add(node as object);
     containers.push({ key: path, type: describeValue(node), entries: kids.length, ...totals(node) });
-    for (const [k, v] of kids) walk(v, path === '' ? k : `${path}.${k}`);
-  };
-  walk(c.root, '');
+    for (let i = kids.length - 1; i >= 0; i--) {
+      const [k, v] = kids[i]!;
+      stack.push([v, path === '' ? k : `${path}.${k}`]);
+    }
+  }
   return {
     file: c.file,
     format: c.format,

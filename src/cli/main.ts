@@ -5,6 +5,7 @@ import { info } from './info.ts';
 import { inspect } from './inspect.ts';
 import { planCommand } from './plan.ts';
 import { predictCommand } from './predict.ts';
+import { reportCommand } from './report.ts';
 import { train } from './train.ts';
 
 export interface Command {
@@ -14,7 +15,7 @@ export interface Command {
   run(args: string[]): Promise<number> | number;
 }
 
-const commands: Command[] = [train, planCommand, evalCommand, predictCommand, inspect, info];
+const commands: Command[] = [train, planCommand, evalCommand, predictCommand, reportCommand, inspect, info];
 
 function help(): string {
   const width = Math.max(...commands.map((c) => c.name.length));

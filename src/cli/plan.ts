@@ -11,7 +11,7 @@ Before any compute (no weights are loaded, no batch is run): the data (classes, 
 steps per epoch), the pretrained load report previewed from checkpoint headers, the parameter
 groups, a table per phase of every top-level module and layer group (parameters, trainable or
 frozen, group, learning rate, BatchNorm mode), the lr of every group at the start of every epoch
-and an ASCII chart of the schedule. Seed 003's "print requires_grad to check", as a command.
+and an ASCII chart of the schedule: "print requires_grad to check the idea was implemented", as a command.
 
 ${SET_HELP}
   --json               the plan as JSON (recipe, data, load report, phases, lrs)
@@ -19,7 +19,8 @@ ${SET_HELP}
   --width N            chart width in columns (default 64)
   --steps-per-epoch N  when the data cannot be read here (per-step schedules need it)
 
-Exit codes: 0 ok, 1 bad recipe or a pretrained load that would fail (the report says why), 2 usage.`;
+Exit codes: 0 ok; 1 a run that would fail before it trains: a bad recipe, data that cannot be read,
+a pretrained load that would fail, a phase in which nothing trains (the message says why); 2 usage.`;
 
 const OPTIONS = {
   set: { type: 'string', multiple: true },
@@ -45,7 +46,7 @@ export const planCommand: Command = {
       });
       console.log(v.json ? JSON.stringify(p.json, null, 1) : p.text);
       if (!p.ok) {
-        console.error(`graft plan: the pretrained load would fail: ${p.loadError ?? 'see the report above'}`);
+        for (const problem of p.problems) console.error(`graft plan: ${problem}`);
         return 1;
       }
       return 0;

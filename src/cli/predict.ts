@@ -1,52 +1,130 @@
-// `graft predict RUN_DIR FILES...`: the top-k classes, by name, of new images (or texts).
-import { existsSync, readFileSync, statSync } from 'node:fs';
-import { formatPredictions, predict } from '../recipe/index.ts';
+// `graft predict RUN_DIR INPUTS...`: the top-k classes, by name, of new images (files, folders, globs)
+// or texts; printed, or written to a CSV / JSON file with --out.
+import { existsSync, renameSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { DataError, ImageTooLargeError, imageInputs, readUtf8File } from '../data/index.ts';
+import { formatPredictions, type Prediction, predict } from '../recipe/index.ts';
 import { readModelConfig } from '../train/index.ts';
 import { intFlag, parse, runCommand, UsageError } from './_args.ts';
 import type { Command } from './main.ts';
 
-const USAGE = `usage: graft predict RUN_DIR FILES... [--top-k K] [--json]
+const USAGE = `usage: graft predict RUN_DIR INPUTS... [--top-k K] [--out FILE.csv] [--json]
 
-Rebuilds the model of a run folder from config.json + model.safetensors and prints the top-k
+Rebuilds the model of a run folder from config.json + model.safetensors and gives the top-k
 classes with their names and probabilities for each input. Images are preprocessed as
 config.json records (the run's evaluation transforms: resize, crop, grayscale, normalize).
+
+INPUTS for an image model: image files, folders (their image files, sub-folders included:
+.jpg .jpeg .png .ppm .bmp .pgm .tif .tiff .webp) and quoted globs ('photos/*.jpg', 'shots/**/*.png').
 For a text model each input is a text, or a file whose lines are texts.
 
-  --top-k K   classes per input (default 5)
-  --json      predictions as JSON
+  --top-k K               classes per input (default 5)
+  --out FILE              write the predictions to FILE: .csv (path, then label and probability
+                          of each of the top k) or .json; prints only a summary
+  --json                  print the predictions as JSON
+  --max-image-pixels N    refuse larger images before decoding (default 178956970, as PIL)
 
 Exit codes: 0 ok, 1 bad run folder or unreadable input, 2 usage.`;
 
 const OPTIONS = {
   'top-k': { type: 'string' },
   json: { type: 'boolean' },
+  out: { type: 'string' },
+  'max-image-pixels': { type: 'string' },
 } as const;
+
+/** A CSV field, quoted when it must be (RFC 4180). */
+const csvField = (v: string): string => (/[",\r\n]/.test(v) || v !== v.trim() ? `"${v.replace(/"/g, '""')}"` : v);
+
+/** The predictions as CSV: `path,label_1,prob_1,...,label_k,prob_k` (`text,...` for a text model). */
+export function predictionsCsv(ps: readonly Prediction[], k: number, first: 'path' | 'text' = 'path'): string {
+  const n = Math.max(0, ...ps.map((p) => p.top.length));
+  const cols = Math.min(k, n || k);
+  const header = [first, ...Array.from({ length: cols }, (_, r) => [`label_${r + 1}`, `prob_${r + 1}`]).flat()];
+  const rows = ps.map((p) =>
+    [
+      p.input,
+      ...Array.from({ length: cols }, (_, r) => {
+        const t = p.top[r];
+        return t ? [t.label, String(t.prob)] : ['', ''];
+      }).flat(),
+    ]
+      .map(csvField)
+      .join(','),
+  );
+  return `${[header.join(','), ...rows].join('\n')}\n`;
+}
+
+/** Writes a file whole or not at all (a temp file renamed over it). */
+function writeAtomic(file: string, text: string): void {
+  const tmp = `${file}.tmp-${process.pid}`;
+  try {
+    writeFileSync(tmp, text);
+    renameSync(tmp, file);
+  } catch (e) {
+    rmSync(tmp, { force: true });
+    throw new DataError(file, `cannot write: ${(e as NodeJS.ErrnoException).code ?? (e as Error).message}`);
+  }
+}
+
+function textInputs(inputs: readonly string[]): string[] {
+  return inputs.flatMap((x) => {
+    const st = existsSync(x) ? statSync(x) : undefined;
+    if (st?.isDirectory())
+      throw new DataError(x, 'is a folder: a text model takes texts, or files whose lines are texts');
+    if (!st?.isFile()) return [x];
+    const { text, badLines } = readUtf8File(x);
+    if (badLines.length)
+      throw new DataError(
+        x,
+        `line ${badLines[0]}: not valid UTF-8`,
+        'save the file as UTF-8 (iconv -f latin1 -t utf-8)',
+      );
+    return text
+      .split('\n')
+      .map((l) => l.trim())
+      .filter(Boolean);
+  });
+}
 
 export const predictCommand: Command = {
   name: 'predict',
-  summary: 'top-k classes with names for images (or texts), from a run folder',
+  summary: 'top-k classes with names for images (files, folders, globs) or texts, from a run folder',
   usage: USAGE,
   run(args) {
     return runCommand('predict', USAGE, async () => {
       const { values: v, positionals } = parse(args, OPTIONS);
       const [dir, ...inputs] = positionals;
       if (!dir) throw new UsageError('missing RUN_DIR');
-      if (!inputs.length) throw new UsageError('give at least one input file');
+      if (!inputs.length) throw new UsageError('give at least one input: an image file, a folder or a glob');
       if (!existsSync(dir) || !statSync(dir).isDirectory()) throw new UsageError(`no such run folder: ${dir}`);
       const k = intFlag(v['top-k'], '--top-k') ?? 5;
+      const maxImagePixels = intFlag(v['max-image-pixels'], '--max-image-pixels');
+      const out = v.out;
+      if (out !== undefined && !/\.(csv|json)$/i.test(out))
+        throw new UsageError(`--out needs a .csv or .json file name, got '${out}'`);
       const text = readModelConfig(dir).preprocessing?.kind === 'text';
-      const items = text
-        ? inputs.flatMap((x) =>
-            existsSync(x) && statSync(x).isFile()
-              ? readFileSync(x, 'utf8')
-                  .split('\n')
-                  .map((l) => l.trim())
-                  .filter(Boolean)
-              : [x],
-          )
-        : inputs;
-      const out = await predict(dir, items, { topK: k });
-      console.log(v.json ? JSON.stringify(out, null, 1) : formatPredictions(out));
+      // every input is resolved (and every missing one named) before the model loads
+      const items = text ? textInputs(inputs) : imageInputs(inputs);
+      let preds: Prediction[];
+      try {
+        preds = await predict(dir, items, { topK: k, maxImagePixels });
+      } catch (e) {
+        if (e instanceof ImageTooLargeError)
+          throw new DataError(
+            e.file,
+            e.reason,
+            `if the image is trusted, raise the limit: --max-image-pixels ${e.pixels || 'N'}`,
+          );
+        throw e;
+      }
+      if (out !== undefined) {
+        const json = /\.json$/i.test(out);
+        writeAtomic(
+          out,
+          json ? `${JSON.stringify(preds, null, 1)}\n` : predictionsCsv(preds, k, text ? 'text' : 'path'),
+        );
+        console.log(`wrote ${preds.length} prediction${preds.length === 1 ? '' : 's'} (top ${k}) to ${out}`);
+      } else console.log(v.json ? JSON.stringify(preds, null, 1) : formatPredictions(preds));
       return 0;
     });
   },

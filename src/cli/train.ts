@@ -1,12 +1,13 @@
 // `graft train RECIPE`: trains a recipe into its run folder, with progress; `--resume RUN_DIR`
 // continues a stopped run exactly where its last checkpoint left it.
-import { join, relative } from 'node:path';
+import { relative } from 'node:path';
 import { runRecipe } from '../recipe/index.ts';
+import { signalExitCode, stopSignal } from '../train/index.ts';
 import { parse, runCommand, SET_HELP, UsageError } from './_args.ts';
-import { isRunDir, loadFor } from './_recipe.ts';
+import { isRunDir, loadFor, loadRunRecipe } from './_recipe.ts';
 import type { Command } from './main.ts';
 
-const USAGE = `usage: graft train RECIPE [--set KEY=VALUE ...] [--out DIR] [--resume RUN_DIR] [--quiet] [--json]
+const USAGE = `usage: graft train RECIPE [--set KEY=VALUE ...] [--out DIR] [--overwrite] [--quiet] [--json]
        graft train --resume RUN_DIR [--set KEY=VALUE ...]
 
 Trains the model a YAML recipe describes (see docs/recipes.md) and writes the run folder:
@@ -14,17 +15,24 @@ recipe.yaml, metrics.jsonl, checkpoints/{last,best}.pth, report.html, model.safe
 config.json. Progress goes to stderr: a bar on a terminal, plain lines otherwise.
 
 ${SET_HELP}
-  --out DIR          the run folder (default: the recipe's output.dir, else runs/<name>)
+  --out DIR          the run folder (default: the recipe's output.dir, else runs/<name>); a
+                     folder that already holds a run is refused unless --resume or --overwrite
+  --overwrite        replace the run in the run folder (its files go once the new run starts)
   --resume RUN_DIR   continue RUN_DIR from checkpoints/last.pth: the same model, optimizer,
                      scheduler, phase, epoch, step and data order (same recipe and seed); without
-                     RECIPE the run's own recipe.yaml is used
+                     RECIPE the run's own recipe (recipe.yaml, else the checkpoint's copy) is used.
+                     Only some fields may change on resume (the last phase's epochs, logging,
+                     checkpoint cadence, threads, ...; docs/reliability.md); others are refused
   --quiet            no progress output
   --json             print the result (metrics, best epoch, files) as JSON
 
-Ctrl-C stops at the next step and writes a checkpoint; resume with --resume RUN_DIR.
+Ctrl-C (SIGINT), SIGTERM and SIGHUP stop at the next step and write a checkpoint; resume with
+--resume RUN_DIR. A second Ctrl-C quits at once (the checkpoints on disk stay whole). One run at a
+time per run folder: a second train or resume into a running one is refused.
 
-Exit codes: 0 trained (or stopped early by early stopping), 1 bad recipe, data or checkpoint, or a
-failed run (a NaN loss names the step and the last good checkpoint), 2 usage, 130 interrupted.
+Exit codes: 0 trained (or stopped early by early stopping), 1 bad recipe, data or checkpoint, a
+failed run (a NaN loss names the step and the last good checkpoint) or a run folder in use, 2 usage,
+130 interrupted by SIGINT, 143 by SIGTERM or SIGHUP.
 
 example: graft train recipes/003_head_then_all.yaml --set optimizer.lr=0.0005 --set phases[1].epochs=3`;
 
@@ -32,6 +40,7 @@ const OPTIONS = {
   set: { type: 'string', multiple: true },
   out: { type: 'string' },
   resume: { type: 'string' },
+  overwrite: { type: 'boolean' },
   quiet: { type: 'boolean' },
   json: { type: 'boolean' },
 } as const;
@@ -52,15 +61,21 @@ export const train: Command = {
       if (positionals.length > 1) throw new UsageError(`give one RECIPE, got ${positionals.length} arguments`);
       if (!positionals.length && !v.resume) throw new UsageError('missing RECIPE');
       if (v.resume && !isRunDir(v.resume) && !v.resume.endsWith('.pth'))
-        throw new UsageError(`--resume needs a run folder (with recipe.yaml) or a .pth checkpoint, got '${v.resume}'`);
-      const file = positionals[0] ?? join(v.resume!, 'recipe.yaml');
-      const loaded = loadFor(file, v.set ?? []);
+        throw new UsageError(
+          `--resume needs a run folder (with recipe.yaml or checkpoints/last.pth) or a .pth checkpoint, got '${v.resume}'`,
+        );
+      if (v.resume && v.overwrite) throw new UsageError('--resume and --overwrite exclude each other');
+      const loaded = positionals[0] ? loadFor(positionals[0], v.set ?? []) : loadRunRecipe(v.resume!, v.set ?? []);
       const outDir = v.out ?? (v.resume && isRunDir(v.resume) ? v.resume : undefined);
       const result = await runRecipe(loaded, {
         outDir,
         resume: v.resume,
+        overwrite: v.overwrite ?? false,
         progress: v.quiet ? false : {},
         handleSignals: true,
+        log: (line, level) => {
+          if (level === 'warn' || (!v.quiet && !v.json)) console.error(line);
+        },
       });
       const best = result.best;
       if (v.json)
@@ -92,9 +107,10 @@ export const train: Command = {
         console.log(`run folder  ${rel(result.outDir)}`);
         for (const [k, f] of Object.entries(result.files)) if (f) console.log(`  ${k.padEnd(14)} ${rel(f)}`);
       }
-      if (result.stopReason?.startsWith('interrupted')) {
-        console.error(`graft train: interrupted; continue with: graft train --resume ${rel(result.outDir)}`);
-        return 130;
+      const sig = stopSignal(result.stopReason);
+      if (sig) {
+        console.error(`graft train: interrupted (${sig}); continue with: graft train --resume ${rel(result.outDir)}`);
+        return signalExitCode(sig);
       }
       return 0;
     });

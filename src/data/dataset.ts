@@ -43,7 +43,8 @@ export interface Dataset {
 export interface Subsettable<D> {
   readonly length: number;
   readonly targets?: readonly number[];
-  subset(indices: readonly number[]): D;
+  /** `keepBad: false`: the subset does not carry the rows its source dropped while reading (a split's val side) */
+  subset(indices: readonly number[], o?: { keepBad?: boolean }): D;
 }
 
 /** Labels as an int64 field. */
@@ -85,5 +86,6 @@ export function splitDataset<D>(
   }
   train.sort((a, b) => a - b);
   val.sort((a, b) => a - b);
-  return { train: ds.subset(train), val: ds.subset(val), trainIndices: train, valIndices: val };
+  // rows the source dropped are counted once, by the training side
+  return { train: ds.subset(train), val: ds.subset(val, { keepBad: false }), trainIndices: train, valIndices: val };
 }

@@ -12,6 +12,18 @@ export class DataError extends GraftError {
   }
 }
 
+/** An image with more pixels than the limit, refused from its header before decoding. */
+export class ImageTooLargeError extends DataError {
+  /** width * height (0 when the header could not be read) */
+  readonly pixels: number;
+  readonly limit: number;
+  constructor(file: string, reason: string, pixels: number, limit: number, hint?: string) {
+    super(file, reason, hint);
+    this.pixels = pixels;
+    this.limit = limit;
+  }
+}
+
 /** One sample dropped under `onBadSample: 'skip'`. */
 export interface BadSample {
   file: string;
@@ -20,6 +32,17 @@ export interface BadSample {
   index?: number;
 }
 
+/** A skipped sample as DataLoader.skippedSamples lists it. */
+export interface SkippedSample {
+  /** the dataset index (absent for manifest rows dropped before the dataset was made) */
+  index?: number;
+  /** the file (or `manifest:line`) */
+  path?: string;
+  reason: string;
+}
+
 export type OnBadSample = 'error' | 'skip';
 
-export const SKIP_HINT = "fix or remove the file, or pass onBadSample: 'skip' to drop it and count it";
+/** The way out that datasets have (predict does not): said after a more specific hint. */
+export const SKIP_OPTION = "pass onBadSample: 'skip' to drop it and count it";
+export const SKIP_HINT = `fix or remove the file, or ${SKIP_OPTION}`;

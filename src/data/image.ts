@@ -1,8 +1,9 @@
 // Image decoding (sharp/libvips) and batch assembly for image files. Pure JS + sharp: this module is
 // what worker threads run, so it must never import the tensor layer.
 import { readFile } from 'node:fs/promises';
+import { ArgumentError } from '../errors.ts';
 import { Rng } from '../util/rng.ts';
-import { type BadSample, DataError, type OnBadSample, SKIP_HINT } from './errors.ts';
+import { type BadSample, DataError, ImageTooLargeError, type OnBadSample, SKIP_HINT, SKIP_OPTION } from './errors.ts';
 import type { RawImage } from './pixels.ts';
 import * as P from './pixels.ts';
 import { applyTransforms, type Transform } from './transforms.ts';
@@ -33,18 +34,61 @@ export function loadSharp(): Promise<Sharp> {
 /** Image colour mode after decoding, as PIL's convert(): 'RGB' (torchvision's default loader) or 'L'. */
 export type ImageMode = 'RGB' | 'L';
 
+/**
+ * PIL's decompression-bomb limit (2 x Image.MAX_IMAGE_PIXELS, ~179 megapixels): a 16000 x 16000 PNG of
+ * 283 KB decodes to 1 GB of RGB. Larger images are refused from the header, before decoding.
+ */
+export const MAX_IMAGE_PIXELS = 178956970;
+
+/** A pixel-limit option checked: undefined is the default, null no limit, else a positive integer. */
+export function checkPixelLimit(v: number | null | undefined): number | null {
+  if (v === undefined) return MAX_IMAGE_PIXELS;
+  if (v === null) return null;
+  if (!(Number.isInteger(v) && v > 0))
+    throw new ArgumentError(`maxImagePixels must be a positive integer (or null for no limit), got ${v}`);
+  return v;
+}
+
+export interface DecodeOptions {
+  /** refuse images with more pixels (default MAX_IMAGE_PIXELS; null: no limit) */
+  maxImagePixels?: number | null;
+}
+
+const mp = (n: number) => `${(n / 1e6).toFixed(1)} MP`;
+
 /** Decodes an encoded image (JPEG, PNG, WebP, GIF, TIFF, ...) to interleaved uint8 pixels; alpha is dropped. */
-export async function decodeImage(bytes: Uint8Array, mode: ImageMode = 'RGB', file = '<buffer>'): Promise<RawImage> {
+export async function decodeImage(
+  bytes: Uint8Array,
+  mode: ImageMode = 'RGB',
+  file = '<buffer>',
+  o: DecodeOptions = {},
+): Promise<RawImage> {
   const sharp = await loadSharp();
+  const limit = checkPixelLimit(o.maxImagePixels);
   let out: { data: Buffer; info: import('sharp').OutputInfo };
   try {
-    out = await sharp(bytes)
+    // libvips checks the limit against the header, before it allocates the pixels
+    out = await sharp(bytes, { limitInputPixels: limit ?? false })
       .removeAlpha()
       .toColourspace('srgb')
       .raw({ depth: 'uchar' })
       .toBuffer({ resolveWithObject: true });
   } catch (e) {
-    throw new DataError(file, `cannot decode image: ${(e as Error).message}`, SKIP_HINT);
+    const msg = (e as Error).message;
+    if (limit !== null && /pixel limit/i.test(msg)) {
+      const { width = 0, height = 0 } = await sharp(bytes, { limitInputPixels: false })
+        .metadata()
+        .catch(() => ({ width: 0, height: 0 }));
+      const size = width && height ? `${width}x${height} = ${mp(width * height)}` : 'larger than the limit';
+      throw new ImageTooLargeError(
+        file,
+        `image is ${size}, over the limit of ${limit} pixels (${mp(limit)}): refused before decoding, as a possible decompression bomb`,
+        width * height,
+        limit,
+        `if the image is trusted, raise maxImagePixels${width && height ? ` to at least ${width * height}` : ''} (data.maxImagePixels in a recipe; null for no limit)`,
+      );
+    }
+    throw new DataError(file, `cannot decode image: ${msg}`);
   }
   const { width, height, channels } = out.info;
   const data = new Uint8Array(out.data.buffer, out.data.byteOffset, out.data.byteLength);
@@ -56,18 +100,18 @@ export async function decodeImage(bytes: Uint8Array, mode: ImageMode = 'RGB', fi
 }
 
 /** Reads and decodes one image file; errors name the file. */
-export async function readImage(file: string, mode: ImageMode = 'RGB'): Promise<RawImage> {
+export async function readImage(file: string, mode: ImageMode = 'RGB', o: DecodeOptions = {}): Promise<RawImage> {
   let bytes: Buffer;
   try {
     bytes = await readFile(file);
   } catch (e) {
+    const code = (e as NodeJS.ErrnoException).code;
     throw new DataError(
       file,
-      `cannot read file: ${(e as NodeJS.ErrnoException).code ?? (e as Error).message}`,
-      SKIP_HINT,
+      code === 'EISDIR' ? 'is a folder, not an image file' : `cannot read file: ${code ?? (e as Error).message}`,
     );
   }
-  return decodeImage(bytes, mode, file);
+  return decodeImage(bytes, mode, file, o);
 }
 
 /** Everything a worker needs to load batches of an image-file dataset: plain data, sent once. */
@@ -76,6 +120,8 @@ export interface ImageJob {
   files: string[];
   transforms: Transform[];
   mode: ImageMode;
+  /** null: no limit */
+  maxImagePixels: number | null;
 }
 
 /** Per batch: which samples, and where they sit in the epoch's order (that keys each sample's RNG). */
@@ -126,16 +172,18 @@ export async function loadImageBatch(job: ImageJob, task: BatchTask): Promise<Ra
     task.indices.map(async (index, k) => {
       const file = job.files[index]!;
       try {
-        const img = await readImage(file, job.mode);
+        const img = await readImage(file, job.mode, { maxImagePixels: job.maxImagePixels });
         const rng = sampleRng(task.seed, task.epoch, task.positions[k]!);
         const f = applyTransforms(img, job.transforms, rng);
         return { index, name: file, ...f };
       } catch (e) {
-        if (task.onBadSample === 'skip' && e instanceof DataError) {
+        if (!(e instanceof DataError)) throw e;
+        if (task.onBadSample === 'skip') {
           bad.push({ file, reason: e.reason, index });
           return null;
         }
-        throw e;
+        // in a dataset, skipping is one more way out
+        throw new DataError(e.file, e.reason, e.hint ? `${e.hint}, or ${SKIP_OPTION}` : SKIP_HINT);
       }
     }),
   );

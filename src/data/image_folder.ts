@@ -5,9 +5,11 @@ import { dirname, isAbsolute, join, resolve } from 'node:path';
 import { ArgumentError } from '../errors.ts';
 import { type BatchContext, type Dataset, type LoadedBatch, labelField, splitDataset } from './dataset.ts';
 import { type BadSample, DataError, type OnBadSample } from './errors.ts';
-import { type ImageJob, type ImageMode, loadImageBatch, readImage, sampleRng } from './image.ts';
-import { byCodePoint, labelsToIndices, pickColumn, readTable } from './manifest.ts';
+import { checkPixelLimit, type ImageJob, type ImageMode, loadImageBatch, readImage, sampleRng } from './image.ts';
+import { countLabels, labelName, looksAlike, tableLabels, warnDropped, warnNearDuplicateLabels } from './labels.ts';
+import { byCodePoint, pickColumn, readTable } from './manifest.ts';
 import { applyTransforms, checkTransforms, type FloatImage, type Transform } from './transforms.ts';
+import { defaultWarn, type WarnFn } from './warn.ts';
 
 /** torchvision's IMG_EXTENSIONS. */
 export const IMG_EXTENSIONS = ['.jpg', '.jpeg', '.png', '.ppm', '.bmp', '.pgm', '.tif', '.tiff', '.webp'];
@@ -21,6 +23,11 @@ export interface ImageDatasetOptions {
   transforms?: Transform[];
   /** 'RGB' (default, as torchvision's loader) or 'L' */
   mode?: ImageMode;
+  /**
+   * an image with more pixels is refused from its header, before decoding (a decompression bomb:
+   * a 283 KB PNG can decode to 1 GB). Default MAX_IMAGE_PIXELS (PIL's limit); null: no limit.
+   */
+  maxImagePixels?: number | null;
 }
 
 /** A list of image files with class labels; decoding and transforms happen per batch (in workers if asked). */
@@ -29,6 +36,7 @@ export class ImageDataset implements Dataset {
   readonly classes: readonly string[];
   readonly transforms: readonly Transform[];
   readonly mode: ImageMode;
+  readonly maxImagePixels: number | null;
   /** rows of a manifest that could not be used (onBadSample: 'skip') */
   readonly bad: readonly BadSample[];
   readonly targets: readonly number[];
@@ -39,6 +47,7 @@ export class ImageDataset implements Dataset {
     this.classes = classes;
     this.transforms = checkTransforms(o.transforms ?? []);
     this.mode = o.mode ?? 'RGB';
+    this.maxImagePixels = checkPixelLimit(o.maxImagePixels);
     this.bad = o.bad ?? [];
     this.targets = samples.map((s) => s.label);
     for (const s of samples)
@@ -55,20 +64,25 @@ export class ImageDataset implements Dataset {
 
   /** The same files with other transforms (e.g. training augmentation vs evaluation). */
   withTransforms(transforms: Transform[]): ImageDataset {
-    return new ImageDataset([...this.samples], [...this.classes], { transforms, mode: this.mode, bad: [...this.bad] });
+    return new ImageDataset([...this.samples], [...this.classes], { ...this.options(), transforms });
   }
 
-  subset(indices: readonly number[]): ImageDataset {
+  subset(indices: readonly number[], o: { keepBad?: boolean } = {}): ImageDataset {
     const s = indices.map((i) => {
       const v = this.samples[i];
       if (!v) throw new ArgumentError(`subset: index ${i} out of range for ${this.length} samples`);
       return v;
     });
-    return new ImageDataset(s, [...this.classes], {
+    return new ImageDataset(s, [...this.classes], { ...this.options(), bad: o.keepBad === false ? [] : [...this.bad] });
+  }
+
+  private options(): ImageDatasetOptions & { bad: BadSample[] } {
+    return {
       transforms: [...this.transforms],
       mode: this.mode,
+      maxImagePixels: this.maxImagePixels,
       bad: [...this.bad],
-    });
+    };
   }
 
   /** One transformed sample (a CHW float32 image), augmented as at `position` of `epoch`. */
@@ -78,20 +92,23 @@ export class ImageDataset implements Dataset {
   ): Promise<FloatImage & { y: number }> {
     const s = this.samples[i];
     if (!s) throw new ArgumentError(`index ${i} out of range for ${this.length} samples`);
-    const img = await readImage(s.file, this.mode);
+    const img = await readImage(s.file, this.mode, { maxImagePixels: this.maxImagePixels });
     return {
       ...applyTransforms(img, this.transforms, sampleRng(o.seed ?? 0, o.epoch ?? 0, o.position ?? i)),
       y: s.label,
     };
   }
 
+  /** made once: main-thread batches use it too, and the file list is as long as the dataset */
   workerJob(): ImageJob {
-    return {
+    this.job ??= {
       kind: 'images',
       files: this.samples.map((s) => s.file),
       transforms: [...this.transforms],
       mode: this.mode,
+      maxImagePixels: this.maxImagePixels,
     };
+    return this.job;
   }
 
   async loadBatch(indices: number[], ctx: BatchContext): Promise<LoadedBatch> {
@@ -116,8 +133,8 @@ const isDir = (p: string): boolean => {
   }
 };
 
-// torchvision's make_dataset: sorted(os.walk(dir, followlinks=True)), then sorted file names per folder
-function walkImages(dir: string, exts: readonly string[]): string[] {
+/** The image files under `dir`, as torchvision's make_dataset: sorted(os.walk(dir, followlinks=True)), names sorted per folder. */
+export function walkImages(dir: string, exts: readonly string[]): string[] {
   const folders: [string, string[]][] = [];
   const visit = (d: string, depth: number) => {
     if (depth > 64) throw new DataError(d, 'folders nested too deep (a symlink loop?)');
@@ -143,7 +160,7 @@ function walkImages(dir: string, exts: readonly string[]): string[] {
  */
 export function imageFolder(
   root: string,
-  o: ImageDatasetOptions & { classes?: string[]; extensions?: string[] } = {},
+  o: ImageDatasetOptions & { classes?: string[]; extensions?: string[]; warn?: WarnFn } = {},
 ): ImageDataset {
   if (!isDir(root)) throw new DataError(root, 'not a folder', 'an image folder has one sub-folder per class');
   const classes =
@@ -168,6 +185,9 @@ export function imageFolder(
       `found no valid file for the classes ${empty.join(', ')}`,
       `supported extensions are: ${exts.join(', ')}`,
     );
+  // a folder named with a typo is a class of its own: say so when it is rare and looks like another
+  if (!o.classes)
+    warnNearDuplicateLabels(countLabels(samples.map((s) => classes[s.label]!)), root, o.warn ?? defaultWarn, 'image');
   return new ImageDataset(samples, classes, o);
 }
 
@@ -178,6 +198,25 @@ export interface SplitOptions {
   trainTransforms?: Transform[];
   valTransforms?: Transform[];
   mode?: ImageMode;
+  /** the class folders, in index order: any other folder is an error (a typo'd name is not a new class) */
+  classes?: string[];
+  /** images with more pixels are refused before decoding (default MAX_IMAGE_PIXELS) */
+  maxImagePixels?: number | null;
+  warn?: WarnFn;
+}
+
+/** Refuses a class folder that is not declared, naming the nearest declared class. */
+function checkDeclaredFolders(dir: string, classes: readonly string[] | undefined): void {
+  if (!classes) return;
+  for (const n of readdirSync(dir).sort(byCodePoint))
+    if (isDir(join(dir, n)) && !classes.includes(n)) {
+      const near = classes.find((c) => looksAlike(n, c));
+      throw new DataError(
+        join(dir, n),
+        `folder '${n}' is not one of the ${classes.length} declared classes${near ? ` (did you mean '${near}'?)` : ''}`,
+        'rename or move the folder, or add its name to the classes',
+      );
+    }
 }
 
 /**
@@ -185,10 +224,11 @@ export interface SplitOptions {
  * with the training set's classes for both; else from `root` split by a seeded, per-class ratio.
  */
 export function imageFolderSplits(root: string, o: SplitOptions = {}): { train: ImageDataset; val: ImageDataset } {
-  const mode = o.mode;
+  const base = { mode: o.mode, maxImagePixels: o.maxImagePixels, warn: o.warn };
   const trainDir = join(root, 'train');
   if (isDir(trainDir)) {
     const valDir = ['val', 'valid', 'validation'].map((n) => join(root, n)).find(isDir);
+    checkDeclaredFolders(trainDir, o.classes);
     if (!valDir) {
       if (o.valRatio === undefined)
         throw new DataError(
@@ -196,9 +236,10 @@ export function imageFolderSplits(root: string, o: SplitOptions = {}): { train: 
           'has train/ but no val/ folder',
           'add root/val/<class>/ or pass valRatio to split train/',
         );
-      return splitFolder(imageFolder(trainDir, { mode }), o);
+      return splitFolder(imageFolder(trainDir, { ...base, classes: o.classes }), o);
     }
-    const train = imageFolder(trainDir, { mode, transforms: o.trainTransforms });
+    const train = imageFolder(trainDir, { ...base, classes: o.classes, transforms: o.trainTransforms });
+    checkDeclaredFolders(valDir, o.classes);
     const valClasses = readdirSync(valDir).filter((n) => isDir(join(valDir, n)));
     const extra = valClasses.filter((c) => !train.classes.includes(c));
     if (extra.length)
@@ -208,14 +249,18 @@ export function imageFolderSplits(root: string, o: SplitOptions = {}): { train: 
         'the val folders must use the training class names',
       );
     const present = train.classes.filter((c) => valClasses.includes(c));
-    const part = imageFolder(valDir, { mode, classes: present });
+    const part = imageFolder(valDir, { ...base, classes: present });
     const map = present.map((c) => train.classes.indexOf(c));
     const samples = part.samples.map((s) => ({ file: s.file, label: map[s.label]! }));
-    return { train, val: new ImageDataset(samples, [...train.classes], { mode, transforms: o.valTransforms }) };
+    return {
+      train,
+      val: new ImageDataset(samples, [...train.classes], { ...base, transforms: o.valTransforms }),
+    };
   }
   if (o.valRatio === undefined)
     throw new DataError(root, 'has no train/ folder', 'use root/train + root/val, or pass valRatio for a seeded split');
-  return splitFolder(imageFolder(root, { mode }), o);
+  checkDeclaredFolders(root, o.classes);
+  return splitFolder(imageFolder(root, { ...base, classes: o.classes }), o);
 }
 
 function splitFolder(all: ImageDataset, o: SplitOptions): { train: ImageDataset; val: ImageDataset } {
@@ -228,9 +273,16 @@ export interface ManifestOptions extends ImageDatasetOptions {
   root?: string;
   pathColumn?: string;
   labelColumn?: string;
-  /** class names in index order; default: integer labels as they are, names sorted */
+  /**
+   * class names in index order; a row with another label is an error naming its line (skipped under
+   * onBadSample 'skip'). Integer labels index into the list when no class name is an integer.
+   * Default: integer labels as they are, names sorted (and a warning for a rare label that looks like
+   * a typo of a frequent one).
+   */
   classes?: string[];
   onBadSample?: OnBadSample;
+  /** where warnings go (default: a `graft: warning:` line on stderr) */
+  warn?: WarnFn;
 }
 
 /**
@@ -238,12 +290,13 @@ export interface ManifestOptions extends ImageDatasetOptions {
  * manifest. Missing files are found here, not mid-epoch: an error naming them, or skipped and recorded.
  */
 export function imageManifest(file: string, o: ManifestOptions = {}): ImageDataset {
+  const warn = o.warn ?? defaultWarn;
   const t = readTable(file, { onBadSample: o.onBadSample });
   const pathCol = pickColumn(t, o.pathColumn ? [o.pathColumn] : ['path', 'file', 'filename', 'image'], 'path');
   const labelCol = pickColumn(t, o.labelColumn ? [o.labelColumn] : ['label', 'class', 'target', 'y'], 'label');
   const base = o.root ?? dirname(resolve(file));
   const bad = [...t.bad];
-  const rows: { file: string; label: unknown }[] = [];
+  const rows: { file: string; label: string; line: number }[] = [];
   for (const r of t.rows) {
     const p = r.values[pathCol];
     const label = r.values[labelCol];
@@ -257,13 +310,17 @@ export function imageManifest(file: string, o: ManifestOptions = {}): ImageDatas
       bad.push({ file: full || `${file}:${r.line}`, reason });
       continue;
     }
-    rows.push({ file: full, label });
+    rows.push({ file: full, label: labelName(label), line: r.line });
   }
-  const { targets, classes } = labelsToIndices(
-    rows.map((r) => r.label),
-    file,
-    o.classes,
-  );
-  const samples = rows.map((r, k) => ({ file: r.file, label: targets[k]! }));
-  return new ImageDataset(samples, classes, { ...o, bad });
+  const got = tableLabels(rows, file, {
+    classes: o.classes,
+    onBadSample: o.onBadSample,
+    warn,
+    bad,
+    badName: (r) => r.file,
+  });
+  warnDropped(bad, warn);
+  const samples = got.rows.map((r, k) => ({ file: r.file, label: got.targets[k]! }));
+  const { warn: _w, ...rest } = o;
+  return new ImageDataset(samples, got.classes, { ...rest, bad });
 }

@@ -12,14 +12,17 @@ export {
   type Subsettable,
   splitDataset,
 } from './dataset.ts';
-export { type BadSample, DataError, type OnBadSample } from './errors.ts';
+export { type BadSample, DataError, ImageTooLargeError, type OnBadSample, type SkippedSample } from './errors.ts';
+export { expandGlob, imageInputs } from './files.ts';
 export { type IdxArray, readIdx } from './idx.ts';
 export {
+  type DecodeOptions,
   decodeImage,
   type ImageJob,
   type ImageMode,
   loadImageBatch,
   loadSharp,
+  MAX_IMAGE_PIXELS,
   readImage,
   sampleRng,
 } from './image.ts';
@@ -34,7 +37,7 @@ export {
   type ManifestOptions,
   type SplitOptions,
 } from './image_folder.ts';
-export { type Batch, DataLoader, type DataLoaderOptions } from './loader.ts';
+export { type Batch, DataLoader, type DataLoaderOptions, SKIPPED_KEPT } from './loader.ts';
 export { readTable, type Table } from './manifest.ts';
 export {
   FASHION_MNIST_CLASSES,
@@ -82,3 +85,5 @@ export {
   type Transform,
   trainTransforms,
 } from './transforms.ts';
+export { readUtf8File } from './utf8.ts';
+export { defaultWarn, type WarnFn } from './warn.ts';

@@ -3,10 +3,14 @@
 import { ArgumentError } from '../errors.ts';
 import { fromArray, type Tensor } from '../tensor/index.ts';
 import type { Dataset, LoadedBatch, RawField } from './dataset.ts';
-import type { BadSample, OnBadSample } from './errors.ts';
+import type { BadSample, OnBadSample, SkippedSample } from './errors.ts';
 import { imageBatchFields } from './image_folder.ts';
 import { WorkerPool } from './pool.ts';
 import { batchIndices, RandomSampler, type Sampler, SequentialSampler } from './sampler.ts';
+import { defaultWarn, type WarnFn, WarnLimiter } from './warn.ts';
+
+/** How many skipped samples DataLoader.skippedSamples keeps. */
+export const SKIPPED_KEPT = 100;
 
 export interface DataLoaderOptions {
   /** default 1, as torch */
@@ -25,6 +29,8 @@ export interface DataLoaderOptions {
   onBadSample?: OnBadSample;
   /** put batch tensors on this device ('cuda', 'cuda:1') */
   device?: string;
+  /** where the line per skipped file goes (default: a `graft: warning:` line on stderr) */
+  warn?: WarnFn;
 }
 
 /** One batch: `x` inputs ([N, C, H, W] float32 images or [N, L] token ids), `y` int64 labels. */
@@ -57,11 +63,14 @@ export class DataLoader implements AsyncIterable<Batch> {
   readonly device?: string;
   /** the epoch the next `for await` runs; it advances after each complete pass */
   epoch = 0;
-  /** samples dropped under onBadSample 'skip' (each time they were met) */
-  skipped = 0;
   /** the dropped samples, by file (first reason kept), including rows a dataset dropped while loading */
   readonly badSamples = new Map<string, string>();
   private pool: WorkerPool | null = null;
+  private skipCount = 0;
+  private readonly skippedList: SkippedSample[] = [];
+  private readonly skipWarnings: WarnLimiter;
+  /** rows the dataset dropped while reading its files (it warned about them) */
+  private readonly droppedRows: number;
 
   constructor(dataset: Dataset, o: DataLoaderOptions = {}) {
     this.dataset = dataset;
@@ -79,8 +88,34 @@ export class DataLoader implements AsyncIterable<Batch> {
     this.prefetch = Math.max(1, o.prefetch ?? 2 * Math.max(1, this.workers));
     this.onBadSample = o.onBadSample ?? 'error';
     this.device = o.device;
+    this.skipWarnings = new WarnLimiter(o.warn ?? defaultWarn, 'samples skipped');
     batchIndices([], this.batchSize);
-    for (const b of (dataset as { bad?: readonly BadSample[] }).bad ?? []) this.badSamples.set(b.file, b.reason);
+    const dropped = (dataset as { bad?: readonly BadSample[] }).bad ?? [];
+    for (const b of dropped) this.recordSkip(b);
+    this.droppedRows = dropped.length;
+  }
+
+  /**
+   * Samples left out under onBadSample 'skip' since the loader was made, counted on every pass as
+   * an epoch meets them: the rows its dataset dropped while reading its files (when an epoch starts)
+   * and the files that failed to load in a batch. The difference over an epoch is that epoch's count.
+   */
+  get skipped(): number {
+    return this.skipCount;
+  }
+
+  /** The first SKIPPED_KEPT different samples skipped, in the order they were met. */
+  get skippedSamples(): readonly SkippedSample[] {
+    return this.skippedList;
+  }
+
+  /** Lists a skipped sample (each file once); true the first time. */
+  private recordSkip(b: BadSample): boolean {
+    if (this.badSamples.has(b.file)) return false;
+    this.badSamples.set(b.file, b.reason);
+    if (this.skippedList.length < SKIPPED_KEPT)
+      this.skippedList.push({ ...(b.index !== undefined ? { index: b.index } : {}), path: b.file, reason: b.reason });
+    return true;
   }
 
   /** Batches per epoch. */
@@ -117,6 +152,7 @@ export class DataLoader implements AsyncIterable<Batch> {
     if (!(Number.isInteger(start) && start >= 0 && start <= all.length))
       throw new ArgumentError(`startBatch ${start} is outside the epoch's ${all.length} batches`);
     const positions = all.map((_, k) => k * this.batchSize);
+    if (start === 0) this.skipCount += this.droppedRows;
     const load = (k: number): Promise<LoadedBatch> | LoadedBatch => {
       const indices = all[k]!;
       const ctx = {
@@ -149,10 +185,12 @@ export class DataLoader implements AsyncIterable<Batch> {
         ahead.delete(k);
         fill(k + 1);
       } else loaded = await load(k);
-      for (const b of loaded.bad) {
-        this.skipped++;
-        if (!this.badSamples.has(b.file)) this.badSamples.set(b.file, b.reason);
-      }
+      this.skipCount += loaded.bad.length;
+      for (const b of loaded.bad)
+        if (this.recordSkip(b))
+          this.skipWarnings.note(
+            `skipped ${b.file}${b.index !== undefined ? ` (sample ${b.index})` : ''}: ${b.reason}`,
+          );
       if (!loaded.indices.length) continue;
       yield this.toBatch(loaded, k, epoch);
     }

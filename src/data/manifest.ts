@@ -1,7 +1,8 @@
-// CSV (RFC 4180: quotes, doubled quotes, newlines inside quotes) and JSONL tables. A bad row is an
-// error naming the file and line, or with onBadSample 'skip' it is dropped and recorded.
-import { readFileSync } from 'node:fs';
-import { type BadSample, DataError, type OnBadSample, SKIP_HINT } from './errors.ts';
+// CSV (RFC 4180: quotes, doubled quotes, newlines inside quotes) and JSONL tables. A bad row (one that
+// does not parse, or holds bytes that are not UTF-8) is an error naming the file and line, or with
+// onBadSample 'skip' it is dropped and recorded.
+import { type BadSample, DataError, type OnBadSample, SKIP_HINT, SKIP_OPTION } from './errors.ts';
+import { readUtf8File, UTF8_HINT } from './utf8.ts';
 
 export interface Row {
   /** 1-based line where the row starts */
@@ -16,8 +17,15 @@ export interface Table {
   bad: BadSample[];
 }
 
-function parseCsvRecords(text: string, file: string): { line: number; cells: string[] }[] {
-  const out: { line: number; cells: string[] }[] = [];
+interface CsvRecord {
+  /** first and last line of the record (quoted cells can hold newlines) */
+  line: number;
+  end: number;
+  cells: string[];
+}
+
+function parseCsvRecords(text: string, file: string): CsvRecord[] {
+  const out: CsvRecord[] = [];
   let cells: string[] = [];
   let cell = '';
   let quoted = false;
@@ -26,7 +34,7 @@ function parseCsvRecords(text: string, file: string): { line: number; cells: str
   let i = text.charCodeAt(0) === 0xfeff ? 1 : 0;
   const endRecord = () => {
     cells.push(cell);
-    if (!(cells.length === 1 && cells[0] === '')) out.push({ line: start, cells });
+    if (!(cells.length === 1 && cells[0] === '')) out.push({ line: start, end: line, cells });
     cells = [];
     cell = '';
   };
@@ -60,22 +68,28 @@ function parseCsvRecords(text: string, file: string): { line: number; cells: str
 
 /** Reads a CSV file with a header row, or a JSONL file (one JSON object per line), by extension. */
 export function readTable(file: string, o: { onBadSample?: OnBadSample; format?: 'csv' | 'jsonl' } = {}): Table {
-  let text: string;
-  try {
-    text = readFileSync(file, 'utf8');
-  } catch (e) {
-    throw new DataError(file, `cannot read file: ${(e as NodeJS.ErrnoException).code ?? (e as Error).message}`);
-  }
+  const { text, badLines } = readUtf8File(file);
   const format = o.format ?? (/\.(jsonl|ndjson|json)$/i.test(file) ? 'jsonl' : 'csv');
   const skip = o.onBadSample === 'skip';
   const bad: BadSample[] = [];
   const rows: Row[] = [];
+  const notUtf8 = (line: number) =>
+    new DataError(file, `line ${line}: not valid UTF-8`, skip ? UTF8_HINT : `${UTF8_HINT}, or ${SKIP_OPTION}`);
+  // rows holding bytes that are not UTF-8: an error, or (skip) dropped like any bad row
+  const badSet = new Set(badLines);
+  const hasBad = (from: number, to = from) => {
+    if (!badSet.size) return false;
+    for (let l = from; l <= to; l++) if (badSet.has(l)) return true;
+    return false;
+  };
+  if (badLines.length && !skip) throw notUtf8(badLines[0]!);
   const fail = (line: number, reason: string) => {
     if (!skip) throw new DataError(file, `line ${line}: ${reason}`, SKIP_HINT);
     bad.push({ file: `${file}:${line}`, reason });
   };
   if (format === 'jsonl' && text.trimStart().startsWith('[')) {
     // a .json file holding one array of objects (the 'line' of a row is its item number)
+    if (badLines.length) throw notUtf8(badLines[0]!);
     let arr: unknown;
     try {
       arr = JSON.parse(text);
@@ -97,6 +111,10 @@ export function readTable(file: string, o: { onBadSample?: OnBadSample; format?:
     const cols = new Set<string>();
     text.split(/\r?\n/).forEach((l, k) => {
       if (!l.trim()) return;
+      if (hasBad(k + 1)) {
+        fail(k + 1, 'not valid UTF-8');
+        return;
+      }
       let v: unknown;
       try {
         v = JSON.parse(l);
@@ -115,8 +133,14 @@ export function readTable(file: string, o: { onBadSample?: OnBadSample; format?:
   }
   const records = parseCsvRecords(text, file);
   if (!records.length) throw new DataError(file, 'empty CSV file (a header row is expected)');
-  const header = records[0]!.cells.map((c) => c.trim());
+  const head = records[0]!;
+  if (hasBad(head.line, head.end)) throw notUtf8(head.line);
+  const header = head.cells.map((c) => c.trim());
   for (const r of records.slice(1)) {
+    if (hasBad(r.line, r.end)) {
+      fail(r.line, 'not valid UTF-8');
+      continue;
+    }
     if (r.cells.length !== header.length) {
       fail(r.line, `${r.cells.length} fields, the header has ${header.length}`);
       continue;
@@ -147,33 +171,4 @@ export function byCodePoint(a: string, b: string): number {
     if (d) return d;
   }
   return x.length - y.length;
-}
-
-/**
- * Maps label values to class indices. With `classes` given, names map through it. Otherwise integer
- * labels are used as they are (classes '0'..'max'), and names are sorted like ImageFolder's classes.
- */
-export function labelsToIndices(
-  values: unknown[],
-  file: string,
-  classes?: readonly string[],
-): { targets: number[]; classes: string[] } {
-  const strs = values.map((v) => (typeof v === 'number' ? String(v) : typeof v === 'string' ? v.trim() : String(v)));
-  if (classes) {
-    const map = new Map(classes.map((c, k) => [c, k]));
-    const targets = strs.map((s) => {
-      const k = map.get(s);
-      if (k === undefined) throw new DataError(file, `label '${s}' is not one of the ${classes.length} classes`);
-      return k;
-    });
-    return { targets, classes: [...classes] };
-  }
-  if (strs.length && strs.every((s) => /^\d+$/.test(s))) {
-    const targets = strs.map(Number);
-    const max = targets.reduce((m, t) => Math.max(m, t), 0);
-    return { targets, classes: Array.from({ length: max + 1 }, (_, k) => String(k)) };
-  }
-  const names = [...new Set(strs)].sort(byCodePoint);
-  const map = new Map(names.map((c, k) => [c, k]));
-  return { targets: strs.map((s) => map.get(s)!), classes: names };
 }

@@ -51,7 +51,7 @@ function coeffs(inSize: number, outSize: number): { bounds: Int32Array; kk: Int3
 // sums stay below 2^31 (weights are non-negative and add up to ~ONE), so >> is exact
 const clip8 = (ss: number): number => {
   const v = ss >> PRECISION_BITS;
-  return v < 0 ? 0 : v > 255 ? 255 : v;
+  return v < 0 ? 0 : Math.min(v, 255);
 };
 
 function resizeH(img: RawImage, width: number): RawImage {
@@ -277,7 +277,7 @@ export function adjustSaturation(img: RawImage, factor: number): RawImage {
 
 const f32 = Math.fround;
 const cRound = (x: number): number => (x < 0 ? -Math.round(-x) : Math.round(x)); // C round(): half away from zero
-const clampU8 = (v: number): number => (v < 0 ? 0 : v > 255 ? 255 : v);
+const clampU8 = (v: number): number => (v < 0 ? 0 : Math.min(v, 255));
 
 /** torchvision's F_pil.adjust_hue: shift PIL's 8-bit HSV hue by trunc(factor * 255) mod 256. */
 export function adjustHue(img: RawImage, factor: number): RawImage {

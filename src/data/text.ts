@@ -3,8 +3,10 @@
 import { ArgumentError } from '../errors.ts';
 import { type BatchContext, type Dataset, type LoadedBatch, labelField } from './dataset.ts';
 import { type BadSample, DataError, type OnBadSample } from './errors.ts';
-import { labelsToIndices, pickColumn, readTable } from './manifest.ts';
+import { labelName, tableLabels, warnDropped } from './labels.ts';
+import { pickColumn, readTable } from './manifest.ts';
 import type { BatchEncodeOptions, TextTokenizer } from './tokenizer.ts';
+import { defaultWarn, type WarnFn } from './warn.ts';
 
 export interface TextSample {
   text: string;
@@ -39,13 +41,16 @@ export class TextDataset implements Dataset {
     return this.samples.length;
   }
 
-  subset(indices: readonly number[]): TextDataset {
+  subset(indices: readonly number[], o: { keepBad?: boolean } = {}): TextDataset {
     const s = indices.map((i) => {
       const v = this.samples[i];
       if (!v) throw new ArgumentError(`subset: index ${i} out of range for ${this.length} samples`);
       return v;
     });
-    return new TextDataset(s, [...this.classes], this.tokenizer, { ...this.encode, bad: [...this.bad] });
+    return new TextDataset(s, [...this.classes], this.tokenizer, {
+      ...this.encode,
+      bad: o.keepBad === false ? [] : [...this.bad],
+    });
   }
 
   loadBatch(indices: number[], _ctx: BatchContext): LoadedBatch {
@@ -75,19 +80,26 @@ export interface TextFileOptions extends BatchEncodeOptions {
   /** a second text per row (sentence pairs: NLI, QA) */
   pairColumn?: string;
   labelColumn?: string;
+  /**
+   * class names in index order: a row with another label is an error naming its line (skipped under
+   * onBadSample 'skip'); integer labels index into the list when no class name is an integer
+   */
   classes?: string[];
+  /** a row that cannot be used (or holds bytes that are not UTF-8): 'error' (default) or 'skip' it */
   onBadSample?: OnBadSample;
+  /** where warnings go (default: a `graft: warning:` line on stderr) */
+  warn?: WarnFn;
 }
 
 /** A CSV (with a header) or JSONL file of text,label rows; a row without text or label names its line. */
 export function textDataset(file: string, tokenizer: TextTokenizer, o: TextFileOptions = {}): TextDataset {
-  const { textColumn, pairColumn, labelColumn, classes, onBadSample, ...encode } = o;
+  const { textColumn, pairColumn, labelColumn, classes, onBadSample, warn = defaultWarn, ...encode } = o;
   const t = readTable(file, { onBadSample });
   const textCol = pickColumn(t, textColumn ? [textColumn] : ['text', 'sentence', 'review', 'content'], 'text');
   const labelCol = pickColumn(t, labelColumn ? [labelColumn] : ['label', 'labels', 'class', 'target', 'y'], 'label');
   const pairCol = pairColumn ? pickColumn(t, [pairColumn], 'pair') : undefined;
   const bad = [...t.bad];
-  const rows: { text: string; pair?: string; label: unknown }[] = [];
+  const rows: { text: string; pair?: string; label: string; line: number }[] = [];
   for (const r of t.rows) {
     const text = r.values[textCol];
     const label = r.values[labelCol];
@@ -102,14 +114,11 @@ export function textDataset(file: string, tokenizer: TextTokenizer, o: TextFileO
       bad.push({ file: `${file}:${r.line}`, reason });
       continue;
     }
-    rows.push({ text: text as string, pair: pair as string | undefined, label });
+    rows.push({ text: text as string, pair: pair as string | undefined, label: labelName(label), line: r.line });
   }
-  const lab = labelsToIndices(
-    rows.map((r) => r.label),
-    file,
-    classes,
-  );
-  const samples = rows.map((r, k) => ({
+  const lab = tableLabels(rows, file, { classes, onBadSample, warn, bad, badName: (r) => `${file}:${r.line}` });
+  warnDropped(bad, warn);
+  const samples = lab.rows.map((r, k) => ({
     text: r.text,
     ...(r.pair !== undefined ? { pair: r.pair } : {}),
     label: lab.targets[k]!,

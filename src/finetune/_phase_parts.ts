@@ -1,7 +1,7 @@
 // Pieces of a phase the runner applies: scheduler specs with a stepping interval (and lengths
 // filled in from the phase), learning-rate changes by group name, and Lightning-style ramps.
 import { ArgumentError } from '../errors.ts';
-import type { OptimizerSpec } from '../optim/index.ts';
+import { type OptimizerSpec, optimizerDefaults } from '../optim/index.ts';
 import { camelAlias, type SchedulerSpec } from '../schedule/index.ts';
 import type { BnPolicy, FreezeInput } from './freeze.ts';
 import { type GroupsConfig, groupIndices } from './groups.ts';
@@ -12,7 +12,7 @@ import type { PhaseOptimizerSpec } from './switch.ts';
 export interface PhaseSchedulerSpec extends SchedulerSpec {
   /** 'epoch' (default): stepped after each epoch (onEpochEnd); 'step': after each optimizer step */
   interval?: 'epoch' | 'step';
-  /** ReduceLROnPlateau: the metric of onEpochEnd(epoch, metrics) it watches (default 'val_loss') */
+  /** ReduceLROnPlateau: the metric of onEpochEnd(epoch, metrics) it watches ('eval.accuracy'; default 'eval.loss') */
   monitor?: string;
 }
 
@@ -125,6 +125,7 @@ export function schedulerParts(
     throw new ArgumentError("ReduceLROnPlateau steps on a metric after each epoch: use interval 'epoch'");
   if (monitor !== undefined && rest.type !== 'ReduceLROnPlateau')
     throw new ArgumentError(`monitor is for ReduceLROnPlateau, not ${rest.type}`);
+  if (monitor !== undefined) checkMonitorForm(monitor);
   const out: SchedulerSpec = { ...rest };
   if (rest.type === 'OneCycleLR') {
     if (!has(out, 'total_steps') && !has(out, 'epochs') && !has(out, 'steps_per_epoch')) out.total_steps = length();
@@ -205,6 +206,99 @@ export function phaseLength(spec: RunSpec, i: number, interval: 'epoch' | 'step'
   }
   throw new ArgumentError(
     `phase ${i}: a per-${interval} scheduler sized by a phase in ${p.epochs !== undefined ? 'epochs' : 'steps'} needs stepsPerEpoch`,
-    'give stepsPerEpoch in the run spec, or the length in the scheduler spec',
+    'fit() gives it from the training data; data of unknown length needs stepsPerEpoch in the run spec, or the length in the scheduler spec',
   );
+}
+
+/** Whether a scheduler started at phase i (-1: the whole run) needs stepsPerEpoch for its length. */
+export function needsStepsPerEpoch(spec: RunSpec, i: number, interval: 'epoch' | 'step'): boolean {
+  const phases = i < 0 ? spec.phases : [spec.phases[i]!];
+  return phases.some((p) => (interval === 'step' ? p.epochs !== undefined : p.steps !== undefined));
+}
+
+/** Epochs of the whole run, when every phase's length is known in epochs (or steps and stepsPerEpoch). */
+export function runEpochs(phases: readonly PhaseSpec[], stepsPerEpoch: number | undefined): number | undefined {
+  let n = 0;
+  for (const p of phases) {
+    if (p.epochs !== undefined) n += p.epochs;
+    else if (stepsPerEpoch) n += p.steps! / stepsPerEpoch;
+    else return undefined;
+  }
+  return Math.ceil(n);
+}
+
+/** The metric names the run's ReduceLROnPlateau schedulers watch. */
+export function plateauMonitors(spec: RunSpec): string[] {
+  const scheds = [spec.scheduler, ...spec.phases.map((p) => p.scheduler)];
+  return scheds.flatMap((s) =>
+    s && s.type === 'ReduceLROnPlateau' && typeof s.monitor === 'string' ? [s.monitor] : [],
+  );
+}
+
+/**
+ * The value ReduceLROnPlateau steps on: metrics[monitor], by default eval.loss (train.loss without
+ * validation). Plans (dry) have no metrics: undefined, no reduction shown.
+ */
+export function plateauValue(
+  monitor: string | undefined,
+  metrics: Record<string, number>,
+  dry: boolean,
+): number | undefined {
+  const key = monitor ?? ('eval.loss' in metrics || dry ? 'eval.loss' : 'train.loss');
+  const v = metrics[key];
+  if (typeof v === 'number' || dry) return v;
+  throw new ArgumentError(
+    `ReduceLROnPlateau watches '${key}', but onEpochEnd got ${Object.keys(metrics).join(', ') || 'no metrics'}`,
+    "pass it in metrics, or set the scheduler's monitor",
+  );
+}
+
+/**
+ * A monitor is `<split>.<metric>` (src/train's metric names: eval.loss, eval.accuracy, ...); the
+ * trainer checks the full name when fitting starts, this rejects Keras-style names at once.
+ */
+function checkMonitorForm(m: string): void {
+  if (typeof m === 'string' && /^(train|eval)\.[A-Za-z0-9]+$/.test(m)) return;
+  const keras = /^(val|train)_(.+)$/.exec(String(m));
+  const metric = keras ? (keras[2] === 'acc' ? 'accuracy' : keras[2]) : undefined;
+  throw new ArgumentError(
+    `ReduceLROnPlateau monitor '${String(m)}' is not a metric name (train.loss, eval.loss, eval.accuracy, eval.top5, eval.macroF1, ...)`,
+    keras
+      ? `did you mean '${keras[1] === 'val' ? 'eval' : 'train'}.${metric}'?`
+      : 'metric names are <split>.<metric>, split train or eval',
+  );
+}
+
+/** A run needs phases, each of one positive length; stepsPerEpoch, when given, is a positive integer. */
+export function checkRunSpec(spec: RunSpec): void {
+  if (!spec || !Array.isArray(spec.phases) || spec.phases.length === 0)
+    throw new ArgumentError(
+      'a run needs at least one phase',
+      "e.g. phases: [{ epochs: 1, freeze: { freeze: '!fc' } }]",
+    );
+  spec.phases.forEach((p, i) => {
+    checkLength(p, i);
+  });
+  if (spec.stepsPerEpoch !== undefined && !(Number.isInteger(spec.stepsPerEpoch) && spec.stepsPerEpoch > 0))
+    throw new ArgumentError(`stepsPerEpoch must be a positive integer, got ${spec.stepsPerEpoch}`);
+}
+
+/** Whether stepsPerEpoch given by the trainer changes anything; throws when it contradicts the spec's or comes late. */
+export function checkLateStepsPerEpoch(current: number | undefined, steps: number, started: boolean): boolean {
+  if (!(Number.isInteger(steps) && steps > 0))
+    throw new ArgumentError(`stepsPerEpoch must be a positive integer, got ${steps}`);
+  if (current === steps) return false;
+  if (current !== undefined)
+    throw new ArgumentError(
+      `the run spec says ${current} steps per epoch, but the training data gives ${steps} (batches / accumulate)`,
+      'leave stepsPerEpoch out of the run spec: fit() gives it from the data',
+    );
+  if (started) throw new ArgumentError('stepsPerEpoch must be given before the first epoch starts');
+  return true;
+}
+
+/** The largest weight decay any of the run's optimizers uses: the groups' default. */
+export function maxWeightDecay(spec: RunSpec): number {
+  const specs = [spec.optimizer, ...spec.phases.flatMap((p) => (p.optimizer ? [p.optimizer] : []))];
+  return Math.max(...specs.map((s) => Number(s.weight_decay ?? optimizerDefaults(s.type).weight_decay ?? 0)));
 }

@@ -238,7 +238,7 @@ function ctxOf(o: FreezeOptions): Omit<SelectContext, 'model'> | undefined {
   return o.meta || o.loadReport ? { meta: o.meta, loadReport: o.loadReport } : undefined;
 }
 
-/** Seed 003's "print requires_grad to check the idea was implemented", as rows. */
+/** "Print requires_grad to check the idea was implemented", as rows. */
 export function requiresGradTable(model: Module): { name: string; shape: number[]; requiresGrad: boolean }[] {
   return [...model.namedParameters()].map(([name, p]) => ({ name, shape: p.shape, requiresGrad: p.requiresGrad }));
 }

@@ -2,8 +2,10 @@
 // frozen ones included, so unfreezing later needs no add_param_group and every scheduler knows
 // every group (PyTorch issues #79888, #62475). Groups come from selectors or the model's layer
 // groups, with their own lr / lrScale / weight decay / hyper-parameters; fastai's discriminative
-// slice(lo, hi) and timm's layer_decay spread lrs over layer groups; biases and norm weights
-// (ndim <= 1) get no weight decay unless configured otherwise.
+// slice(lo, hi) and timm's layer_decay spread lrs over layer groups. Weight decay is torch.optim's:
+// every parameter a group holds decays; the no-decay split (biases and norm weights at weight
+// decay 0, as timm, fastai and Hugging Face's Trainer do) is opt-in with noDecay. Parameters may
+// also be left out of every group (exclude), e.g. for a second optimizer of your own.
 import { ArgumentError } from '../errors.ts';
 import type { Module, Parameter } from '../nn/index.ts';
 import { type OptimizerSpec, optimizerDefaults, type ParamGroupInput } from '../optim/index.ts';
@@ -17,7 +19,8 @@ export interface GroupSpec {
   lr?: number;
   /** learning rate as a multiple of baseLr (default 1) */
   lrScale?: number;
-  weightDecay?: number;
+  /** this group's weight decay (torch.optim's name); default: the config's, else the optimizer's */
+  weight_decay?: number;
   momentum?: number;
   dampening?: number;
   nesterov?: boolean;
@@ -38,17 +41,23 @@ export interface LayerGroupsOptions {
 export interface GroupsConfig {
   /** default: the optimizer spec's lr */
   baseLr?: number;
-  /** default: each optimizer's own default */
-  weightDecay?: number;
+  /** weight decay of groups that give none; default: each optimizer's own default */
+  weight_decay?: number;
   /** explicit groups, in order; a parameter matched by two is an error */
   groups?: readonly GroupSpec[];
   /** one group per layer group of the model (registry metadata) for parameters no explicit group took */
   layers?: boolean | LayerGroupsOptions;
   /**
-   * Parameters that get weight_decay 0 (split into '<group>.no_decay'): true (default) for ndim <= 1
-   * and '.bias' (timm); a selector adds to those; false turns it off.
+   * Parameters that get weight_decay 0 (split into '<group>.no_decay'). false (default): none, as
+   * torch.optim decays every parameter it holds; true: biases and ndim <= 1 parameters (norm
+   * weights), as timm / fastai / Hugging Face's Trainer; a selector: those plus the selected ones.
    */
   noDecay?: boolean | Selector;
+  /**
+   * Parameters in no group: no optimizer of this run holds them, so they never change (seed-style
+   * setups step them with a second optimizer of their own). Applied before the groups match.
+   */
+  exclude?: Selector;
   /** group name for parameters nothing matched (default 'default'); false makes them an error */
   rest?: string | false;
 }
@@ -64,7 +73,7 @@ export interface PlannedGroup {
   /** lr / baseLr */
   lrScale: number;
   /** undefined: the optimizer's default */
-  weightDecay: number | undefined;
+  weight_decay: number | undefined;
   noDecay: boolean;
   /** explicit hyper-parameters under torch.optim's names (not lr / weight_decay) */
   hyper: Record<string, unknown>;
@@ -82,6 +91,8 @@ export interface GroupDescription {
 export interface ParamGroups {
   baseLr: number;
   groups: PlannedGroup[];
+  /** parameters left out of every group (config.exclude), model order */
+  excluded: string[];
   /** plain param-group inputs: createOptimizer(spec, inputs) */
   inputs: ParamGroupInput[];
   description: GroupDescription[];
@@ -119,10 +130,13 @@ interface Draft {
 export function paramGroups(model: Module, config: GroupsConfig = {}, o: GroupsOptions = {}): ParamGroups {
   const index = new ParamIndex({ model, meta: o.meta, loadReport: o.loadReport });
   const baseLr = positive('baseLr', config.baseLr ?? o.defaults?.lr);
-  const defaultWd = config.weightDecay;
+  const defaultWd = config.weight_decay;
   // where the optimizer's own default decay applies, it decides whether no-decay groups split off
   const splitWd = defaultWd ?? (o.defaults?.weight_decay as number | undefined) ?? 0;
   const owner = new Map<string, string>();
+  // excluded parameters are owned by no group: selectors of the groups never see them
+  const excluded = config.exclude === undefined ? [] : index.select(config.exclude);
+  for (const p of excluded) owner.set(p, '');
   const drafts: Draft[] = [];
   const names = new Set<string>();
   const addName = (n: string): void => {
@@ -134,7 +148,7 @@ export function paramGroups(model: Module, config: GroupsConfig = {}, o: GroupsO
     if (!spec || typeof spec.name !== 'string' || spec.match === undefined)
       throw new ArgumentError(`group spec needs { name, match }, got ${describeSelector(spec as never)}`);
     addName(spec.name);
-    const params = index.select(spec.match);
+    const params = index.select(spec.match).filter((p) => owner.get(p) !== '');
     for (const p of params) {
       const prev = owner.get(p);
       if (prev !== undefined)
@@ -149,7 +163,7 @@ export function paramGroups(model: Module, config: GroupsConfig = {}, o: GroupsO
     const lr = spec.lr !== undefined ? positive(`group '${spec.name}' lr`, spec.lr) : baseLr * (spec.lrScale ?? 1);
     const hyper: Record<string, unknown> = { ...(spec.options ?? {}) };
     for (const k of HYPER) if (spec[k] !== undefined) hyper[k] = spec[k];
-    const wd = spec.weightDecay ?? (spec.options?.weight_decay as number | undefined) ?? defaultWd;
+    const wd = spec.weight_decay ?? (spec.options?.weight_decay as number | undefined) ?? defaultWd;
     delete hyper.weight_decay;
     delete hyper.lr;
     drafts.push({
@@ -176,7 +190,7 @@ export function paramGroups(model: Module, config: GroupsConfig = {}, o: GroupsO
     drafts.push({ name, lr: baseLr, scale: 1, wd: defaultWd, hyper: {}, params: rest });
   }
 
-  const noDecay = noDecaySet(index, config.noDecay ?? true);
+  const noDecay = noDecaySet(index, config.noDecay ?? false);
   const groups: PlannedGroup[] = [];
   const numel = (ps: string[]) => ps.reduce((a, n) => a + index.params.get(n)!.numel(), 0);
   for (const d of drafts) {
@@ -186,13 +200,21 @@ export function paramGroups(model: Module, config: GroupsConfig = {}, o: GroupsO
     const nd = split ? d.params.filter((n) => noDecay.has(n)) : [];
     const base = { group: d.name, lr: d.lr, lrScale: d.scale ?? d.lr / baseLr, hyper: d.hyper };
     if (decay.length)
-      groups.push({ ...base, name: d.name, params: decay, numel: numel(decay), weightDecay: d.wd, noDecay: false });
+      groups.push({ ...base, name: d.name, params: decay, numel: numel(decay), weight_decay: d.wd, noDecay: false });
     if (nd.length)
-      groups.push({ ...base, name: `${d.name}.no_decay`, params: nd, numel: numel(nd), weightDecay: 0, noDecay: true });
+      groups.push({
+        ...base,
+        name: `${d.name}.no_decay`,
+        params: nd,
+        numel: numel(nd),
+        weight_decay: 0,
+        noDecay: true,
+      });
   }
   return {
     baseLr,
     groups,
+    excluded,
     inputs: groupInputs(index.params, groups),
     description: groups.map((g) => ({
       name: g.name,
@@ -200,7 +222,7 @@ export function paramGroups(model: Module, config: GroupsConfig = {}, o: GroupsO
       params: g.params,
       numel: g.numel,
       lr: g.lr,
-      weight_decay: g.weightDecay,
+      weight_decay: g.weight_decay,
     })),
   };
 }
@@ -264,7 +286,7 @@ export function groupInputs(
       lr: o.lrs?.[i] ?? g.lr,
       name: g.name,
     };
-    if (g.weightDecay !== undefined) input.weight_decay = g.weightDecay;
+    if (g.weight_decay !== undefined) input.weight_decay = g.weight_decay;
     for (const [k, v] of Object.entries(g.hyper)) if (!known || known.has(k)) input[k] = v;
     return input;
   });

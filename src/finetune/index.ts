@@ -1,7 +1,14 @@
 // Fine-tuning building blocks: selectors, freezing (with BatchNorm policies), parameter groups,
 // discriminative / layer-decayed learning rates, phases with optimizer switches, built-in recipes
 // and the plan report.
-export type { LrChange, LrValue, PhaseSchedulerSpec, RampSpec } from './_phase_parts.ts';
+export {
+  checkLength,
+  type LrChange,
+  type LrValue,
+  type PhaseSchedulerSpec,
+  type RampSpec,
+  schedulerParts,
+} from './_phase_parts.ts';
 export {
   applyFreeze,
   BN_POLICIES,
@@ -55,6 +62,7 @@ export {
 } from './select.ts';
 export {
   type AnyOptimizer,
+  buildOptimizer,
   DryOptimizer,
   type PhaseOptimizerSpec,
   SCHEDULER_GROUP_KEYS,
@@ -62,3 +70,4 @@ export {
   type SwitchNote,
   switchOptimizer,
 } from './switch.ts';
+export { checkSomethingTrains } from './trains.ts';

@@ -6,13 +6,7 @@
 // their real lrs before every step and writes 0 back after, so no scheduler can move them.
 import { ArgumentError } from '../errors.ts';
 import type { Module, Parameter } from '../nn/index.ts';
-import {
-  type Optimizer,
-  type OptimizerLike,
-  type OptimizerSpec,
-  optimizerDefaults,
-  type ParamGroupLike,
-} from '../optim/index.ts';
+import type { Optimizer, OptimizerLike, OptimizerSpec, ParamGroupLike } from '../optim/index.ts';
 import {
   type AnyScheduler,
   createScheduler,
@@ -21,24 +15,33 @@ import {
   type SchedulerStateDict,
 } from '../schedule/index.ts';
 import {
-  checkLength,
+  checkLateStepsPerEpoch,
+  checkRunSpec,
   lrAfter,
+  maxWeightDecay,
+  needsStepsPerEpoch,
   type PhaseSchedulerSpec,
   type PhaseSpec,
   phaseLength,
+  plateauMonitors,
+  plateauValue,
   type RampSpec,
   type RunnerNote,
   type RunnerOptions,
   type RunSpec,
+  runEpochs,
   schedulerParts,
 } from './_phase_parts.ts';
+import { pinnedGroups, rampedLrs, readClock } from './_phase_state.ts';
 import { type FreezeInput, type Freezer, type FreezeState, freezerOf, resolveFreeze } from './freeze.ts';
-import { groupIndices, groupInputs, type ParamGroups, paramGroups } from './groups.ts';
+import { groupInputs, type ParamGroups, paramGroups } from './groups.ts';
 import { ParamIndex } from './select.ts';
 import { type AnyOptimizer, buildOptimizer, DryOptimizer, switchOptimizer } from './switch.ts';
+import { checkSomethingTrains } from './trains.ts';
 
 export type { PhaseSpec, RunnerNote, RunnerOptions, RunSpec } from './_phase_parts.ts';
 
+type PendingScheduler = { sched: PhaseSchedulerSpec; from: number; state?: SchedulerStateDict };
 const isPlateau = (s: AnyScheduler | undefined): s is ReduceLROnPlateau => s instanceof ReduceLROnPlateau;
 
 export class PhaseRunner {
@@ -69,32 +72,28 @@ export class PhaseRunner {
   #pinned = new Set<number>();
   #shadow: number[];
   #rampPrev: number[] | undefined;
+  /** optimizer steps per epoch: the spec's, or the trainer's from the data (setStepsPerEpoch) */
+  #spe: number | undefined;
+  #started = false;
+  /** a per-step scheduler sized in epochs, waiting for stepsPerEpoch (built before the first epoch) */
+  #pending: PendingScheduler | undefined;
   /** what schedulers hold: always the current optimizer's groups */
   readonly view: OptimizerLike & { defaults: Record<string, unknown> };
 
   constructor(model: Module, spec: RunSpec, o: RunnerOptions = {}) {
-    if (!spec || !Array.isArray(spec.phases) || spec.phases.length === 0)
-      throw new ArgumentError(
-        'a run needs at least one phase',
-        "e.g. phases: [{ epochs: 1, freeze: { freeze: '!fc' } }]",
-      );
-    spec.phases.forEach((p, i) => {
-      checkLength(p, i);
-    });
-    if (spec.stepsPerEpoch !== undefined && !(Number.isInteger(spec.stepsPerEpoch) && spec.stepsPerEpoch > 0))
-      throw new ArgumentError(`stepsPerEpoch must be a positive integer, got ${spec.stepsPerEpoch}`);
+    checkRunSpec(spec);
     this.model = model;
     this.spec = spec;
+    this.#spe = spec.stepsPerEpoch;
     this.dry = o.dry ?? false;
     const ctx = { model, meta: o.meta, loadReport: o.loadReport };
     this.#index = new ParamIndex(ctx);
     this.#params = this.#index.params;
-    const specs = [spec.optimizer, ...spec.phases.flatMap((p) => (p.optimizer ? [p.optimizer] : []))];
-    const maxWd = Math.max(...specs.map((s) => Number(s.weight_decay ?? optimizerDefaults(s.type).weight_decay ?? 0)));
     this.groups = paramGroups(model, spec.groups ?? {}, {
       ...ctx,
-      defaults: { lr: spec.optimizer.lr, weight_decay: maxWd },
+      defaults: { lr: spec.optimizer.lr, weight_decay: maxWeightDecay(spec) },
     });
+    checkSomethingTrains(this.#index, spec, this.groups);
     this.#shadow = this.groups.groups.map((g) => g.lr);
     this.#opt = buildOptimizer(spec.optimizer, this.#inputs(spec.optimizer), this.dry);
     const self = this;
@@ -153,18 +152,34 @@ export class PhaseRunner {
 
   /** Epochs of the whole run, when every phase's length is known in epochs. */
   get totalEpochs(): number | undefined {
-    let n = 0;
-    for (const p of this.spec.phases) {
-      if (p.epochs !== undefined) n += p.epochs;
-      else if (this.spec.stepsPerEpoch) n += p.steps! / this.spec.stepsPerEpoch;
-      else return undefined;
-    }
-    return Math.ceil(n);
+    return runEpochs(this.spec.phases, this.#spe);
+  }
+
+  /** Optimizer steps per epoch (the spec's, else the trainer's from the data's length), once known. */
+  get stepsPerEpoch(): number | undefined {
+    return this.#spe;
+  }
+
+  /**
+   * The trainer gives the data's optimizer steps per epoch when fitting starts; a per-step
+   * scheduler sized by phases in epochs (OneCycleLR, warm-up) is built then, before the first epoch.
+   */
+  setStepsPerEpoch(steps: number): void {
+    if (!checkLateStepsPerEpoch(this.#spe, steps, this.#started)) return;
+    this.#spe = steps;
+    this.#startPending();
+  }
+
+  /** ReduceLROnPlateau monitors of the run (the trainer checks the names when fitting starts). */
+  monitors(): string[] {
+    return plateauMonitors(this.spec);
   }
 
   /** Call before each epoch: enters the phase the epoch belongs to, applies ramps. Returns the notes it made. */
   onEpochStart(epoch: number): RunnerNote[] {
     const before = this.notes.length;
+    this.#started = true;
+    this.#startPending();
     this.epoch = epoch;
     while (!this.finished) {
       const p = this.phase;
@@ -196,16 +211,8 @@ export class PhaseRunner {
     const s = this.#sched;
     if (!s || this.#interval !== 'epoch') return;
     if (isPlateau(s)) {
-      const key = this.#monitor ?? 'val_loss';
-      const v = metrics[key];
-      if (typeof v !== 'number') {
-        if (this.dry) return; // plans show plateau schedules without reductions
-        throw new ArgumentError(
-          `ReduceLROnPlateau watches '${key}', but onEpochEnd got ${Object.keys(metrics).join(', ') || 'no metrics'}`,
-          "pass it in metrics, or set the scheduler's monitor",
-        );
-      }
-      this.#withReal(() => s.step(v, undefined));
+      const v = plateauValue(this.#monitor, metrics, this.dry);
+      if (v !== undefined) this.#withReal(() => s.step(v, undefined));
     } else this.#withReal(() => s.step());
   }
 
@@ -267,19 +274,7 @@ export class PhaseRunner {
     const st = resolveFreeze(this.#index, spec);
     this.#freezer?.apply(st);
     this.#freeze = st;
-    const pinned = new Set<number>();
-    if (st.via === 'lr0') {
-      const frozen = new Set(st.frozen);
-      this.groups.groups.forEach((g, gi) => {
-        const n = g.params.filter((x) => frozen.has(x)).length;
-        if (n === g.params.length) pinned.add(gi);
-        else if (n > 0)
-          throw new ArgumentError(
-            `freeze via 'lr0' pins whole param groups, but group '${g.name}' has ${n} of ${g.params.length} parameters frozen`,
-            "make the freeze selector follow the groups, or use via 'requires-grad'",
-          );
-      });
-    }
+    const pinned = pinnedGroups(this.groups.groups, st);
     const groups = this.#opt.paramGroups;
     for (const gi of this.#pinned) if (!pinned.has(gi)) groups[gi]!.lr = this.#shadow[gi]!;
     for (const gi of pinned)
@@ -316,11 +311,23 @@ export class PhaseRunner {
   }
 
   #startScheduler(sched: PhaseSchedulerSpec, from: number): void {
+    const interval = sched.interval ?? 'epoch';
+    let wait = false;
     const parts = schedulerParts(
       sched,
-      () => phaseLength(this.spec, from, sched.interval ?? 'epoch'),
+      () => {
+        // before the first epoch, the trainer may still give the length: build the scheduler then
+        wait = this.#spe === undefined && !this.#started && !this.dry && needsStepsPerEpoch(this.spec, from, interval);
+        return wait ? 1 : phaseLength({ ...this.spec, stepsPerEpoch: this.#spe }, from, interval);
+      },
       () => this.lrs(),
     );
+    this.#pending = wait ? { sched, from } : undefined;
+    if (wait) {
+      this.#sched = undefined;
+      this.#schedFrom = from;
+      return;
+    }
     this.#withReal(() => {
       // a scheduler started now takes today's lrs as its base (seed 000), not an earlier initial_lr
       for (const g of this.#opt.paramGroups) g.initial_lr = g.lr;
@@ -333,17 +340,24 @@ export class PhaseRunner {
     this.#note(`scheduler ${sched.type} (per ${parts.interval})`);
   }
 
-  #applyRamp(r: RampSpec, epoch: number): void {
-    const idx = (Array.isArray(r.groups) ? r.groups : [r.groups]).flatMap((k) => groupIndices(this.groups.groups, k));
-    const f = typeof r.factor === 'function' ? r.factor(epoch + 1) : r.factor;
-    const cap = r.alignTo === undefined ? undefined : this.lrs()[groupIndices(this.groups.groups, r.alignTo)[0]!]!;
-    const prev = this.#rampPrev ?? this.lrs();
-    for (const gi of idx) {
-      let next = f * prev[gi]!;
-      if (cap !== undefined && next > cap) next = cap;
-      this.#setReal(gi, next);
-      prev[gi] = next;
+  /** Builds a scheduler that waited for stepsPerEpoch (throws when it is still unknown). */
+  #startPending(): void {
+    const p = this.#pending;
+    if (!p) return;
+    if (this.#spe === undefined) {
+      this.#pending = undefined;
+      phaseLength(this.spec, p.from, p.sched.interval ?? 'epoch'); // throws: says what is missing
     }
+    this.#startScheduler(p.sched, p.from);
+    const sched = this.#sched as AnyScheduler | undefined;
+    if (sched && p.state) sched.loadStateDict(p.state);
+    const phase = Math.max(0, p.from);
+    if (phase === this.phaseIndex && this.spec.phases[phase]!.ramp) this.#rampPrev = this.lrs();
+  }
+
+  #applyRamp(r: RampSpec, epoch: number): void {
+    const prev = this.#rampPrev ?? this.lrs();
+    for (const [gi, lr] of rampedLrs(r, epoch, this.groups.groups, this.lrs(), prev)) this.#setReal(gi, lr);
     this.#rampPrev = prev;
   }
 
@@ -371,29 +385,13 @@ export class PhaseRunner {
 
   /** Restores a stateDict() into a runner built with the same model and spec. */
   loadStateDict(sd: Record<string, unknown>): void {
-    const num = (k: string): number => {
-      const v = sd[k];
-      if (typeof v !== 'number') throw new ArgumentError(`PhaseRunner.loadStateDict: '${k}' must be a number`);
-      return v;
-    };
-    const phase = num('phase');
-    if (!Number.isInteger(phase) || phase < 0 || phase >= this.spec.phases.length)
-      throw new ArgumentError(
-        `PhaseRunner.loadStateDict: phase ${phase} is not in this run's ${this.spec.phases.length}`,
-      );
-    Object.assign(this, {
-      phaseIndex: phase,
-      epoch: num('epoch'),
-      step: num('step'),
-      phaseStartEpoch: num('phase_start_epoch'),
-      phaseStartStep: num('phase_start_step'),
-      finished: Boolean(sd.finished),
-    });
+    const { optimizerFrom: optFrom, ...clock } = readClock(sd, this.spec.phases.length);
+    Object.assign(this, clock);
+    const phase = clock.phaseIndex;
     this.#pinned = new Set();
     this.#applyFreeze(this.#freezeSpecAt(phase));
     this.#shadow = [...(sd.shadow_lrs as number[])];
     this.#pinned = new Set(sd.pinned as number[]);
-    const optFrom = num('optimizer_from');
     const ospec = optFrom < 0 ? this.spec.optimizer : this.spec.phases[optFrom]!.optimizer!;
     const old = this.#opt;
     this.#opt = buildOptimizer(ospec, this.#inputs(ospec), this.dry);
@@ -412,6 +410,8 @@ export class PhaseRunner {
     else o.loadStateDict(sd.optimizer as Parameters<Optimizer['loadStateDict']>[0]);
     const sched = this.#sched as AnyScheduler | undefined; // set by #startScheduler
     if (sched && sd.scheduler) sched.loadStateDict(sd.scheduler as SchedulerStateDict);
+    const pending = this.#pending as PendingScheduler | undefined; // set by #startScheduler
+    if (pending && sd.scheduler) pending.state = sd.scheduler as SchedulerStateDict;
     this.#rampPrev = sd.ramp_prev ? [...(sd.ramp_prev as number[])] : undefined;
     this.notes.length = 0;
     this.#note(`resumed in phase ${phase} at epoch ${this.epoch}, step ${this.step}`);

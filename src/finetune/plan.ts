@@ -1,7 +1,7 @@
 // plan(): before any compute, what a run will do. The load report, every top-level module and
 // layer group per phase (parameter count, trainable or frozen, group, learning rate), and every
-// group's learning rate at every epoch, as text (tables + ASCII chart) and JSON. Seed 003's
-// "always print requires_grad to check the idea was implemented", as data. The model is never
+// group's learning rate at every epoch, as text (tables + ASCII chart) and JSON: "always print
+// requires_grad to check the idea was implemented", as data. The model is never
 // touched: the plan drives a dry PhaseRunner (no tensors, no freezing applied).
 import { ArgumentError } from '../errors.ts';
 import { groupIndex, type ModelMeta, metaOf } from '../models/index.ts';
@@ -49,7 +49,7 @@ export interface PlanPhase {
   bnEval: string[];
   pinnedGroups: string[];
   /** each optimizer group's weight_decay at the phase start */
-  weightDecay: (number | null)[];
+  weight_decay: (number | null)[];
   modules: PlanModuleRow[];
   notes: string[];
 }
@@ -59,7 +59,7 @@ export interface PlanJSON {
   load: { loaded: number; skipped: { key: string; reason?: string }[]; missing: string[]; unexpected: string[] } | null;
   stepsPerEpoch: number | null;
   epochs: number;
-  /** lr: the planned start value; weight_decay: what the first phase's optimizer uses (phases[i].weightDecay per phase) */
+  /** lr: the planned start value; weight_decay: what the first phase's optimizer uses (phases[i].weight_decay per phase) */
   groups: { name: string; group: string; params: string[]; numel: number; lr: number; weight_decay: number | null }[];
   parameters: { name: string; shape: number[]; numel: number; group: string; loaded: boolean | null }[];
   phases: PlanPhase[];
@@ -69,6 +69,8 @@ export interface PlanJSON {
 }
 
 const int = (n: number): string => n.toLocaleString('en-US');
+/** the group column of parameters left out of every optimizer group (groups.exclude) */
+const EXCLUDED = '(no group)';
 
 function needsSteps(spec: RunSpec): boolean {
   const step = (s: { interval?: string } | null | undefined) => s?.interval === 'step';
@@ -146,13 +148,13 @@ export function plan(
     epochs,
     groups: r.groups.description.map((g, gi) => ({
       ...g,
-      weight_decay: phases[0]!.weightDecay[gi] ?? g.weight_decay ?? null,
+      weight_decay: phases[0]!.weight_decay[gi] ?? g.weight_decay ?? null,
     })),
     parameters: params.map(([name, p]) => ({
       name,
       shape: p.shape,
       numel: p.numel(),
-      group: groups[groupOf.get(name)!]!.name,
+      group: groupOf.has(name) ? groups[groupOf.get(name)!]!.name : EXCLUDED,
       loaded: loaded ? loaded.has(name) : null,
     })),
     phases,
@@ -191,7 +193,7 @@ function phaseInfo(r: PhaseRunner, rows: ReturnType<typeof moduleRows>, groupOf:
   const groups = r.groups.groups;
   const lr = r.optimizerLike.paramGroups.map((g) => g.lr);
   const modules: PlanModuleRow[] = rows.map((row) => {
-    const gis = [...new Set(row.params.map(([n]) => groupOf.get(n)!))];
+    const gis = [...new Set(row.params.flatMap(([n]) => (groupOf.has(n) ? [groupOf.get(n)!] : [])))];
     return {
       path: row.path,
       kind: row.kind,
@@ -217,7 +219,7 @@ function phaseInfo(r: PhaseRunner, rows: ReturnType<typeof moduleRows>, groupOf:
     frozen: st.frozen,
     bnEval: st.bnEval,
     pinnedGroups: r.pinned.map((gi) => groups[gi]!.name),
-    weightDecay: r.optimizerLike.paramGroups.map((g) => (typeof g.weight_decay === 'number' ? g.weight_decay : null)),
+    weight_decay: r.optimizerLike.paramGroups.map((g) => (typeof g.weight_decay === 'number' ? g.weight_decay : null)),
     modules,
     notes,
   };
@@ -226,7 +228,13 @@ function phaseInfo(r: PhaseRunner, rows: ReturnType<typeof moduleRows>, groupOf:
 function loadSummary(l: LoadReportLike): NonNullable<PlanJSON['load']> {
   return {
     loaded: l.loaded.length,
-    skipped: (l.skipped ?? []).map((s) => (typeof s === 'string' ? { key: s } : { key: s.key, reason: s.reason })),
+    // src/io's LoadReport lists shape skips (with both shapes) as skippedShape; plain report objects say skipped
+    skipped: l.skippedShape
+      ? l.skippedShape.map((s) => ({
+          key: s.key,
+          reason: s.checkpoint && s.model ? `shape [${s.checkpoint.join(', ')}] vs [${s.model.join(', ')}]` : 'shape',
+        }))
+      : (l.skipped ?? []).map((s) => (typeof s === 'string' ? { key: s } : { key: s.key, reason: s.reason })),
     missing: [...(l.missing ?? [])],
     unexpected: [...(l.unexpected ?? [])],
   };
@@ -298,7 +306,7 @@ function renderText(j: PlanJSON, s: { epoch: Series[]; step: Series[] }, spe: nu
         String(g.params.length),
         int(g.numel),
         fmtLr(g.lr),
-        [...new Set(j.phases.map((p) => p.weightDecay[i] ?? null))]
+        [...new Set(j.phases.map((p) => p.weight_decay[i] ?? null))]
           .map((w) => (w === null ? '-' : String(w)))
           .join(' -> '),
       ]),

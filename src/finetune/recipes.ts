@@ -57,7 +57,8 @@ const FASTAI_ADAM: OptimizerSpec = { type: 'AdamW', betas: [0.9, 0.99], eps: 1e-
  * groups but the last, fit_one_cycle(freeze_epochs, slice(base_lr), pct_start=0.99); then
  * base_lr /= 2, unfreeze, fit_one_cycle(epochs, slice(base_lr / lr_mult, base_lr), pct_start, div).
  * One cycle is torch's OneCycleLR (div_factor div, final_div_factor divFinal / div, momentum
- * 0.95 -> 0.85 -> 0.95), stepped per batch.
+ * 0.95 -> 0.85 -> 0.95), stepped per batch. As fastai's Learner (wd_bn_bias=False), biases and norm
+ * weights get no weight decay (groups.noDecay: true; torch.optim alone would decay them).
  */
 export function fineTune(model: Module, o: FineTuneOptions): RunSpec {
   const meta = metaFor(model, o.meta);
@@ -90,7 +91,8 @@ export function fineTune(model: Module, o: FineTuneOptions): RunSpec {
   });
   return {
     optimizer: { ...(o.optimizer ?? FASTAI_ADAM), lr: base },
-    groups: { baseLr: base, layers: { discriminative: base } },
+    // fastai's Learner(wd_bn_bias=False): biases and norm weights get no weight decay
+    groups: { baseLr: base, layers: { discriminative: base }, noDecay: true },
     phases,
     stepsPerEpoch: positiveInt('stepsPerEpoch', o.stepsPerEpoch),
     bn: o.bn ?? 'train',
@@ -131,7 +133,8 @@ export function gradualUnfreezing(model: Module, o: GradualUnfreezingOptions): R
   const factor = o.factor ?? 2.6;
   return {
     optimizer: { type: 'Adam', ...(o.optimizer ?? {}), lr: o.baseLr },
-    groups: { baseLr: o.baseLr, layers: factor === 1 ? true : { decay: 1 / factor } },
+    // a fastai recipe: fastai's Learner(wd_bn_bias=False) keeps biases and norm weights out of weight decay
+    groups: { baseLr: o.baseLr, layers: factor === 1 ? true : { decay: 1 / factor }, noDecay: true },
     scheduler: o.scheduler,
     phases,
     stepsPerEpoch: o.stepsPerEpoch,

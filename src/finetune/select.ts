@@ -16,6 +16,9 @@ import { globToRegExp } from '../util/glob.ts';
  * - `{ group: 'layer4' }`, `{ group: [0, 1] }`, `{ group: -1 }`: registry layer groups by name or index
  * - `{ children: 'bert.encoder.layer', last: 1 }`, `{ children: '', first: 9 }`: a range of a module's children
  * - `{ loaded: true }`: parameters the checkpoint filled (false: the new ones), from a load report
+ * - `{ inCheckpoint: true }`: parameters the checkpoint provides (after the load plan's filters),
+ *   filled or not: a shape mismatch left as initialised still counts, as `name in
+ *   checkpoint_state_dict`; false: the names it lacks (new layers, keys include / exclude left out)
  */
 export type Selector =
   | string
@@ -25,11 +28,18 @@ export type Selector =
   | { module: string }
   | { group: string | number | readonly (string | number)[] }
   | { children: string; first?: number; last?: number }
-  | { loaded: boolean };
+  | { loaded: boolean }
+  | { inCheckpoint: boolean };
 
 /** A checkpoint load report: the io layer's shape (only the key lists are read). */
 export interface LoadReportLike {
   loaded: readonly string[];
+  /** keys whose shapes differ, left as initialised (src/io's LoadReport) */
+  skippedShape?: readonly { key: string; checkpoint?: readonly number[]; model?: readonly number[] }[];
+  /** keys whose shapes differ under onShapeMismatch 'error' */
+  mismatched?: readonly { key: string }[];
+  /** model keys the checkpoint provides after the plan's filters: loaded, skipped for shape or mismatched */
+  inCheckpoint?: readonly string[];
   skipped?: readonly (string | { key: string; reason?: string })[];
   missing?: readonly string[];
   unexpected?: readonly string[];
@@ -99,6 +109,7 @@ export class ParamIndex {
     if ('group' in o) return this.#groups(o.group as string | number | (string | number)[]);
     if ('children' in o) return this.#children(String(o.children), o.first as number, o.last as number);
     if ('loaded' in o) return this.#loaded(Boolean(o.loaded));
+    if ('inCheckpoint' in o) return this.#inCheckpoint(Boolean(o.inCheckpoint));
     throw badSelector(s);
   }
 
@@ -158,6 +169,19 @@ export class ParamIndex {
     const loaded = new Set(r.loaded);
     return this.#match((n) => loaded.has(n) === want);
   }
+
+  #inCheckpoint(want: boolean): Set<string> {
+    const r = this.loadReport;
+    if (!r)
+      throw new ArgumentError(
+        'selector { inCheckpoint } needs a load report',
+        'pass loadReport (from the checkpoint loader)',
+      );
+    // src/io's report lists them; a plain report object: loaded, skipped for shape or mismatched
+    const keys = (xs: readonly { key: string }[] | undefined) => (xs ?? []).map((x) => x.key);
+    const present = new Set(r.inCheckpoint ?? [...r.loaded, ...keys(r.skippedShape), ...keys(r.mismatched)]);
+    return this.#match((n) => present.has(n) === want);
+  }
 }
 
 const GLOB = /[*?[]/;
@@ -185,7 +209,7 @@ function complement(all: Set<string>, minus: Set<string>): Set<string> {
 function badSelector(s: unknown): ArgumentError {
   return new ArgumentError(
     `not a selector: ${describeSelector(s as Selector)}`,
-    "use a glob ('layer4.*'), a module path ('fc'), a RegExp, an array, { not }, { module }, { group }, { children, first | last } or { loaded }",
+    "use a glob ('layer4.*'), a module path ('fc'), a RegExp, an array, { not }, { module }, { group }, { children, first | last }, { loaded } or { inCheckpoint }",
   );
 }
 

@@ -1,4 +1,4 @@
-// Switching optimizers mid-run (seed 003: Adam first, SGD with momentum later) over the same
+// Switching optimizers mid-run (Adam first, SGD with momentum later) over the same
 // param groups. state 'keep' carries what means the same thing in the new optimizer (SGD
 // momentum buffers to SGD, Adam moments to AdamW and back, RMSprop to RMSprop); the rest is
 // dropped and said so in the returned note. Schedulers see the new groups through the runner.
@@ -108,11 +108,13 @@ export function switchOptimizer(
     const prev = old.paramGroups[i]!;
     const out: ParamGroupInput = { ...g, lr: prev.lr };
     for (const k of SCHEDULER_GROUP_KEYS) if (prev[k] !== undefined) out[k] = prev[k];
-    // flags left at false / None (capturable, fused) are not worth a mention
+    // flags left at false / None (capturable, fused) are not worth a mention; params and name are
+    // the group itself, not hyper-parameters
     for (const [k, v] of Object.entries(prev))
       if (
         !known.has(k) &&
         k !== 'name' &&
+        k !== 'params' &&
         !(SCHEDULER_GROUP_KEYS as readonly string[]).includes(k) &&
         v !== false &&
         v != null

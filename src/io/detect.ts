@@ -16,8 +16,15 @@ export function detectSource(src: FileSource): CheckpointFormat {
   // PROTO n, an optional 9-byte FRAME (protocol 4+), then the magic number
   if (head[0] === 0x80 && (at(2, LEGACY_MAGIC) || (head[2] === 0x95 && at(11, LEGACY_MAGIC)))) return 'pth-legacy';
   if (head.length >= 9 && head[8] === 0x7b) {
+    // safetensors: an 8-byte header length, then the JSON header ('{')
     const n = new DataView(head.buffer, head.byteOffset, 8).getBigUint64(0, true);
     if (n >= 2n && n + 8n <= BigInt(src.size)) return 'safetensors';
+    if (n >= 2n)
+      throw new CheckpointError(
+        src.path,
+        `safetensors header length ${n} > file size ${src.size} (8-byte length + header): truncated, or not a safetensors file`,
+        'a cut download? download the file again and compare its size with the source',
+      );
   }
   if (src.size >= 262 && isTar(src)) {
     throw new CheckpointError(

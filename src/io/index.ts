@@ -9,18 +9,27 @@ import type { PyValue } from './py.ts';
 export { type CheckpointFormat, detectFormat } from './detect.ts';
 export * from './load_plan.ts';
 export { ALLOWED_GLOBALS } from './pth/globals.ts';
+export {
+  ALLOC_FLOOR,
+  ALLOC_PER_PICKLE_BYTE,
+  DEFAULT_MAX_DEPTH,
+  type PickleLimits,
+  resolveLimits,
+} from './pth/limits.ts';
 export type { ReadPthOptions } from './pth/torch_load.ts';
 export { type WritePthOptions, writePth } from './pth/torch_save.ts';
 export {
   flattenTensors,
   isPyKey,
   isTuple,
+  type PlainTreeOptions,
   type PyInput,
   type PyKey,
   PyObject,
   PyOrderedDict,
   type PyTuple,
   type PyValue,
+  plainTree,
   tuple,
 } from './py.ts';
 export {
@@ -47,6 +56,7 @@ export {
   writeSafetensors,
 } from './safetensors.ts';
 export { readShardedSafetensors, type ShardedSafetensors } from './sharded.ts';
+export { readTfjsModel, type TfjsLayer, type TfjsModel, type TfjsWeightSpec } from './tfjs/tfjs.ts';
 
 /**
  * torch.load for the zip (PyTorch >= 1.6) and legacy formats, with a restricted unpickler:

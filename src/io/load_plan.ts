@@ -72,13 +72,20 @@ export function modelSlots(model: Module): ModelSlot[] {
     for (const [name] of m.namedBuffers({ recurse: false }))
       if (hook.call(m, name) !== undefined) defaults.add(prefix ? `${prefix}.${name}` : name);
   }
-  return [...model.stateDict({ keepVars: true })].map(([key, t]) => ({
-    key,
-    dtype: t.dtype as DType,
-    shape: t.shape,
-    parameter: params.has(key),
-    hasDefault: defaults.has(key),
-  }));
+  // tied weights: a tensor under several keys is one slot, named by its first key
+  const firstKey = new Map<object, string>();
+  return [...model.stateDict({ keepVars: true })].map(([key, t]) => {
+    const first = firstKey.get(t);
+    if (first === undefined) firstKey.set(t, key);
+    return {
+      key,
+      dtype: t.dtype as DType,
+      shape: t.shape,
+      parameter: params.has(key),
+      hasDefault: defaults.has(key),
+      ...(first !== undefined ? { tiedTo: first } : {}),
+    };
+  });
 }
 
 function isOpened(x: object): x is OpenedCheckpoint {

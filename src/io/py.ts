@@ -8,6 +8,8 @@
 //   never as keys), set/frozenset -> Set, argparse.Namespace -> PyObject, tensor -> RawTensor,
 //   torch.Size -> frozen array, torch.device -> 'cuda:0' style string, torch.float16 -> 'float16'.
 // Writing also accepts plain objects (string keys) as dicts.
+import { CheckpointError } from '../errors.ts';
+import { raiseHint, resolveLimits } from './pth/limits.ts';
 import type { RawTensor } from './raw.ts';
 import { isRawTensor } from './raw.ts';
 
@@ -62,34 +64,115 @@ export function isTuple(x: unknown): x is PyTuple {
   return Array.isArray(x) && Object.isFrozen(x);
 }
 
-/** Python keys must be hashable: scalars, strings and tuples of them. */
+const SCALAR = new Set(['string', 'number', 'bigint', 'boolean']);
+
+/** Python keys must be hashable: scalars, strings and tuples of them. Iterative: any depth, shared tuples once. */
 export function isPyKey(x: unknown): x is PyKey {
-  if (x === null) return true;
-  const t = typeof x;
-  if (t === 'string' || t === 'number' || t === 'bigint' || t === 'boolean') return true;
-  return isTuple(x) && x.every(isPyKey);
+  if (x === null || SCALAR.has(typeof x)) return true;
+  if (!isTuple(x)) return false;
+  const seen = new Set<object>();
+  const stack: PyTuple[] = [x];
+  while (stack.length > 0) {
+    const t = stack.pop()!;
+    if (seen.has(t)) continue;
+    seen.add(t);
+    for (const y of t) {
+      if (y === null || SCALAR.has(typeof y)) continue;
+      if (!isTuple(y)) return false;
+      stack.push(y);
+    }
+  }
+  return true;
+}
+
+function childEntries(v: object): [PyKey, unknown][] | null {
+  if (v instanceof Map) return [...v];
+  if (Array.isArray(v)) return v.map((x, i) => [i, x]);
+  if (v instanceof PyObject) return [...v.attributes];
+  return null;
 }
 
 /**
  * Every tensor under a nested value, keyed by its path joined with '.', in traversal order:
  * `{'state_dict': OrderedDict(fc.weight=...)}` gives `state_dict.fc.weight`. A container reached
- * twice (shared in the pickle) is listed under its first path only, so the walk stays linear.
+ * twice (shared in the pickle) is listed under its first path only, so the walk stays linear;
+ * iterative, so depth is no limit.
  */
 export function flattenTensors(tree: PyValue, prefix = ''): Map<string, RawTensor> {
   const out = new Map<string, RawTensor>();
   const seen = new Set<object>();
-  const walk = (v: PyValue, path: string): void => {
+  const stack: [unknown, string][] = [[tree, prefix]];
+  while (stack.length > 0) {
+    const [v, path] = stack.pop()!;
     if (isRawTensor(v)) {
       out.set(path, v);
-      return;
+      continue;
     }
-    if (typeof v !== 'object' || v === null || v instanceof Uint8Array || seen.has(v)) return;
+    if (typeof v !== 'object' || v === null || v instanceof Uint8Array || seen.has(v)) continue;
     seen.add(v);
-    const join = (k: PyKey) => (path === '' ? String(k) : `${path}.${String(k)}`);
-    if (v instanceof Map) for (const [k, x] of v) walk(x, join(k));
-    else if (Array.isArray(v)) for (let i = 0; i < v.length; i++) walk(v[i]!, join(i));
-    else if (v instanceof PyObject) for (const [k, x] of v.attributes) walk(x, join(k));
+    const kids = childEntries(v);
+    if (!kids) continue;
+    for (let i = kids.length - 1; i >= 0; i--) {
+      const [k, x] = kids[i]!;
+      stack.push([x, path === '' ? String(k) : `${path}.${String(k)}`]);
+    }
+  }
+  return out;
+}
+
+export interface PlainTreeOptions {
+  /** for messages (default '<checkpoint tree>') */
+  file?: string;
+  /** nesting limit, as readPth's maxDepth (default: GRAFT_PICKLE_MAX_DEPTH or 1000) */
+  maxDepth?: number;
+}
+
+function setKey(o: Record<string, unknown>, k: string, v: unknown): void {
+  // a key named __proto__ is data, never the object's prototype
+  if (k === '__proto__')
+    Object.defineProperty(o, k, { value: v, enumerable: true, writable: true, configurable: true });
+  else o[k] = v;
+}
+
+/**
+ * A loaded tree as plain JS: dicts whose keys are all strings become objects, other dicts stay Maps
+ * (an optimizer's `state` is keyed by ints), lists and tuples become arrays; tensors, bytes, sets
+ * and records stay as they are. Iterative and memoized: a container shared in the pickle becomes
+ * one shared output (a file with shared structure cannot blow up), and nesting is limited like readPth's.
+ */
+export function plainTree(root: unknown, opts: PlainTreeOptions = {}): any {
+  const maxDepth = opts.maxDepth ?? resolveLimits(0).maxDepth;
+  const memo = new Map<object, unknown>();
+  const tasks: { from: object; to: unknown; depth: number }[] = [];
+  const shell = (v: unknown, depth: number): unknown => {
+    if (v === null || typeof v !== 'object' || isRawTensor(v) || v instanceof Uint8Array) return v;
+    const done = memo.get(v);
+    if (done !== undefined) return done;
+    let to: unknown;
+    if (Array.isArray(v)) to = new Array(v.length);
+    else if (v instanceof Map) to = [...v.keys()].every((k) => typeof k === 'string') ? {} : new Map();
+    else return v;
+    if (depth > maxDepth)
+      throw new CheckpointError(
+        opts.file ?? '<checkpoint tree>',
+        `containers nested deeper than ${maxDepth} (the maxDepth limit)`,
+        raiseHint('maxDepth', 'GRAFT_PICKLE_MAX_DEPTH', maxDepth * 10),
+      );
+    memo.set(v, to);
+    tasks.push({ from: v, to, depth });
+    return to;
   };
-  walk(tree, prefix);
+  const out = shell(root, 1);
+  while (tasks.length > 0) {
+    const { from, to, depth } = tasks.pop()!;
+    if (Array.isArray(from)) {
+      const arr = to as unknown[];
+      for (let i = 0; i < from.length; i++) arr[i] = shell(from[i], depth + 1);
+    } else if (to instanceof Map) {
+      for (const [k, x] of from as Map<unknown, unknown>) to.set(k, shell(x, depth + 1));
+    } else {
+      for (const [k, x] of from as Map<string, unknown>) setKey(to as Record<string, unknown>, k, shell(x, depth + 1));
+    }
+  }
   return out;
 }

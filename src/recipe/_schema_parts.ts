@@ -25,7 +25,7 @@ export const bool = () => z.boolean({ error: 'expected true or false' });
 
 const SELECTOR_FORMS =
   "expected a selector: a glob ('layer4.*'), a module path ('fc'), '!fc' (everything else), '/regex/', a list, " +
-  '{ not }, { module }, { group }, { children, first | last } or { loaded }';
+  '{ not }, { module }, { group }, { children, first | last }, { loaded } or { inCheckpoint }';
 
 export type SelectorIn =
   | string
@@ -34,7 +34,8 @@ export type SelectorIn =
   | { module: string }
   | { group: string | number | (string | number)[] }
   | { children: string; first?: number; last?: number }
-  | { loaded: boolean };
+  | { loaded: boolean }
+  | { inCheckpoint: boolean };
 
 const groupKey = z.union([z.string(), z.number().int()], { error: 'expected a layer group name or index' });
 
@@ -57,6 +58,7 @@ export const Selector: z.ZodType<SelectorIn> = named(
           last: int(0).optional(),
         }),
         z.strictObject({ loaded: bool() }),
+        z.strictObject({ inCheckpoint: bool() }),
       ],
       { error: SELECTOR_FORMS },
     ),
@@ -97,11 +99,11 @@ export const loadPlanFields = {
     .string()
     .optional()
     .describe("sub-dict holding the weights: 'auto' (default: state_dict, model, module, ...), a dotted path, or ''"),
-  fromPrefix: str().optional().describe("take only keys under this prefix and strip it (seed 001: 'classifier.')"),
+  fromPrefix: str().optional().describe("take only keys under this prefix and strip it (e.g. 'classifier.')"),
   rename: z
     .union([RenameRule, z.array(RenameRule)])
     .optional()
-    .describe("rename rules applied in order (seed 002: { stripPrefix: 'module.' })"),
+    .describe("rename rules applied in order (e.g. { stripPrefix: 'module.' } for a DataParallel checkpoint)"),
   include: patterns.optional().describe('keep only these keys (model names, after renaming)'),
   exclude: patterns.optional().describe("drop these keys (model names): the model keeps its own values (e.g. 'fc')"),
   onShapeMismatch: z
@@ -184,7 +186,7 @@ export const LrChange = z.strictObject({
     .union([nonneg(), z.record(z.string(), nonneg())])
     .optional()
     .describe('multiply current lrs: one factor, or factors by group name'),
-  equalise: LrValue.optional().describe("every group to one lr (seed 000: { of: 'new', times: 0.1 })"),
+  equalise: LrValue.optional().describe("every group to one lr (e.g. { of: 'new', times: 0.1 })"),
 });
 
 /** torch.optim's spec: type and hyper-parameters under their PyTorch names (checked per type). */
@@ -202,6 +204,6 @@ export const SchedulerSpec = z.looseObject({
   monitor: str()
     .optional()
     .describe(
-      "ReduceLROnPlateau: the metric it watches ('val_accuracy', 'val_loss', 'eval.macroF1'; default val_loss)",
+      "ReduceLROnPlateau: the metric it watches ('eval.accuracy', 'eval.macroF1', 'train.loss', ...; default 'eval.loss')",
     ),
 });

@@ -1,14 +1,22 @@
 // Checks the schema cannot express: registry names, optimizer hyper-parameters per type, scheduler
-// keys (a trial build on a stand-in optimizer), phase lengths, what each data kind needs, layer and
-// transform specs, group names in lr changes. Errors name the recipe path.
+// keys (a trial build on the optimizer the recipe builds at that phase, without tensors), phase
+// lengths, metric names of monitors, what each data kind needs, layer and transform specs, group
+// names in lr changes. Errors name the recipe path.
 import { ArgumentError, type GraftError, RecipeError } from '../errors.ts';
-import { checkLength, schedulerParts } from '../finetune/_phase_parts.ts';
+import {
+  buildOptimizer,
+  checkLength,
+  type PhaseOptimizerSpec,
+  type PhaseSchedulerSpec,
+  schedulerParts,
+} from '../finetune/index.ts';
 import * as models from '../models/index.ts';
 import { pretrainedSources } from '../models/pretrained.ts';
 import { OPTIMIZER_TYPES, optimizerDefaults, optimizerType } from '../optim/index.ts';
 import { createScheduler } from '../schedule/index.ts';
 import { didYouMean, show } from './_issues.ts';
 import { parseLayer } from './layers.ts';
+import { checkMonitors } from './monitors.ts';
 import type { Recipe } from './schema.ts';
 import { parseTransforms } from './transforms.ts';
 
@@ -50,20 +58,22 @@ function checkOptimizer(spec: Record<string, unknown>, path: string, extra: stri
   }
 }
 
-// what schedulers need from an optimizer, without tensors
-const standIn = () => ({
-  paramGroups: [{ lr: 0.1, initial_lr: 0.1, momentum: 0.9, betas: [0.9, 0.999] as [number, number], params: [] }],
-  defaults: { lr: 0.1 },
-});
-
-function checkScheduler(spec: Record<string, unknown>, path: string): void {
+/**
+ * Builds the scheduler on the optimizer the recipe has at that point (its type and hyper-parameters,
+ * torch.optim's defaults and param-group keys; no tensors), as the run will: OneCycleLR finds
+ * momentum or betas where the real optimizer has them.
+ */
+function checkScheduler(spec: PhaseSchedulerSpec, path: string, optimizer: PhaseOptimizerSpec): void {
+  const lr = typeof optimizer.lr === 'number' ? optimizer.lr : 0.1;
   try {
     const parts = schedulerParts(
-      spec as never,
+      spec,
       () => 10,
-      () => [0.1],
+      () => [lr],
     );
-    createScheduler(parts.spec, standIn() as never);
+    const opt = buildOptimizer(optimizer, [{ params: [], lr }], true);
+    for (const g of opt.paramGroups) g.initial_lr = g.lr;
+    createScheduler(parts.spec, opt);
   } catch (e) {
     if (!(e instanceof ArgumentError)) throw e;
     const msg = bareMessage(e);
@@ -90,14 +100,8 @@ function checkData(r: Recipe): void {
     for (const k of ['tokenizer', 'maxLength', 'padding', 'textColumn', 'pairColumn'] as const)
       if (d[k] !== undefined) throw new RecipeError(`data.${k}`, `is for text data, not ${d.kind}`);
   } else
-    for (const k of ['transforms', 'imageSize', 'mode', 'pathColumn'] as const)
+    for (const k of ['transforms', 'imageSize', 'mode', 'pathColumn', 'maxImagePixels'] as const)
       if (d[k] !== undefined) throw new RecipeError(`data.${k}`, 'is for image data, not text');
-  if (d.kind === 'image-folder' && d.classes !== undefined)
-    throw new RecipeError(
-      'data.classes',
-      'an image folder takes its classes from its sub-folder names (sorted)',
-      'rename the folders, or use a manifest with classes',
-    );
   if (d.valRatio !== undefined && !(d.valRatio > 0 && d.valRatio < 1))
     throw new RecipeError('data.valRatio', `expected a fraction between 0 and 1, got ${d.valRatio}`);
   const meta = models.getMeta(r.model.name);
@@ -173,17 +177,34 @@ export function checkRecipe(r: Recipe): void {
     throw new RecipeError('model.pretrained', 'give exactly one of checkpoint or offline: true');
   for (const [path, spec] of Object.entries(r.model.replace ?? {})) parseLayer(spec, `model.replace.${path}`);
   checkData(r);
+  checkMonitors(r);
   checkOptimizer(r.optimizer, 'optimizer');
-  if (r.scheduler) checkScheduler(r.scheduler, 'scheduler');
+  // the optimizer in force at each phase: the recipe's, until a phase switches it (keeping the lr)
+  let optimizer: PhaseOptimizerSpec = r.optimizer;
+  if (r.scheduler) checkScheduler(r.scheduler, 'scheduler', optimizer);
   r.phases.forEach((p, i) => {
-    atPath(`phases[${i}]`, () => checkLength(p as never, i));
-    if (p.optimizer) checkOptimizer(p.optimizer, `phases[${i}].optimizer`, ['state']);
-    if (p.scheduler) checkScheduler(p.scheduler, `phases[${i}].scheduler`);
+    atPath(`phases[${i}]`, () => checkLength({ name: p.name, epochs: p.epochs, steps: p.steps }, i));
+    if (p.optimizer) {
+      checkOptimizer(p.optimizer, `phases[${i}].optimizer`, ['state']);
+      optimizer = { ...p.optimizer, lr: p.optimizer.lr ?? optimizer.lr };
+    }
+    if (p.scheduler) checkScheduler(p.scheduler, `phases[${i}].scheduler`, optimizer);
     if (p.freeze && p.freeze !== 'none' && Object.keys(p.freeze).length === 0)
       throw new RecipeError(
         `phases[${i}].freeze`,
         'an empty freeze spec freezes nothing',
         "write 'none', or { freeze: selector }",
+      );
+    // what can be told without the model: '*' with no exception freezes everything (the run
+    // checks every spec against the model's parameters before it starts)
+    const f = p.freeze;
+    const bn = (f !== undefined && f !== 'none' && f.bn) || r.bn || 'freeze-all';
+    const all = (x: unknown): boolean => x === '*' || (Array.isArray(x) && x.some(all));
+    if (f && f !== 'none' && all(f.freeze) && f.train === undefined && (bn === 'freeze-all' || bn === 'freeze-affine'))
+      throw new RecipeError(
+        `phases[${i}].freeze`,
+        "nothing trains: '*' freezes every parameter",
+        "name what trains, e.g. { freeze: '*', train: fc }, or write freeze: none",
       );
   });
   checkGroupNames(r);

@@ -95,12 +95,26 @@ function imageSets(d: RecipeData, seed: number): { train: AnySet; val?: AnySet; 
     const root = d.root!;
     if (!existsSync(root))
       throw new DataError(root, 'no such folder', 'data.root is the image folder: root/train/<class>/...');
-    const { train, val } = imageFolderSplits(root, { valRatio: d.valRatio, seed, mode: d.mode });
+    const { train, val } = imageFolderSplits(root, {
+      valRatio: d.valRatio,
+      seed,
+      mode: d.mode,
+      classes: d.classes,
+      maxImagePixels: d.maxImagePixels,
+    });
     const testDir = join(root, 'test');
-    const test = existsSync(testDir) ? imageFolder(testDir, { classes: [...train.classes], mode: d.mode }) : undefined;
+    const test = existsSync(testDir)
+      ? imageFolder(testDir, { classes: [...train.classes], mode: d.mode, maxImagePixels: d.maxImagePixels })
+      : undefined;
     return { train, val, test, files: true };
   }
-  const opts = { pathColumn: d.pathColumn, labelColumn: d.labelColumn, onBadSample: d.onBadSample, mode: d.mode };
+  const opts = {
+    pathColumn: d.pathColumn,
+    labelColumn: d.labelColumn,
+    onBadSample: d.onBadSample,
+    mode: d.mode,
+    maxImagePixels: d.maxImagePixels,
+  };
   const train = imageManifest(d.train!, { ...opts, classes: d.classes });
   const classes = [...train.classes];
   const test = d.test ? imageManifest(d.test, { ...opts, classes }) : undefined;

@@ -9,16 +9,15 @@ import { RecipeError } from '../errors.ts';
 import * as models from '../models/index.ts';
 import type { Module } from '../nn/index.ts';
 import type { SplitMetrics } from '../report/index.ts';
-import { crossEntropy, manualSeed, noGrad, Tensor, tidy } from '../tensor/index.ts';
+import { crossEntropy, manualSeed } from '../tensor/index.ts';
 import {
-  disposeBatch,
+  evaluate,
+  type LossFn,
   loadModel,
   logitsOf,
-  Meter,
   readCheckpoint,
   readModelConfig,
   stateDictTensors,
-  toBatch,
 } from '../train/index.ts';
 import { type BuiltData, buildData, type Split } from './data.ts';
 import { type LoadedRecipe, loadRecipe } from './load.ts';
@@ -33,40 +32,18 @@ export interface EvalResult {
   classes: string[];
 }
 
-/** One pass over a loader in eval mode, no gradients: the trainer's metrics for that split. */
+/** One pass over a loader in eval mode, no gradients: the trainer's metrics for that split (src/train's evaluate). */
 export async function evaluateModel(
   model: Module,
   loader: DataLoader,
   o: { device?: string; topK?: number; numClasses?: number } = {},
 ): Promise<SplitMetrics> {
-  const meter = new Meter(o.numClasses, o.topK ?? 5);
-  const device = o.device ?? 'cpu';
-  model.eval();
-  for await (const raw of loader.iterate({ epoch: 0 })) {
-    try {
-      const b = toBatch(raw);
-      tidy(() =>
-        noGrad(() => {
-          const mv = (t: NonNullable<typeof b.target>) => (device === 'cpu' ? t : t.to({ device }));
-          const input =
-            b.input instanceof Tensor
-              ? mv(b.input)
-              : Array.isArray(b.input)
-                ? b.input.map(mv)
-                : Object.fromEntries(Object.entries(b.input).map(([k, t]) => [k, mv(t)]));
-          const out = Array.isArray(input) ? (model.call as (...a: unknown[]) => unknown)(...input) : model.call(input);
-          const logits = logitsOf(out);
-          if (!logits || !b.target) throw new RecipeError('model', 'evaluation needs class logits and labels');
-          const target = mv(b.target);
-          const loss = crossEntropy(logits.dtype === 'float32' ? logits : logits.float(), target);
-          meter.update(loss.item(), target.size(0), logits, target);
-        }),
-      );
-    } finally {
-      disposeBatch(raw);
-    }
-  }
-  return meter.result();
+  const loss: LossFn = (output, target) => {
+    const logits = logitsOf(output);
+    if (!logits || !target) throw new RecipeError('model', 'evaluation needs class logits and labels');
+    return crossEntropy(logits.dtype === 'float32' ? logits : logits.float(), target);
+  };
+  return evaluate(model, loader, { device: o.device, topK: o.topK ?? 5, numClasses: o.numClasses, loss });
 }
 
 export interface EvalOptions {

@@ -36,14 +36,26 @@ export {
 export { planRecipe, type RecipePlan, type RecipePlanOptions } from './plan.ts';
 export { formatPredictions, imagePipeline, type Prediction, type PredictOptions, predict } from './predict.ts';
 export {
+  changedFields,
+  checkResumeChanges,
+  checkSameData,
+  type DataFingerprint,
+  dataChanges,
+  dataFingerprint,
+  RESUMABLE_FIELDS,
+  type SplitFingerprint,
+} from './resume.ts';
+export {
   type BuildOptions,
   buildRun,
   type RunOptions,
   type RunPieces,
   type RunProgress,
+  runFolder,
   runRecipe,
   toRunSpec,
 } from './run.ts';
+export { loadSummary, type RunRecord, readRunRecord, recordedRecipe, writeTextAtomic } from './run_record.ts';
 export {
   type Recipe,
   type RecipeData,

@@ -1,4 +1,4 @@
-// Layer specs of `model.replace` (a custom head, seed 002's AdaptiveConcatPool2d + BN / Dropout /
+// Layer specs of `model.replace` (a custom head, e.g. AdaptiveConcatPool2d + BN / Dropout /
 // Linear): a name, { Name: argument(s) }, or a list (an nn.Sequential, children '0', '1', ...).
 // Parsed and checked without building anything, so recipe checks catch them; built after create().
 import { RecipeError } from '../errors.ts';

@@ -132,6 +132,14 @@ export function parseKeyPath(text: string): (string | number)[] {
   return out;
 }
 
+/** One override value as YAML; an unresolved tag ('!fc': YAML's tag syntax) is an error, not an empty string. */
+function parseValue(text: string): unknown {
+  const doc = YAML.parseDocument(text, { logLevel: 'silent' });
+  const problem = doc.errors[0] ?? doc.warnings[0];
+  if (problem) throw problem;
+  return doc.toJS();
+}
+
 /** Applies one `path=value` override to a raw recipe tree (in place); `path=null` removes a key outside lists. */
 export function applyOverride(raw: Obj, assignment: string, cwd = process.cwd()): void {
   const eq = assignment.indexOf('=');
@@ -140,9 +148,18 @@ export function applyOverride(raw: Obj, assignment: string, cwd = process.cwd())
   const text = assignment.slice(eq + 1);
   let value: unknown;
   try {
-    value = text.trim() === '' ? '' : YAML.parse(text);
+    value = text.trim() === '' ? '' : parseValue(text);
   } catch (e) {
-    throw new RecipeError(fmtPath(path), `override value is not valid YAML: ${(e as Error).message.split('\n')[0]}`);
+    // YAML reads a leading * as an alias, & as an anchor, ! as a tag, and so on: quote such strings
+    const t = text.trim();
+    const hint = /^[*&!%@`|>{[]/.test(t)
+      ? `quote the value for YAML and the shell: --set '${assignment.slice(0, eq)}="${t.replace(/"/g, '\\"')}"'`
+      : undefined;
+    throw new RecipeError(
+      fmtPath(path),
+      `override value is not valid YAML: ${(e as Error).message.split('\n')[0]}`,
+      hint,
+    );
   }
   let cur: unknown = raw;
   for (let i = 0; i < path.length - 1; i++) {

@@ -2,8 +2,8 @@
 // layer specs (a custom head), then pretrained weights through a load plan (loadCheckpoint, or
 // previewLoad for plans: names and shapes only). Exported runs are rebuilt the same way from
 // config.json (architecture, modelOptions, head, keras).
-import { join } from 'node:path';
 import { ArgumentError, RecipeError } from '../errors.ts';
+import type { Selector } from '../finetune/index.ts';
 import { type LoadPlan, type LoadReport, loadCheckpoint, previewLoad, type RenameRule } from '../io/index.ts';
 import * as models from '../models/index.ts';
 import {
@@ -25,7 +25,7 @@ export function maybeRegex(s: string): string | RegExp {
 }
 
 /** A recipe selector as src/finetune takes it ('/.../' strings become RegExps). */
-export function toSelector(s: SelectorIn): any {
+export function toSelector(s: SelectorIn): Selector {
   if (typeof s === 'string') return s.startsWith('!') ? s : maybeRegex(s);
   if (Array.isArray(s)) return s.map(toSelector);
   if ('not' in s) return { not: toSelector(s.not) };

@@ -6,9 +6,12 @@ import { CheckpointError, GraftError } from '../errors.ts';
 import { type PlanJSON, plan } from '../finetune/index.ts';
 import type { LoadReport } from '../io/index.ts';
 import * as models from '../models/index.ts';
+import { cuda } from '../tensor/index.ts';
+import { atPath } from './check.ts';
 import { buildData } from './data.ts';
 import type { LoadedRecipe } from './load.ts';
 import { buildModel } from './model.ts';
+import { checkMonitors } from './monitors.ts';
 import { checkAgainstModel, toRunSpec } from './run.ts';
 
 export interface RecipePlanOptions {
@@ -21,10 +24,12 @@ export interface RecipePlanOptions {
 }
 
 export interface RecipePlan {
-  /** false when the pretrained load would fail (or its checkpoint cannot be read) */
+  /** false when the run would fail before it trains: data that cannot be read, a pretrained load that would fail */
   ok: boolean;
   /** why the checkpoint could not be read, when it could not */
   loadError?: string;
+  /** what would make the run fail (empty when ok) */
+  problems: string[];
   text: string;
   json: {
     recipe: { name: string; file: string | null };
@@ -51,10 +56,13 @@ export function planRecipe(loaded: LoadedRecipe, o: RecipePlanOptions = {}): Rec
   const sizes: Record<string, number> = {};
   let spe = o.stepsPerEpoch;
   let dataNote: string | undefined;
+  const problems: string[] = [];
+  let valid: boolean | undefined;
   try {
     const data = buildData(r, { seed, meta, channels });
     classes = data.classes;
     for (const [k, s] of Object.entries(data.sets)) if (s) sizes[k] = s.length;
+    valid = data.sets.val !== undefined;
     const batch = r.data.batchSize ?? 32;
     const batches = r.data.dropLast ? Math.floor(sizes.train! / batch) : Math.ceil(sizes.train! / batch);
     spe ??= Math.max(1, Math.ceil(batches / (t.accumulate ?? 1)));
@@ -62,8 +70,24 @@ export function planRecipe(loaded: LoadedRecipe, o: RecipePlanOptions = {}): Rec
   } catch (e) {
     if (!(e instanceof GraftError)) throw e;
     dataNote = `data not read: ${e.message}`;
+    problems.push(`the data cannot be read: ${e.message}`);
   }
+  // now that the splits are known: a monitor on eval.* needs a validation split
+  if (valid !== undefined) checkMonitors(r, { valid });
   const numClasses = r.model.numClasses ?? classes?.length;
+  if (classes && numClasses !== undefined && numClasses < classes.length)
+    problems.push(
+      `model.numClasses: ${numClasses} classes, but the data has ${classes.length}; leave numClasses out to take the data's count`,
+    );
+  const device = t.device ?? 'cpu';
+  if (device.startsWith('cuda')) {
+    const want = Number(device.split(':')[1] ?? 0);
+    const have = cuda.deviceCount();
+    if (want >= have)
+      problems.push(
+        `train.device: '${device}', but ${have ? `this machine has ${have} CUDA device${have === 1 ? '' : 's'}` : 'libtorch here has no CUDA device'} (graft info says what it found)`,
+      );
+  }
   let built: ReturnType<typeof buildModel>;
   let loadError: string | undefined;
   try {
@@ -78,12 +102,16 @@ export function planRecipe(loaded: LoadedRecipe, o: RecipePlanOptions = {}): Rec
     const spec = toRunSpec(r, spe);
     const report: LoadReport | undefined = built.loadReport;
     checkAgainstModel(built.model, spec, report);
-    const p = plan(built.model, spec, {
-      loadReport: report,
-      meta: models.metaOf(built.model),
-      width: o.width,
-      params: o.params,
-    });
+    const p = atPath('phases', () =>
+      plan(built.model, spec, {
+        loadReport: report,
+        meta: models.metaOf(built.model),
+        width: o.width,
+        params: o.params,
+      }),
+    );
+    if (loadError) problems.push(`the pretrained load would fail: ${loadError}`);
+    else if (report && !report.ok) problems.push('the pretrained load would fail (see the load report)');
     const lines: string[] = [];
     lines.push(`recipe: ${loaded.name}${loaded.file ? ` (${loaded.file})` : ''}`);
     const sizeText = Object.entries(sizes)
@@ -115,8 +143,9 @@ export function planRecipe(loaded: LoadedRecipe, o: RecipePlanOptions = {}): Rec
     else lines.push('pretrained: none (the model starts from its initialisation)');
     lines.push('', p.text);
     return {
-      ok: loadError === undefined && (report ? report.ok : true),
+      ok: problems.length === 0,
       ...(loadError ? { loadError } : {}),
+      problems,
       text: lines.join('\n'),
       json: {
         recipe: { name: loaded.name, file: loaded.file ?? null },

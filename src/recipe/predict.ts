@@ -4,8 +4,9 @@
 
 import { applyTransforms, Rng, readImage, T, TextTokenizer, type Transform } from '../data/index.ts';
 import { RecipeError } from '../errors.ts';
-import { F, fromArray, noGrad, type Tensor, tidy, topk } from '../tensor/index.ts';
-import { loadModel, logitsOf, type ModelConfig } from '../train/index.ts';
+import type { Module } from '../nn/index.ts';
+import { F, fromArray, type Tensor, tidy, topk } from '../tensor/index.ts';
+import { forEachOutput, loadModel, logitsOf, type ModelConfig } from '../train/index.ts';
 import { rebuildFromConfig } from './model.ts';
 
 export interface Prediction {
@@ -41,6 +42,10 @@ export function imagePipeline(config: ModelConfig): Transform[] {
 
 export interface PredictOptions {
   topK?: number;
+  /** inputs per forward pass (default 16); images of different sizes go in separate batches */
+  batchSize?: number;
+  /** images with more pixels are refused before decoding (default: the data layer's MAX_IMAGE_PIXELS; null: no limit) */
+  maxImagePixels?: number | null;
 }
 
 /** Top-k predictions for image files (or, for text models, lines of text). */
@@ -54,41 +59,97 @@ export async function predict(
   const k = o.topK ?? 5;
   try {
     const pre = config.preprocessing ?? {};
-    if (pre.kind === 'text') return predictTexts(model, config, inputs, k);
-    const pipeline = imagePipeline(config);
-    const size = pre.inputSize;
-    const out: Prediction[] = [];
-    for (const file of inputs) {
-      const img = await readImage(file, (pre.mode as 'RGB' | 'L' | undefined) ?? 'RGB');
-      let x = applyTransforms(img, pipeline, new Rng(0));
-      // a pipeline without a crop keeps the aspect ratio: fit the model's input exactly
-      if (size && (x.shape[1] !== size[1] || x.shape[2] !== size[2])) {
-        const norm = pipeline.filter((t) => t.type === 'normalize');
-        const rest = pipeline.filter((t) => t.type !== 'normalize');
-        x = applyTransforms(img, [...rest, T.resize([size[1], size[2]]), ...norm], new Rng(0));
-      }
-      const top = tidy(() =>
-        noGrad(() => {
-          const input = fromArray(x.data, [1, ...x.shape]);
-          const logits = logitsOf(model.call(input));
-          if (!logits) throw new RecipeError('model', 'predict needs a model that returns class logits');
-          return topOf(logits, k, names)[0]!;
-        }),
-      );
-      out.push({ input: file, top });
-    }
-    return out;
+    const batchSize = o.batchSize ?? 16;
+    if (!Number.isInteger(batchSize) || batchSize < 1)
+      throw new RecipeError('predict', `batchSize must be an integer >= 1, got ${batchSize}`);
+    const batches =
+      pre.kind === 'text'
+        ? textBatches(config, inputs, batchSize)
+        : imageBatches(config, inputs, batchSize, o.maxImagePixels);
+    return await predictBatches(model, batches, (logits) => topOf(logits, k, names));
   } finally {
     model.dispose();
   }
 }
 
-function predictTexts(
-  model: ReturnType<typeof loadModel>['model'],
+/** A batch for the model with the inputs (files or texts) it holds, in order. */
+interface InputBatch {
+  input: Tensor | Record<string, Tensor>;
+  inputs: string[];
+}
+
+/** Runs the batches through the shared evaluation loop (eval mode, no gradients): one prediction per input. */
+async function predictBatches(
+  model: Module,
+  batches: AsyncIterable<InputBatch>,
+  top: (logits: Tensor) => Prediction['top'][],
+): Promise<Prediction[]> {
+  const out: Prediction[] = [];
+  const pending: string[][] = [];
+  const source = {
+    async *batches() {
+      for await (const b of batches) {
+        pending.push(b.inputs);
+        yield { input: b.input };
+      }
+    },
+  };
+  await forEachOutput(model, source, {}, ({ output }) => {
+    const logits = logitsOf(output);
+    if (!logits) throw new RecipeError('model', 'predict needs a model that returns class logits');
+    const inputs = pending.shift()!;
+    top(logits).forEach((t, i) => {
+      out.push({ input: inputs[i]!, top: t });
+    });
+  });
+  return out;
+}
+
+/** Images read and transformed one at a time, stacked into batches of one shape. */
+async function* imageBatches(
+  config: ModelConfig,
+  files: readonly string[],
+  batchSize: number,
+  maxImagePixels: number | null | undefined,
+): AsyncGenerator<InputBatch> {
+  const pre = config.preprocessing ?? {};
+  const pipeline = imagePipeline(config);
+  const size = pre.inputSize;
+  let group: { file: string; x: { data: Float32Array; shape: number[] } }[] = [];
+  const flush = (): InputBatch => {
+    const shape = group[0]!.x.shape;
+    const n = shape.reduce((a, b) => a * b, 1);
+    const data = new Float32Array(n * group.length);
+    group.forEach((g, i) => {
+      data.set(g.x.data, i * n);
+    });
+    const b = { input: fromArray(data, [group.length, ...shape]), inputs: group.map((g) => g.file) };
+    group = [];
+    return b;
+  };
+  for (const file of files) {
+    const img = await readImage(file, (pre.mode as 'RGB' | 'L' | undefined) ?? 'RGB', { maxImagePixels });
+    let x = applyTransforms(img, pipeline, new Rng(0));
+    // a pipeline without a crop keeps the aspect ratio: fit the model's input exactly
+    if (size && (x.shape[1] !== size[1] || x.shape[2] !== size[2])) {
+      const norm = pipeline.filter((t) => t.type === 'normalize');
+      const rest = pipeline.filter((t) => t.type !== 'normalize');
+      x = applyTransforms(img, [...rest, T.resize([size[1], size[2]]), ...norm], new Rng(0));
+    }
+    const item = { file, x: { data: Float32Array.from(x.data), shape: [...x.shape] } };
+    if (group.length && group[0]!.x.shape.join() !== item.x.shape.join()) yield flush();
+    group.push(item);
+    if (group.length === batchSize) yield flush();
+  }
+  if (group.length) yield flush();
+}
+
+/** Texts tokenized as the run's tokenizer did, padded to the longest of each batch. */
+async function* textBatches(
   config: ModelConfig,
   texts: readonly string[],
-  k: number,
-): Prediction[] {
+  batchSize: number,
+): AsyncGenerator<InputBatch> {
   const pre = config.preprocessing ?? {};
   const info = (pre.tokenizer ?? {}) as { path?: string; vocab?: string; lowercase?: boolean; stripAccents?: boolean };
   const tok = info.vocab
@@ -96,23 +157,22 @@ function predictTexts(
     : info.path?.endsWith('.txt')
       ? TextTokenizer.fromVocabTxt(info.path)
       : TextTokenizer.load(String(info.path));
-  const e = tok.encodeBatch(texts, null, {
-    maxLength: (pre.maxLength as number | undefined) ?? 128,
-    padding: 'longest',
-  });
-  const shape = [...e.shape];
-  return tidy(() =>
-    noGrad(() => {
-      const out = model.call({
+  for (let i = 0; i < texts.length; i += batchSize) {
+    const chunk = texts.slice(i, i + batchSize);
+    const e = tok.encodeBatch(chunk, null, {
+      maxLength: (pre.maxLength as number | undefined) ?? 128,
+      padding: 'longest',
+    });
+    const shape = [...e.shape];
+    yield {
+      input: {
         inputIds: fromArray(e.inputIds, shape),
         attentionMask: fromArray(e.attentionMask, shape),
         tokenTypeIds: fromArray(e.tokenTypeIds, shape),
-      });
-      const logits = logitsOf(out);
-      if (!logits) throw new RecipeError('model', 'predict needs a model that returns class logits');
-      return topOf(logits, k, config.classNames ?? []).map((top, i) => ({ input: texts[i]!, top }));
-    }),
-  );
+      },
+      inputs: chunk,
+    };
+  }
 }
 
 /** Predictions as text lines: `file: label 97.1%, label 2.0%, ...`. */

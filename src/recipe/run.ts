@@ -1,8 +1,7 @@
 // A recipe mapped onto the parts: data -> model (+ pretrained weights) -> src/finetune's run spec
 // and PhaseRunner -> src/train's fit options. buildRun returns the pieces; runRecipe trains them
 // into the run folder (recipe.yaml, metrics.jsonl, checkpoints, report.html, model + config.json).
-import { mkdirSync, writeFileSync } from 'node:fs';
-import { join, resolve } from 'node:path';
+import { basename, dirname, join, resolve } from 'node:path';
 import type { DataLoader } from '../data/index.ts';
 import { RecipeError } from '../errors.ts';
 import {
@@ -18,11 +17,22 @@ import type { LoadReport } from '../io/index.ts';
 import * as models from '../models/index.ts';
 import type { Module } from '../nn/index.ts';
 import { manualSeed, setNumThreads } from '../tensor/index.ts';
-import { type Callback, type FitOptions, type FitResult, fit, type ProgressOptions } from '../train/index.ts';
+import {
+  assertUnlocked,
+  type Callback,
+  checkRunFolder,
+  type FitOptions,
+  type FitResult,
+  fit,
+  type ProgressOptions,
+  resolveResume,
+} from '../train/index.ts';
 import { atPath } from './check.ts';
 import { type BuiltData, buildData } from './data.ts';
 import { type LoadedRecipe, recipeFrom, recipeToYaml } from './load.ts';
 import { buildModel, type RebuildInfo, toSelector } from './model.ts';
+import { checkResumeChanges, checkSameData, comparable, dataFingerprint } from './resume.ts';
+import { loadSummary, readRunRecord, recordedRecipe, runRecordCallback } from './run_record.ts';
 import type { Recipe } from './schema.ts';
 
 type GroupsIn = NonNullable<Recipe['groups']>;
@@ -30,16 +40,12 @@ type GroupsIn = NonNullable<Recipe['groups']>;
 function toGroups(g: GroupsIn | undefined): GroupsConfig | undefined {
   if (g === undefined) return undefined;
   const obj = Array.isArray(g) ? { groups: g } : g;
-  const { weight_decay, groups, noDecay, ...rest } = obj;
+  const { groups, noDecay, exclude, ...rest } = obj;
   return {
     ...rest,
-    ...(weight_decay !== undefined ? { weightDecay: weight_decay } : {}),
     ...(noDecay !== undefined ? { noDecay: typeof noDecay === 'boolean' ? noDecay : toSelector(noDecay) } : {}),
-    groups: (groups ?? []).map(({ match, weight_decay: wd, ...spec }) => ({
-      ...spec,
-      match: toSelector(match),
-      ...(wd !== undefined ? { weightDecay: wd } : {}),
-    })),
+    ...(exclude !== undefined ? { exclude: toSelector(exclude) } : {}),
+    groups: (groups ?? []).map(({ match, ...spec }) => ({ ...spec, match: toSelector(match) })),
   };
 }
 
@@ -107,6 +113,10 @@ export interface BuildOptions {
   cwd?: string;
 }
 
+/** The run folder a recipe trains into: outDir, else the recipe's output.dir, else runs/<name>. */
+export const runFolder = (loaded: LoadedRecipe, o: BuildOptions = {}): string =>
+  resolve(o.cwd ?? process.cwd(), o.outDir ?? loaded.recipe.output?.dir ?? join('runs', loaded.name));
+
 const asLoaded = (r: LoadedRecipe | Recipe): LoadedRecipe =>
   'recipe' in r && 'files' in r ? r : recipeFrom(r as Recipe);
 
@@ -148,7 +158,7 @@ export function buildRun(input: LoadedRecipe | Recipe, o: BuildOptions = {}): Ru
       'phases',
       () => new PhaseRunner(model, spec, { meta: models.metaOf(model), loadReport: built.loadReport }),
     );
-    const outDir = resolve(o.cwd ?? process.cwd(), o.outDir ?? r.output?.dir ?? join('runs', loaded.name));
+    const outDir = runFolder(loaded, o);
     const rebuild: RebuildInfo = { keras: built.keras };
     const clip = typeof t.clip === 'number' ? { norm: t.clip } : t.clip;
     const fitOptions: FitOptions = {
@@ -180,6 +190,7 @@ export function buildRun(input: LoadedRecipe | Recipe, o: BuildOptions = {}): Ru
               extra: { graft: rebuild, recipe: loaded.name },
             },
       classNames: data.classes,
+      ...(built.loadReport ? { loadReport: built.loadReport } : {}),
       info: {
         recipe: loaded.name,
         ...(loaded.file ? { recipeFile: loaded.file } : {}),
@@ -237,8 +248,12 @@ export interface RunOptions extends BuildOptions {
   progress?: boolean | ProgressOptions;
   /** continue from RUN_DIR's last checkpoint (or a checkpoint file); true: the run folder's own */
   resume?: string | boolean;
-  /** SIGINT / SIGTERM stop the run at the next step with a checkpoint */
+  /** SIGINT / SIGTERM / SIGHUP stop the run at the next step with a checkpoint (again: quit at once) */
   handleSignals?: boolean;
+  /** replace the run already in the run folder (without it, or resume, such a folder is refused) */
+  overwrite?: boolean;
+  /** where the start-of-run lines go (the weights' load summary, what a resume changed); default: nowhere */
+  log?: (line: string, level: 'info' | 'warn') => void;
 }
 
 function progressCallback(on: (p: RunProgress) => void): Callback {
@@ -265,22 +280,53 @@ function progressCallback(on: (p: RunProgress) => void): Callback {
   };
 }
 
-/** Trains a recipe into its run folder and returns fit's result (and the pieces, disposed). */
+/**
+ * Trains a recipe into its run folder and returns fit's result (and the pieces, disposed). Before
+ * anything in the folder changes: a folder holding a run needs resume or overwrite; a resume is
+ * checked against the recipe and data its checkpoint recorded (see resume.ts). recipe.yaml is
+ * written (atomically) only once the run has started.
+ */
 export async function runRecipe(
   input: LoadedRecipe | Recipe,
   o: RunOptions = {},
 ): Promise<FitResult & { name: string }> {
-  const p = buildRun(input, o);
+  const loaded = asLoaded(input);
+  const outDir = runFolder(loaded, o);
+  const resumeFrom = o.resume === true ? outDir : o.resume || undefined;
+  assertUnlocked(outDir);
+  checkRunFolder(outDir, { resume: resumeFrom !== undefined, overwrite: o.overwrite });
+  const recipeYaml = recipeToYaml(loaded);
+  const checkpoint = resumeFrom ? resolveResume(resumeFrom) : undefined;
+  const prior = checkpoint ? readRunRecord(checkpoint) : undefined;
+  let changed: string[] = [];
+  if (checkpoint && prior) {
+    const home = basename(dirname(checkpoint)) === 'checkpoints' ? dirname(dirname(checkpoint)) : dirname(checkpoint);
+    const before = recordedRecipe(prior.record, home);
+    if (before) changed = checkResumeChanges(comparable(before), comparable(recipeYaml), prior, home);
+  }
+  const p = buildRun(loaded, { ...o, outDir });
   try {
-    mkdirSync(p.outDir, { recursive: true });
-    writeFileSync(join(p.outDir, 'recipe.yaml'), recipeToYaml(p.loaded));
-    const callbacks = o.onProgress ? [progressCallback(o.onProgress)] : [];
-    const resume = o.resume === true ? p.outDir : o.resume;
+    const data = dataFingerprint(p.data);
+    if (checkpoint && prior) checkSameData(prior.record.data, data, checkpoint);
+    const log = o.log ?? (() => {});
+    if (checkpoint && prior) {
+      log(`resuming ${checkpoint}: epoch ${prior.epoch + 1}, batch ${prior.batch}, step ${prior.step}`, 'info');
+      if (changed.length) log(`changed on resume: ${changed.join(', ')}`, 'info');
+    } else {
+      const s = loadSummary(p.loadReport);
+      for (const line of s.lines) log(line, 'info');
+      if (s.warning) log(s.warning, 'warn');
+    }
+    const callbacks: Callback[] = [
+      runRecordCallback({ outDir, recipeYaml, data, loadReport: p.loadReport, resumed: checkpoint !== undefined }),
+      ...(o.onProgress ? [progressCallback(o.onProgress)] : []),
+    ];
     const result = await fit({
       ...p.fit,
       callbacks: [...(p.fit.callbacks ?? []), ...callbacks],
       progress: o.progress ?? false,
-      ...(resume ? { resume } : {}),
+      ...(checkpoint ? { resume: checkpoint } : {}),
+      ...(o.overwrite ? { overwrite: true } : {}),
       handleSignals: o.handleSignals ?? false,
     });
     return { ...result, name: p.name };

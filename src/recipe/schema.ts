@@ -25,7 +25,7 @@ const GroupSpec = z.strictObject({
   name: str().describe("the group's name (phases and plans refer to it)"),
   match: Selector.describe('its parameters; a parameter matched by two groups is an error'),
   lr: pos().optional().describe('absolute learning rate'),
-  lrScale: pos().optional().describe('learning rate as a multiple of the base lr (seed 001: head 10)'),
+  lrScale: pos().optional().describe('learning rate as a multiple of the base lr (e.g. 10 for a new head)'),
   weight_decay: nonneg().optional().describe("this group's weight decay (torch.optim's name)"),
   momentum: nonneg().optional().describe('SGD / RMSprop momentum for this group'),
   dampening: nonneg().optional().describe('SGD dampening'),
@@ -55,7 +55,12 @@ const GroupsObject = z.strictObject({
   noDecay: z
     .union([bool(), Selector])
     .optional()
-    .describe('no weight decay for biases and norm weights (default true); a selector adds to them'),
+    .describe(
+      "true: biases and norm weights at weight decay 0 (timm / fastai / Hugging Face's Trainer); default false: every parameter decays, as torch.optim; a selector adds to them",
+    ),
+  exclude: Selector.optional().describe(
+    'parameters in no group: no optimizer holds them, so they keep their values (freeze them too, or they still get gradients)',
+  ),
   rest: z
     .union([str(), z.literal(false)])
     .optional()
@@ -87,7 +92,7 @@ const Phase = z.strictObject({
       .describe("'reset' (default): fresh state; 'keep': carry what means the same"),
   })
     .optional()
-    .describe('switch the optimizer at the phase start (seed 003: Adam -> SGD with momentum)'),
+    .describe('switch the optimizer at the phase start (e.g. Adam first, then SGD with momentum)'),
   ramp: z
     .strictObject({
       groups: z.union([str(), z.array(str())]).describe('the groups whose lr ramps (e.g. backbone)'),
@@ -142,7 +147,13 @@ const Data = z.strictObject({
   classes: z
     .array(str())
     .optional()
-    .describe('class names in index order (manifest / text labels, IDX files); image folders use their folder names'),
+    .describe(
+      'class names in index order: manifest / text labels (an unknown label is an error), image folders (an unknown folder is an error), IDX files',
+    ),
+  maxImagePixels: z
+    .union([int(1), z.null()])
+    .optional()
+    .describe('image files with more pixels are refused before decoding (default 178956970, as PIL; null: no limit)'),
   imageSize: int(1).optional().describe("square input size (default: the model's, 224 for ImageNet models)"),
   mode: z.enum(['RGB', 'L']).optional().describe("how image files are decoded (default 'RGB')"),
   transforms: Transforms.optional().describe(
@@ -213,7 +224,7 @@ const Train = z.strictObject({
     .union([
       pos(),
       z.strictObject({
-        norm: pos().optional().describe("clip_grad_norm_'s max_norm (seed 004: 1.0)"),
+        norm: pos().optional().describe("clip_grad_norm_'s max_norm (e.g. 1.0)"),
         normType: pos().optional().describe('the p of the norm (default 2)'),
         value: pos().optional().describe("clip_grad_value_'s clip_value"),
       }),
@@ -263,7 +274,7 @@ export const RecipeSchema = z.strictObject({
     .union([z.array(GroupSpec), GroupsObject])
     .optional()
     .describe(
-      'parameter groups: a list of { name, match, lr | lrScale, ... }, or { groups, layers, baseLr, weight_decay, noDecay, rest }',
+      'parameter groups: a list of { name, match, lr | lrScale, ... }, or { groups, layers, baseLr, weight_decay, noDecay, exclude, rest }',
     ),
   optimizer: OptimizerSpec.extend({ lr: pos().describe('base learning rate') }).describe(
     '{ type, lr, ...torch.optim hyper-parameters } (momentum, betas, eps, alpha, nesterov, amsgrad, ...)',

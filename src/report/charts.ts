@@ -1,6 +1,7 @@
 // Charts from metrics records: Vega-Lite specs rendered to SVG on the server (vega's 'none'
 // renderer), so the report is static markup that needs no script and no network.
-import type { EpochRecord, MetricsRecord, StepRecord } from './records.ts';
+import { lrPoints } from './lr.ts';
+import { type EpochRecord, type MetricsRecord, type StepRecord, splitScalars } from './records.ts';
 
 type Row = Record<string, string | number | null>;
 type Spec = Record<string, unknown>;
@@ -23,15 +24,25 @@ const WIDTH = 640;
 const HEIGHT = 240;
 const MAX_POINTS = 2000;
 
-/** Where each phase starts: the first record carrying a new phase name. */
+/**
+ * Where each phase starts: the step count and epoch at its first optimizer step. Phases change at
+ * epoch starts, so a phase begins where the epoch before it ended (the last epoch record's step),
+ * however sparsely step records are written.
+ */
 export function phaseBoundaries(records: MetricsRecord[]): PhaseBoundary[] {
   const out: PhaseBoundary[] = [];
   let last: string | undefined;
+  let epochEnd = { epoch: -1, step: 0 };
   for (const r of records) {
-    if (r.type === 'run' || r.phase === undefined || r.phase === last) continue;
-    last = r.phase;
-    // a step record is written after its interval: the phase began before it
-    out.push({ phase: r.phase, step: r.type === 'step' ? Math.max(0, r.step - 1) : r.step, epoch: r.epoch });
+    if (r.type === 'run') continue;
+    if (r.phase !== undefined && r.phase !== last) {
+      last = r.phase;
+      const exact = r.type === 'epoch' ? r.lrSteps?.[0]?.step : undefined;
+      // the epoch before this one ended at epochEnd.step; without its record, the record's own step is the best guess
+      const step = exact ?? (epochEnd.epoch === r.epoch - 1 ? epochEnd.step : Math.max(0, r.step - 1));
+      out.push({ phase: r.phase, step, epoch: r.epoch });
+    }
+    if (r.type === 'epoch') epochEnd = { epoch: r.epoch, step: r.step };
   }
   return out;
 }
@@ -49,7 +60,8 @@ const finite = (v: unknown): v is number => typeof v === 'number' && Number.isFi
 
 function ruleLayer(bounds: PhaseBoundary[], field: 'step' | 'epoch'): Spec[] {
   if (bounds.length === 0) return [];
-  const values = bounds.map((b) => ({ x: field === 'epoch' ? b.epoch + 1 : b.step, phase: b.phase }));
+  // x counts what is done: a phase starting at 0-based epoch e (step s) starts after e epochs (s steps)
+  const values = bounds.map((b) => ({ x: field === 'epoch' ? b.epoch : b.step, phase: b.phase }));
   return [
     {
       data: { values },
@@ -64,7 +76,17 @@ function ruleLayer(bounds: PhaseBoundary[], field: 'step' | 'epoch'): Spec[] {
   ];
 }
 
-function lineSpec(rows: Row[], x: string, xTitle: string, yTitle: string, extra: Spec[], logY = false): Spec {
+// steps and epochs are counts: integer ticks only
+const COUNT_AXIS = { tickMinStep: 1, format: 'd' };
+
+function lineSpec(
+  rows: Row[],
+  x: string,
+  xTitle: string,
+  yTitle: string,
+  extra: Spec[],
+  o: { logY?: boolean; stepped?: boolean } = {},
+): Spec {
   return {
     width: WIDTH,
     height: HEIGHT,
@@ -72,10 +94,20 @@ function lineSpec(rows: Row[], x: string, xTitle: string, yTitle: string, extra:
     layer: [
       {
         data: { values: rows },
-        mark: { type: 'line', point: rows.length <= 60, strokeWidth: 1.5 },
+        mark: {
+          type: 'line',
+          point: rows.length <= 60,
+          strokeWidth: 1.5,
+          ...(o.stepped ? { interpolate: 'step-after' } : {}),
+        },
         encoding: {
-          x: { field: x, type: 'quantitative', title: xTitle },
-          y: { field: 'value', type: 'quantitative', title: yTitle, scale: logY ? { type: 'log' } : { zero: false } },
+          x: { field: x, type: 'quantitative', title: xTitle, axis: COUNT_AXIS },
+          y: {
+            field: 'value',
+            type: 'quantitative',
+            title: yTitle,
+            scale: o.logY ? { type: 'log' } : { zero: false },
+          },
           color: { field: 'series', type: 'nominal', title: null, legend: { orient: 'top' } },
         },
       },
@@ -84,41 +116,40 @@ function lineSpec(rows: Row[], x: string, xTitle: string, yTitle: string, extra:
   };
 }
 
+// series are named as metrics.jsonl and `monitor:` name the metrics: train.loss, eval.accuracy, ...
 function lossRows(steps: StepRecord[], epochs: EpochRecord[]): Row[] {
   const rows: Row[] = thin(steps.filter((r) => finite(r.loss))).map((r) => ({
     step: r.step,
     value: r.loss,
-    series: 'train (steps)',
+    series: 'train.loss (steps)',
   }));
   for (const e of epochs) {
-    if (finite(e.train?.loss)) rows.push({ step: e.step, value: e.train.loss, series: 'train (epoch)' });
-    if (finite(e.eval?.loss)) rows.push({ step: e.step, value: e.eval!.loss, series: 'eval (epoch)' });
+    if (finite(e.train?.loss)) rows.push({ step: e.step, value: e.train.loss, series: 'train.loss' });
+    if (finite(e.eval?.loss)) rows.push({ step: e.step, value: e.eval!.loss, series: 'eval.loss' });
   }
   return rows;
 }
 
+/** train.accuracy and every scalar eval metric (eval.accuracy, eval.top5, eval.macroF1, ...), per epoch. */
 function accuracyRows(epochs: EpochRecord[]): Row[] {
   const rows: Row[] = [];
-  const add = (epoch: number, v: unknown, series: string) => {
-    if (finite(v)) rows.push({ epoch: epoch + 1, value: v, series });
-  };
   for (const e of epochs) {
-    add(e.epoch, e.train?.accuracy, 'train accuracy');
-    add(e.epoch, e.eval?.accuracy, 'eval accuracy');
-    add(e.epoch, e.eval?.top5, 'eval top-5');
-    add(e.epoch, e.eval?.macroF1, 'eval macro-F1');
+    const x = e.epoch + 1;
+    if (finite(e.train?.accuracy)) rows.push({ epoch: x, value: e.train.accuracy, series: 'train.accuracy' });
+    for (const [k, v] of splitScalars(e.eval)) if (finite(v)) rows.push({ epoch: x, value: v, series: `eval.${k}` });
   }
   return rows;
 }
 
-function lrRows(steps: StepRecord[], epochs: EpochRecord[]): Row[] {
-  const src: (StepRecord | EpochRecord)[] = steps.length ? thin(steps) : epochs;
-  const rows: Row[] = [];
-  for (const r of src)
-    r.lr?.forEach((lr, i) => {
-      if (finite(lr)) rows.push({ step: r.step, value: lr, series: r.groups?.[i] ?? `group ${i}` });
-    });
-  return rows;
+/** Every optimizer step's learning rate per group (a step function), thinned per series. */
+function lrRows(records: MetricsRecord[]): Row[] {
+  const bySeries = new Map<string, Row[]>();
+  for (const p of lrPoints(records)) {
+    const rows = bySeries.get(p.name) ?? [];
+    bySeries.set(p.name, rows);
+    rows.push({ step: p.step, value: p.value, series: p.name });
+  }
+  return [...bySeries.values()].flatMap((rows) => thin(rows));
 }
 
 function perClassSpec(values: (number | null)[], names: string[] | undefined): Spec {
@@ -165,21 +196,28 @@ export async function buildCharts(records: MetricsRecord[], classNames?: string[
   const specs: { id: string; title: string; spec: Spec }[] = [];
   const loss = lossRows(steps, epochs);
   if (loss.length)
-    specs.push({ id: 'loss', title: 'Loss', spec: lineSpec(loss, 'step', 'step', 'loss', ruleLayer(bounds, 'step')) });
+    specs.push({
+      id: 'loss',
+      title: 'Loss',
+      spec: lineSpec(loss, 'step', 'optimizer steps', 'loss', ruleLayer(bounds, 'step')),
+    });
   const acc = accuracyRows(epochs);
   if (acc.length)
     specs.push({
       id: 'accuracy',
-      title: 'Accuracy',
+      title: 'Accuracy and the other metrics, per epoch',
       spec: lineSpec(acc, 'epoch', 'epoch', 'value', ruleLayer(bounds, 'epoch')),
     });
-  const lr = lrRows(steps, epochs);
+  const lr = lrRows(records);
   if (lr.length) {
     const logY = lr.every((r) => (r.value as number) > 0);
     specs.push({
       id: 'lr',
-      title: 'Learning rate per parameter group',
-      spec: lineSpec(lr, 'step', 'step', 'learning rate', ruleLayer(bounds, 'step'), logY),
+      title: 'Learning rate per parameter group (every optimizer step)',
+      spec: lineSpec(lr, 'step', 'optimizer steps', 'learning rate', ruleLayer(bounds, 'step'), {
+        logY,
+        stepped: true,
+      }),
     });
   }
   const lastEval = [...epochs].reverse().find((e) => e.eval?.perClassAccuracy?.length);

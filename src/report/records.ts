@@ -13,6 +13,17 @@ export interface SplitMetrics {
   macroF1?: number;
   /** recall of each class (null: no item of that class was seen) */
   perClassAccuracy?: (number | null)[];
+  /** confusion counts, confusion[actual][predicted] (written for up to CONFUSION_MAX_CLASSES classes) */
+  confusion?: number[][];
+  /** the most frequent mistakes, most first (written instead of `confusion` for more classes) */
+  confused?: { actual: number; predicted: number; count: number }[];
+}
+
+/** Learning rates from a step on: `step` is the 0-based index of the optimizer step (steps taken before it). */
+export interface LrChange {
+  step: number;
+  /** learning rate of every param group, in group order */
+  lr: number[];
 }
 
 interface Base {
@@ -47,7 +58,17 @@ export interface EpochRecord extends Base {
   type: 'epoch';
   train: SplitMetrics;
   eval?: SplitMetrics;
+  /** learning rate of every param group at the epoch's first optimizer step */
   lr: number[];
+  /**
+   * The learning rates of every optimizer step of the epoch, stored where they change: entry i holds
+   * from its step up to the next entry's (the last up to the record's `step`).
+   */
+  lrSteps?: LrChange[];
+  /** training samples skipped this epoch by onBadSample: 'skip' */
+  skipped?: number;
+  /** validation samples skipped this epoch by onBadSample: 'skip' */
+  evalSkipped?: number;
   groups?: (string | null)[];
   throughput?: number;
   /** wall-clock seconds of the epoch (training and validation) */
@@ -79,6 +100,28 @@ export interface RunInfo {
 }
 
 export type MetricsRecord = StepRecord | EpochRecord | RunRecord;
+
+const rank = (k: string): number => (k === 'accuracy' ? 0 : /^top\d+$/.test(k) ? 1 : k === 'macroF1' ? 2 : 3);
+
+/**
+ * A split's scalar metrics besides the loss, by their name in metrics.jsonl and the metric names
+ * (`eval.accuracy`, `eval.top5`, `eval.macroF1`, ...): accuracy first, then top-k, macro-F1, others.
+ */
+export function splitScalars(m: SplitMetrics | undefined): [string, number][] {
+  if (!m) return [];
+  return Object.entries(m)
+    .filter((e): e is [string, number] => typeof e[1] === 'number' && e[0] !== 'loss' && e[0] !== 'items')
+    .sort((a, b) => rank(a[0]) - rank(b[0]));
+}
+
+/** A value of a record by metric name ('eval.accuracy', 'train.loss'), if it has it. */
+export function metricOf(e: EpochRecord, name: string): number | undefined {
+  const dot = name.indexOf('.');
+  const split = name.slice(0, dot);
+  const m = split === 'train' ? e.train : split === 'eval' ? e.eval : undefined;
+  const v = (m as Record<string, unknown> | undefined)?.[name.slice(dot + 1)];
+  return typeof v === 'number' ? v : undefined;
+}
 
 /** Parses metrics.jsonl text; a bad line is an error naming its number (a torn last line is skipped). */
 export function parseMetrics(text: string, file = 'metrics.jsonl'): MetricsRecord[] {

@@ -3,12 +3,24 @@
 //   {model: state_dict, optimizer: optimizer.state_dict(), scheduler, runner, scaler,
 //    epoch, batch, step, rng: {seed, epoch, batch}, metrics, trainer, callbacks, graft: {format, version}}
 // `epoch`/`batch` are where training continues (0-based; batch 0 = at an epoch's start).
-import { copyFileSync, existsSync, readdirSync, renameSync, unlinkSync } from 'node:fs';
+import {
+  closeSync,
+  copyFileSync,
+  existsSync,
+  fsyncSync,
+  openSync,
+  readdirSync,
+  readSync,
+  renameSync,
+  statSync,
+  unlinkSync,
+} from 'node:fs';
 import { join } from 'node:path';
 import { CheckpointError } from '../errors.ts';
-import { isRawTensor, isTuple, type PyInput, type PyValue, type RawTensor, readPth, writePth } from '../io/index.ts';
+import { isRawTensor, type PyInput, type PyValue, plainTree, type RawTensor, readPth, writePth } from '../io/index.ts';
 import { rawToTensor, tensorToRaw } from '../io/tensors.ts';
 import { Tensor } from '../tensor/index.ts';
+import { type FaultPoint, faultArmed, faultHalfWritten, pauseSync, slowWriteMs } from './faults.ts';
 
 export const CHECKPOINT_FORMAT = 'graft-checkpoint';
 export const CHECKPOINT_VERSION = 1;
@@ -51,22 +63,10 @@ export function toPy(v: unknown, memo = new Map<Tensor, RawTensor>()): PyInput {
 /**
  * A loaded tree as plain JS: dicts with string keys become objects, other dicts stay Maps
  * (an optimizer's `state` is keyed by ints), tuples become arrays, tensors stay RawTensors.
+ * io's plainTree: iterative and memoized, so shared structure in a file cannot blow it up.
  */
 export function fromPy(v: PyValue | undefined): any {
-  if (v === null || v === undefined || typeof v !== 'object' || isRawTensor(v) || v instanceof Uint8Array) return v;
-  if (Array.isArray(v) || isTuple(v)) return (v as PyValue[]).map(fromPy);
-  if (v instanceof Map) {
-    const keys = [...v.keys()];
-    if (keys.every((k) => typeof k === 'string')) {
-      const out: Record<string, unknown> = {};
-      for (const [k, x] of v) out[k as string] = fromPy(x);
-      return out;
-    }
-    const out = new Map<unknown, unknown>();
-    for (const [k, x] of v) out.set(k, fromPy(x));
-    return out;
-  }
-  return v;
+  return plainTree(v);
 }
 
 /** A loaded model state dict (RawTensor records) as tensors for Module.loadStateDict. */
@@ -118,15 +118,38 @@ export function readCheckpoint(path: string): LoadedCheckpoint {
 /** Writes a checkpoint tree atomically; returns the path. */
 export function writeCheckpoint(path: string, tree: Record<string, unknown>, writer = defaultWriter): string {
   const full = { ...tree, graft: { format: CHECKPOINT_FORMAT, version: CHECKPOINT_VERSION, time: Date.now() / 1000 } };
+  if (faultArmed('checkpoint-write') || slowWriteMs() > 0) {
+    // the test drills' path: the whole file to the temp name, maybe cut or held there, then the rename
+    const tmp = `${path}.tmp-${process.pid}`;
+    writer(tmp, toPy(full));
+    faultHalfWritten('checkpoint-write', tmp);
+    pauseSync(slowWriteMs());
+    renameSync(tmp, path);
+    return path;
+  }
   writer(path, toPy(full));
   return path;
 }
 
-/** Copies a finished checkpoint to another name atomically (best.pth, epoch-0003.pth). */
-export function copyCheckpoint(from: string, to: string): void {
+function fsyncFile(path: string): void {
+  const fd = openSync(path, 'r+');
+  try {
+    fsyncSync(fd);
+  } finally {
+    closeSync(fd);
+  }
+}
+
+/**
+ * Copies a finished checkpoint to another name atomically (best.pth, epoch-0003.pth): a temp copy,
+ * fsync, rename. `fault` names the test drill's kill point for this copy (see faults.ts).
+ */
+export function copyCheckpoint(from: string, to: string, fault?: FaultPoint): void {
   const tmp = `${to}.tmp-${process.pid}`;
   try {
     copyFileSync(from, tmp);
+    if (fault) faultHalfWritten(fault, tmp);
+    fsyncFile(tmp);
     renameSync(tmp, to);
   } catch (e) {
     try {
@@ -135,6 +158,29 @@ export function copyCheckpoint(from: string, to: string): void {
       // not created
     }
     throw new CheckpointError(to, `cannot copy ${from}: ${(e as Error).message}`);
+  }
+}
+
+/** Whether two files hold the same bytes (a copy that is whole and current). */
+export function sameBytes(a: string, b: string): boolean {
+  const sa = statSync(a, { throwIfNoEntry: false });
+  const sb = statSync(b, { throwIfNoEntry: false });
+  if (!sa || !sb || sa.size !== sb.size) return false;
+  const fa = openSync(a, 'r');
+  const fb = openSync(b, 'r');
+  try {
+    const ba = Buffer.allocUnsafe(1 << 20);
+    const bb = Buffer.allocUnsafe(1 << 20);
+    for (let pos = 0; pos < sa.size; ) {
+      const n = readSync(fa, ba, 0, ba.length, pos);
+      const m = readSync(fb, bb, 0, bb.length, pos);
+      if (n !== m || n === 0 || ba.compare(bb, 0, m, 0, n) !== 0) return false;
+      pos += n;
+    }
+    return true;
+  } finally {
+    closeSync(fa);
+    closeSync(fb);
   }
 }
 

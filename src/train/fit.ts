@@ -2,6 +2,7 @@
 //   OUT/metrics.jsonl, OUT/checkpoints/{last,best}.pth, OUT/report.html, OUT/model.safetensors + config.json
 import { join } from 'node:path';
 import { ArgumentError } from '../errors.ts';
+import type { LoadReport } from '../io/index.ts';
 import * as models from '../models/index.ts';
 import type { RunInfo } from '../report/index.ts';
 import { CheckpointCallback, type CheckpointOptions } from './callbacks/checkpoint.ts';
@@ -10,10 +11,12 @@ import { EarlyStopping, type EarlyStoppingOptions } from './callbacks/early_stop
 import { MetricsLogger } from './callbacks/log.ts';
 import { ExportCallback, type ExportOptions, ReportCallback } from './callbacks/output.ts';
 import { Progress, type ProgressOptions } from './callbacks/progress.ts';
-import { resolveResume } from './checkpoint.ts';
+import { removeStaleTemps, resolveResume } from './checkpoint.ts';
 import type { Callback } from './events.ts';
 import type { TrainerOptions } from './options.ts';
+import { acquireRunLock, checkRunFolder, clearRunFiles } from './run_lock.ts';
 import type { MetricMap } from './runner.ts';
+import { handleStopSignals } from './signals.ts';
 import { Trainer } from './trainer.ts';
 
 export interface FitOptions extends TrainerOptions {
@@ -38,8 +41,15 @@ export interface FitOptions extends TrainerOptions {
   classNames?: string[];
   /** run description for the log and report (model name, recipe, ...) */
   info?: RunInfo;
-  /** SIGINT / SIGTERM ask the run to stop at the next step (a checkpoint is written); default false */
+  /** the pretrained checkpoint's load report, shown in report.html */
+  loadReport?: LoadReport;
+  /**
+   * SIGINT / SIGTERM / SIGHUP stop the run after the current step with a checkpoint (a second one
+   * quits at once); default false
+   */
   handleSignals?: boolean;
+  /** replace the run already in outDir (without it, or resume, a folder holding a run is refused) */
+  overwrite?: boolean;
 }
 
 export interface FitResult {
@@ -90,7 +100,7 @@ export function buildTrainer(o: FitOptions): {
     }
     if (o.report !== false) {
       files.report = join(out, 'report.html');
-      cbs.push(new ReportCallback(files.report, files.metrics, { classNames: o.classNames }));
+      cbs.push(new ReportCallback(files.report, files.metrics, { classNames: o.classNames, loadReport: o.loadReport }));
     }
     if (o.export !== false) {
       exporter = new ExportCallback({
@@ -117,22 +127,40 @@ function monitorName(o: FitOptions): string {
  * With a plain optimizer: fit({ model, optimizer, scheduler, epochs: 10, train, valid, outDir }).
  */
 export async function fit(o: FitOptions): Promise<FitResult> {
-  const { trainer, files, exporter } = buildTrainer(o);
+  if (o.resume === true && !o.outDir) throw new ArgumentError('resume: true needs outDir');
   const resume =
     o.resume === true ? resolveResume(join(o.outDir!, 'checkpoints')) : o.resume ? resolveResume(o.resume) : undefined;
-  const stop = () => trainer.requestStop('interrupted (signal)');
-  if (o.handleSignals) {
-    process.once('SIGINT', stop);
-    process.once('SIGTERM', stop);
-  }
+  // the run folder: one run at a time (the lock), never over another run unless asked; an
+  // overwritten run's files go only once the new run has started (beforeFit, after validation)
+  const lock = o.outDir ? acquireRunLock(o.outDir) : undefined;
+  let signals: ReturnType<typeof handleStopSignals> | undefined;
   try {
-    await trainer.fit(o.epochs, { resume });
-  } finally {
-    if (o.handleSignals) {
-      process.off('SIGINT', stop);
-      process.off('SIGTERM', stop);
+    if (o.outDir) checkRunFolder(o.outDir, { resume: resume !== undefined, overwrite: o.overwrite });
+    signals = o.handleSignals ? handleStopSignals() : undefined;
+    const own: Callback[] = [];
+    if (signals) own.push(signals.callback);
+    if (o.outDir) {
+      // under the lock: temp files in the folder are a killed run's (recipe.yaml, reports)
+      const dir = o.outDir;
+      const overwrite = o.overwrite;
+      own.push({
+        order: -2000,
+        beforeFit: () => {
+          if (overwrite) clearRunFiles(dir);
+          removeStaleTemps(dir);
+        },
+      });
     }
+    const { trainer, files, exporter } = buildTrainer({ ...o, callbacks: [...(o.callbacks ?? []), ...own] });
+    await trainer.fit(o.epochs, { resume });
+    return fitResult(o, trainer, files, exporter);
+  } finally {
+    signals?.dispose();
+    lock?.release();
   }
+}
+
+function fitResult(o: FitOptions, trainer: Trainer, files: FitResult['files'], exporter?: ExportCallback): FitResult {
   if (exporter?.written) {
     files.model = exporter.written.weights;
     files.config = exporter.written.config;

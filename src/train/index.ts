@@ -1,9 +1,13 @@
 // The training loop and what surrounds it: events and callbacks, metrics, clipping, AMP's grad
 // scaler, atomic checkpoints with exact resume, metrics.jsonl, progress, report and model export.
-export { CheckpointCallback, type CheckpointOptions } from './callbacks/checkpoint.ts';
+
+export { GradientAccumulation } from './callbacks/accumulate.ts';
+export { type AmpConfig, MixedPrecision } from './callbacks/amp.ts';
+export { CheckpointCallback, type CheckpointOptions, type CheckpointRecord } from './callbacks/checkpoint.ts';
 export { type ClipOptions, GradientClip } from './callbacks/clip.ts';
 export { EarlyStopping, type EarlyStoppingOptions } from './callbacks/early_stop.ts';
 export { MetricsLogger, type MetricsLoggerOptions } from './callbacks/log.ts';
+export { checkpointLoss, NanStop } from './callbacks/nan.ts';
 export { ExportCallback, type ExportOptions, ReportCallback } from './callbacks/output.ts';
 export { formatDuration, Progress, type ProgressOptions, type ProgressStream } from './callbacks/progress.ts';
 export {
@@ -17,13 +21,29 @@ export {
   readCheckpoint,
   removeStaleTemps,
   resolveResume,
+  sameBytes,
   stateDictTensors,
   toPy,
   writeCheckpoint,
 } from './checkpoint.ts';
 export { type ClipNormOptions, clipGradNorm_, clipGradValue_ } from './clip.ts';
 export { TrainError, type TrainErrorInfo } from './errors.ts';
-export { type Callback, EVENTS, type EventName, SYNC_EVENTS } from './events.ts';
+export {
+  type EvalLoopOptions,
+  type EvalStep,
+  type EvaluateOptions,
+  evaluate,
+  forEachOutput,
+  yieldToEventLoop,
+} from './evaluate.ts';
+export {
+  CANCELLABLE_EVENTS,
+  type Callback,
+  CancelBatchException,
+  EVENTS,
+  type EventName,
+  SYNC_EVENTS,
+} from './events.ts';
 export {
   type ExportInfo,
   type LoadModelOptions,
@@ -37,18 +57,24 @@ export {
   readModelConfig,
   saveModel,
 } from './export.ts';
+export { FAULT_POINTS, type FaultPoint, faultHalfWritten, faultPoint } from './faults.ts';
 export { buildTrainer, type FitOptions, type FitResult, fit } from './fit.ts';
 export { Meter } from './meter.ts';
 export {
   accuracy,
   type ClassificationMetrics,
   type Counts,
+  checkMetricName,
   computeMetrics,
   countsFromMatrix,
   emptyCounts,
+  type MetricNameOptions,
   macroF1,
   mergeCounts,
+  metricNames,
   perClassAccuracy,
+  SPLIT_METRICS,
+  suggestMetricName,
 } from './metrics.ts';
 export {
   type AmpSetting,
@@ -62,16 +88,34 @@ export {
 } from './options.ts';
 export { checkpointTree, restoreFrom } from './resume.ts';
 export {
+  acquireRunLock,
+  assertUnlocked,
+  checkRunFolder,
+  clearRunFiles,
+  hasRun,
+  LOCK_FILE,
+  lockIsLive,
+  RUN_FILES,
+  RunLock,
+  type RunLockInfo,
+} from './run_lock.ts';
+export {
   type MetricMap,
   OptimizerRunner,
   type OptimizerRunnerOptions,
   type PhaseRunnerLike,
   phaseName,
-  pickMetric,
   type RunnerNoteLike,
-  withAliases,
 } from './runner.ts';
 export { GradScaler, type GradScalerOptions } from './scaler.ts';
+export {
+  handleStopSignals,
+  type SignalStop,
+  STOP_SIGNALS,
+  type StopSignal,
+  signalExitCode,
+  stopSignal,
+} from './signals.ts';
 export {
   type Batch,
   type BatchInput,

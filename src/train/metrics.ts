@@ -1,5 +1,6 @@
 // Classification metrics from accumulated counts (never averages of per-batch values): a confusion
 // matrix (rows: true class, columns: predicted) and the number of items whose class was in the top k.
+import { ArgumentError } from '../errors.ts';
 
 export interface Counts {
   numClasses: number;
@@ -111,4 +112,102 @@ export function mergeCounts(a: Counts, b: Counts): Counts {
   a.lossSum += b.lossSum;
   a.items += b.items;
   return a;
+}
+
+// ---- metric names ----
+// One vocabulary from the API to recipes and metrics.jsonl: `<split>.<metric>`, split `train` or
+// `eval` (the validation data), metric as the meter names it. Other spellings are refused with a
+// did-you-mean, so a misspelt monitor fails when the run starts, not after its first epoch.
+
+/** What a split's meter reports (classification metrics need class logits and index targets). */
+export const SPLIT_METRICS = ['loss', 'accuracy', 'top5', 'macroF1'] as const;
+
+export interface MetricNameOptions {
+  /** the run has validation data (eval.* metrics exist) */
+  valid: boolean;
+  /** k of the top-k accuracy; it is logged as `top5` whatever k is */
+  topK?: number;
+}
+
+/** Every metric name a run logs: train.loss, train.accuracy, ..., and eval.* with validation data. */
+export function metricNames(o: MetricNameOptions): string[] {
+  const splits = o.valid ? ['train', 'eval'] : ['train'];
+  return splits.flatMap((s) => SPLIT_METRICS.map((m) => `${s}.${m}`));
+}
+
+const METRIC_ALIASES: Record<string, string> = {
+  acc: 'accuracy',
+  accuracy: 'accuracy',
+  top5: 'top5',
+  top_5: 'top5',
+  top5accuracy: 'top5',
+  top_k: 'top5',
+  topk: 'top5',
+  f1: 'macroF1',
+  macrof1: 'macroF1',
+  macro_f1: 'macroF1',
+  f1macro: 'macroF1',
+  loss: 'loss',
+};
+const EVAL_PREFIXES = ['val_', 'valid_', 'validation_', 'eval_', 'test_', 'val.', 'valid.', 'validation.', 'test.'];
+const TRAIN_PREFIXES = ['train_', 'training_', 'training.'];
+
+function editDistance(a: string, b: string): number {
+  const d = Array.from({ length: b.length + 1 }, (_, j) => j);
+  for (let i = 1; i <= a.length; i++) {
+    let prev = d[0]!;
+    d[0] = i;
+    for (let j = 1; j <= b.length; j++) {
+      const cur = d[j]!;
+      d[j] = Math.min(d[j]! + 1, d[j - 1]! + 1, prev + (a[i - 1] === b[j - 1] ? 0 : 1));
+      prev = cur;
+    }
+  }
+  return d[b.length]!;
+}
+
+/** The known name a misspelt or old-style one ('val_acc', 'accuracy', 'eval.acuracy') most likely meant. */
+export function suggestMetricName(name: string, o: MetricNameOptions): string | undefined {
+  const known = metricNames(o);
+  const lower = name.toLowerCase();
+  let split: string | undefined;
+  let metric = lower;
+  const pre = (ps: string[]) => ps.find((p) => lower.startsWith(p));
+  const ev = pre(EVAL_PREFIXES);
+  const tr = pre(TRAIN_PREFIXES);
+  if (ev) [split, metric] = ['eval', lower.slice(ev.length)];
+  else if (tr) [split, metric] = ['train', lower.slice(tr.length)];
+  else if (lower.includes('.'))
+    [split, metric] = [lower.slice(0, lower.indexOf('.')), lower.slice(lower.indexOf('.') + 1)];
+  if (split !== undefined && split !== 'train' && split !== 'eval') split = split.startsWith('t') ? 'train' : 'eval';
+  split ??= o.valid ? 'eval' : 'train';
+  if (split === 'eval' && !o.valid) split = 'train';
+  const flat = metric.replace(/[-\s]/g, '_');
+  let m = METRIC_ALIASES[flat] ?? (/^top_?\d+/.test(flat) ? 'top5' : undefined);
+  if (!m) {
+    let best = Number.POSITIVE_INFINITY;
+    for (const k of SPLIT_METRICS) {
+      const dist = editDistance(flat, k.toLowerCase());
+      if (dist < best && dist <= Math.max(2, Math.floor(k.length / 3))) [m, best] = [k, dist];
+    }
+  }
+  const guess = m ? `${split}.${m}` : undefined;
+  return guess && known.includes(guess) && guess !== name ? guess : undefined;
+}
+
+/** Throws ArgumentError (the known names, a did-you-mean) unless `name` is a metric the run logs. */
+export function checkMetricName(name: string, o: MetricNameOptions, where = 'monitor'): void {
+  const known = metricNames(o);
+  if (typeof name === 'string' && known.includes(name)) return;
+  if (typeof name === 'string' && name.startsWith('eval.') && !o.valid && metricNames({ valid: true }).includes(name))
+    throw new ArgumentError(
+      `${where}: '${name}' is a validation metric, but this run has no validation data`,
+      `give validation data, or watch ${name.replace('eval.', 'train.')}`,
+    );
+  const near = typeof name === 'string' ? suggestMetricName(name, o) : undefined;
+  const topNote = /top_?\d/i.test(String(name)) ? ' (the top-k accuracy is named top5 for any k)' : '';
+  throw new ArgumentError(
+    `${where}: unknown metric '${String(name)}'; the metrics are ${known.join(', ')}${topNote}`,
+    near ? `did you mean '${near}'?` : 'metric names are <split>.<metric>, split train or eval',
+  );
 }

@@ -7,6 +7,7 @@ import type { SplitMetrics } from '../report/index.ts';
 import type { AnyScheduler } from '../schedule/index.ts';
 import { crossEntropy, Tensor } from '../tensor/index.ts';
 import type { Callback } from './events.ts';
+import { checkMetricName } from './metrics.ts';
 import type { MetricMap, PhaseRunnerLike } from './runner.ts';
 import type { GradScalerOptions } from './scaler.ts';
 import type { Batch, BatchInput } from './source.ts';
@@ -56,8 +57,10 @@ export interface MonitorSpec {
   mode?: 'min' | 'max';
 }
 
+/** The monitor with its mode; an unknown metric name is an ArgumentError with a did-you-mean. */
 export function resolveMonitor(m: string | MonitorSpec | undefined, hasValid: boolean): Required<MonitorSpec> {
   const spec = typeof m === 'string' ? { metric: m } : (m ?? { metric: hasValid ? 'eval.loss' : 'train.loss' });
+  checkMetricName(spec.metric, { valid: hasValid }, 'monitor');
   const mode = spec.mode ?? (/loss$/i.test(spec.metric) ? 'min' : 'max');
   if (mode !== 'min' && mode !== 'max') throw new ArgumentError(`monitor mode must be 'min' or 'max', got '${mode}'`);
   return { metric: spec.metric, mode };

@@ -31,6 +31,14 @@ export interface PhaseRunnerLike {
   onStepEnd(stepIndex: number): unknown;
   /** after validation: per-epoch schedulers (ReduceLROnPlateau reads its metric here) */
   onEpochEnd(epoch: number, metrics: MetricMap): void;
+  /**
+   * Optimizer steps per epoch, from the training data's length (batches / accumulate), given by the
+   * trainer when fitting starts (before the first onEpochStart): step-based schedulers sized by
+   * phases in epochs (OneCycleLR, warm-up) are built with it.
+   */
+  setStepsPerEpoch?(steps: number): void;
+  /** the metric names the runner reads in onEpochEnd (ReduceLROnPlateau monitors): checked at fit start */
+  monitors?(): string[];
   /** what a resume needs beyond the optimizer's and scheduler's own state dicts (phase index, ...) */
   stateDict(): Record<string, unknown>;
   /** restores stateDict(); may rebuild the phase's optimizer and scheduler before they are loaded */
@@ -52,28 +60,6 @@ export function phaseName(r: PhaseRunnerLike): string | undefined {
   const p = r.phase;
   if (p === undefined || typeof p === 'string') return p;
   return p.name ?? (r.phaseIndex !== undefined ? `phase ${r.phaseIndex}` : undefined);
-}
-
-/**
- * Epoch metrics by name: 'train.loss', 'eval.accuracy', ..., and Keras' names for the same values
- * ('val_loss', 'val_accuracy', 'train_loss'), which phase specs' ReduceLROnPlateau monitors use.
- */
-export function withAliases(m: MetricMap): MetricMap {
-  const out: MetricMap = { ...m };
-  for (const [k, v] of Object.entries(m)) {
-    if (k.startsWith('eval.')) out[`val_${k.slice(5)}`] = v;
-    else if (k.startsWith('train.')) out[`train_${k.slice(6)}`] = v;
-  }
-  return out;
-}
-
-/** A metric by name: 'eval.accuracy', 'val_accuracy', or a bare 'accuracy' (eval first, then train). */
-export function pickMetric(metrics: MetricMap, name: string): number | undefined {
-  if (name in metrics) return metrics[name];
-  if (name.startsWith('val_')) return metrics[`eval.${name.slice(4)}`];
-  if (name.startsWith('train_')) return metrics[`train.${name.slice(6)}`];
-  if (!name.includes('.')) return metrics[`eval.${name}`] ?? metrics[`train.${name}`];
-  return undefined;
 }
 
 /** One optimizer and an optional scheduler, no phases. */
@@ -98,6 +84,10 @@ export class OptimizerRunner implements PhaseRunnerLike {
 
   onEpochStart(_epoch: number): void {}
 
+  monitors(): string[] {
+    return this.monitor !== undefined && this.scheduler instanceof ReduceLROnPlateau ? [this.monitor] : [];
+  }
+
   onStepEnd(_stepIndex: number): void {
     if (this.interval === 'step' && this.scheduler && !(this.scheduler instanceof ReduceLROnPlateau))
       this.scheduler.step();
@@ -108,7 +98,7 @@ export class OptimizerRunner implements PhaseRunnerLike {
     if (!s || this.interval !== 'epoch') return;
     if (s instanceof ReduceLROnPlateau) {
       const name = this.monitor ?? ('eval.loss' in metrics ? 'eval.loss' : 'train.loss');
-      const v = pickMetric(metrics, name);
+      const v = metrics[name];
       if (v === undefined)
         throw new ArgumentError(
           `ReduceLROnPlateau watches '${name}', which epoch ${epoch + 1} did not produce`,

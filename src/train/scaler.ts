@@ -96,11 +96,21 @@ export class GradScaler {
       opt.step();
       return true;
     }
-    if (!this.#perOpt.get(opt)?.unscaled) this.unscale_(opt);
-    const found = this.#perOpt.get(opt)!.foundInf.item();
-    if (found !== 0) return false;
+    if (this.foundInf(opt)) return false;
     opt.step();
     return true;
+  }
+
+  /** Whether the optimizer's gradients had an inf/NaN (unscales them first if not done since the last update). */
+  foundInf(opt: Optimizer): boolean {
+    if (!this.enabled) return false;
+    if (!this.#perOpt.get(opt)?.unscaled) this.unscale_(opt);
+    return this.#perOpt.get(opt)!.foundInf.item() !== 0;
+  }
+
+  /** Whether unscale_ ran since the last update() (an update needs one). */
+  get pending(): boolean {
+    return this.#perOpt.size > 0;
   }
 
   /** Adjusts the scale after the step(s): backoff on inf/NaN, growth after growthInterval clean steps. */

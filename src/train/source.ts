@@ -18,12 +18,15 @@ export interface BatchSource {
   batches(epoch: number, start: number): AsyncIterable<unknown> | Iterable<unknown>;
   /** batches per epoch, when known (progress, ETA, closing the last accumulation window) */
   readonly length?: number;
+  /** samples skipped as unreadable since the loader was made (a DataLoader's onBadSample: 'skip'), when counted */
+  readonly skipped?: number;
 }
 
 /** Something with per-epoch order that yields batches: loaders that take (epoch, start). */
 export interface EpochIterable {
   iterate(o: { epoch: number; startBatch?: number }): AsyncIterable<unknown> | Iterable<unknown>;
   readonly length?: number;
+  readonly skipped?: number;
 }
 
 /** Loaders in the torch style: setEpoch(e) (seeded shuffle) then iterate; skipped batches are drawn and dropped. */
@@ -32,6 +35,7 @@ export interface SetEpochIterable {
   [Symbol.asyncIterator]?(): AsyncIterator<unknown>;
   [Symbol.iterator]?(): Iterator<unknown>;
   readonly length?: number;
+  readonly skipped?: number;
 }
 
 const TARGET_KEYS = ['target', 'targets', 'label', 'labels', 'y'];
@@ -110,6 +114,9 @@ export function toSource(data: unknown): BatchSource {
       get length() {
         return it.length;
       },
+      get skipped() {
+        return it.skipped;
+      },
     };
   }
   if (typeof d.batches === 'function') return d as BatchSource;
@@ -122,6 +129,9 @@ export function toSource(data: unknown): BatchSource {
       },
       get length() {
         return it.length;
+      },
+      get skipped() {
+        return it.skipped;
       },
     };
   }

@@ -1,17 +1,23 @@
 // The training loop (after fastai's Learner): epochs of batches, each step inside tidy(), validation
-// every epoch, events for everything else. Exact resume: the batch at (epoch, b) always sees the
-// same data (the source's order is fixed by seed and epoch) and the same random numbers (libtorch's
+// every epoch, events for everything else (events.ts: the order, and how callbacks skip a step or
+// cancel a batch). Mixed precision, gradient accumulation and the NaN stop are callbacks the
+// trainer adds from its options. Exact resume: the batch at (epoch, b) always sees the same data
+// (the source's order is fixed by seed and epoch) and the same random numbers (libtorch's
 // generator is reseeded from (seed, epoch, b) before every batch).
 import { ArgumentError } from '../errors.ts';
 import type { Module } from '../nn/index.ts';
 import type { Optimizer } from '../optim/index.ts';
 import type { SplitMetrics } from '../report/index.ts';
 import type { Scheduler } from '../schedule/index.ts';
-import { autocast, manualSeed, noGrad, type Tensor, tidy } from '../tensor/index.ts';
+import { manualSeed, type Tensor, tidy } from '../tensor/index.ts';
 import { Rng } from '../util/rng.ts';
-import { TrainError } from './errors.ts';
-import type { Callback, EventName } from './events.ts';
+import { GradientAccumulation } from './callbacks/accumulate.ts';
+import { MixedPrecision } from './callbacks/amp.ts';
+import { NanStop } from './callbacks/nan.ts';
+import { evaluate, yieldToEventLoop } from './evaluate.ts';
+import { type Callback, CancelBatchException, type EventName, emit, emitSync } from './events.ts';
 import { Meter } from './meter.ts';
+import { checkMetricName } from './metrics.ts';
 import {
   defaultForward,
   defaultLoss,
@@ -25,16 +31,8 @@ import {
   toDevice,
 } from './options.ts';
 import { checkpointTree, restoreFrom } from './resume.ts';
-import {
-  type MetricMap,
-  OptimizerRunner,
-  type PhaseRunnerLike,
-  phaseName,
-  pickMetric,
-  type RunnerNoteLike,
-  withAliases,
-} from './runner.ts';
-import { GradScaler } from './scaler.ts';
+import { type MetricMap, OptimizerRunner, type PhaseRunnerLike, phaseName, type RunnerNoteLike } from './runner.ts';
+import type { GradScaler } from './scaler.ts';
 import { type Batch, type BatchSource, batchItems, disposeBatch, toBatch, toSource } from './source.ts';
 
 export class Trainer {
@@ -44,6 +42,7 @@ export class Trainer {
   readonly seed: number;
   readonly device: string;
   readonly accumulate: number;
+  /** the mixed-precision callback's scaler (checkpointed with the run) */
   readonly scaler: GradScaler | undefined;
   readonly amp: { device: 'cpu' | 'cuda'; dtype: 'bfloat16' | 'float16' } | undefined;
   lossFn: LossFn;
@@ -64,13 +63,20 @@ export class Trainer {
   /** the current batch and its item count (during a batch) */
   batch: Batch | undefined;
   items = 0;
-  /** this batch's output and loss (valid in afterLoss / beforeStep / afterStep) */
+  /** this batch's output and loss (valid in afterLoss .. afterStep) */
   output: unknown;
   loss: Tensor | undefined;
   lossValue = Number.NaN;
-  /** the batch just finished with an optimizer step; skippedStep: the scaler skipped it (inf/NaN grads) */
+  /** what backward() is called on: the loss, weighted or scaled by beforeBackward callbacks */
+  lossToBackward: Tensor | undefined;
+  /** the batch just finished with an optimizer step; skippedStep: the step was skipped (t.skipStep) */
   stepped = false;
   skippedStep = false;
+  skipReason: string | undefined;
+  /** a callback cancelled the rest of this batch (CancelBatchException) */
+  batchCancelled = false;
+  /** this batch's loss went into the train meter (false when cancelled at afterLoss or before) */
+  batchCounted = false;
   trainMetrics: SplitMetrics | undefined;
   evalMetrics: SplitMetrics | undefined;
   /** the last finished epoch's metrics, flattened ('eval.accuracy', ...) */
@@ -89,20 +95,28 @@ export class Trainer {
   stopReason: string | undefined;
   /** where training continues if a checkpoint is taken now */
   position = { epoch: 0, batch: 0 };
-  #windowItems = 0;
-  #windowBatches = 0;
+  /** notes the runner made since the last event (phase starts, optimizer switches) */
+  notes: string[] = [];
+  #gradsPending = false;
+  #skip: string | undefined;
+  #wrappers: Callback[];
 
   constructor(o: TrainerOptions) {
     this.model = o.model;
     if (o.runner && o.optimizer) throw new ArgumentError('give either runner or optimizer, not both');
     if (!o.runner && !o.optimizer) throw new ArgumentError('the trainer needs an optimizer or a phase runner');
     this.runner = o.runner ?? new OptimizerRunner(o.optimizer!, o.scheduler, { interval: o.schedulerInterval });
-    this.callbacks = [...(o.callbacks ?? [])].sort((a, b) => (a.order ?? 0) - (b.order ?? 0));
     this.seed = o.seed ?? 0;
     this.device = o.device ?? 'cpu';
     this.accumulate = o.accumulate ?? 1;
-    if (!Number.isInteger(this.accumulate) || this.accumulate < 1)
-      throw new ArgumentError(`accumulate must be an integer >= 1, got ${o.accumulate}`);
+    const builtIn: Callback[] = [new NanStop()];
+    if (this.accumulate !== 1) builtIn.push(new GradientAccumulation(this.accumulate));
+    const amp = MixedPrecision.from(o.amp, this.device);
+    if (amp) builtIn.push(amp);
+    this.amp = amp?.amp;
+    this.scaler = amp?.scaler;
+    this.callbacks = [...builtIn, ...(o.callbacks ?? [])].sort((a, b) => (a.order ?? 0) - (b.order ?? 0));
+    this.#wrappers = this.callbacks.filter((cb) => cb.aroundForward);
     this.lossFn = o.loss ?? defaultLoss;
     this.forwardFn = o.forward ?? defaultForward;
     this.trainSource = toSource(o.train);
@@ -110,17 +124,6 @@ export class Trainer {
     this.trainMeter = new Meter(undefined, o.topK);
     this.evalMeter = new Meter(undefined, o.topK);
     this.monitor = resolveMonitor(o.monitor, this.validSource !== undefined);
-    const devType = this.device.startsWith('cuda') ? 'cuda' : 'cpu';
-    const amp = o.amp ?? false;
-    if (amp !== false) {
-      const dtype = amp === 'bf16' ? 'bfloat16' : amp === 'fp16' ? 'float16' : amp.dtype;
-      if (dtype === 'float16' && devType === 'cpu')
-        throw new ArgumentError('fp16 mixed precision needs CUDA', "use amp: 'bf16' on the CPU");
-      this.amp = { device: devType, dtype };
-      const sc = typeof amp === 'object' ? amp.scaler : undefined;
-      // fp16 gets a scaler unless told not to; bf16 (float32's range) only when one is asked for
-      if (sc !== false && (dtype === 'float16' || sc !== undefined)) this.scaler = new GradScaler(sc ?? {});
-    }
     const names = new Set<string>();
     for (const cb of this.callbacks)
       if (cb.stateDict && cb.name) {
@@ -145,7 +148,7 @@ export class Trainer {
   }
   /** true between optimizer steps: no gradient is waiting in an accumulation window */
   get atStepBoundary(): boolean {
-    return this.#windowBatches === 0;
+    return !this.#gradsPending;
   }
   /** the learning rate of every param group */
   lrs(): number[] {
@@ -154,38 +157,45 @@ export class Trainer {
   groupNames(): (string | null)[] {
     return this.optimizer.paramGroups.map((g) => (typeof g.name === 'string' ? g.name : null));
   }
-  /** notes the runner made since the last event (phase starts, optimizer switches) */
-  notes: string[] = [];
-
-  #notes(r: unknown): void {
-    if (Array.isArray(r)) for (const n of r as RunnerNoteLike[]) this.notes.push(n.text);
-  }
 
   /** Ends the run after the current step (at an accumulation boundary) and calls afterFit. */
   requestStop(reason: string): void {
     this.stopReason ??= reason;
   }
 
-  async #emit(name: EventName): Promise<void> {
-    for (const cb of this.callbacks) await cb[name]?.(this);
+  /** The coming optimizer step is not taken (gradients are zeroed, the step still counts); see events.ts. */
+  skipStep(reason: string): void {
+    this.#skip ??= reason;
+  }
+
+  /** Forward and loss of one batch with the current weights, inside every callback's aroundForward. */
+  forwardBatch(batch: Batch): { output: unknown; loss: Tensor; target: Tensor | undefined } {
+    const { input, target } = toDevice(batch, this.device);
+    return this.#wrap(() => {
+      const output = this.forwardFn(this.model, input, batch);
+      return { output, loss: this.lossFn(output, target, batch), target };
+    });
+  }
+
+  #wrap<T>(run: () => T): T {
+    return this.#wrappers.reduceRight<() => T>((inner, cb) => () => cb.aroundForward!(this, inner), run)();
+  }
+
+  #notes(r: unknown): void {
+    if (Array.isArray(r)) for (const n of r as RunnerNoteLike[]) this.notes.push(n.text);
+  }
+
+  #emit(name: EventName): Promise<void> {
+    return emit(this.callbacks, name, this);
   }
 
   #emitSync(name: EventName): void {
-    for (const cb of this.callbacks) {
-      const r = cb[name]?.(this) as unknown;
-      if (r instanceof Promise)
-        throw new ArgumentError(
-          `callback ${cb.name ?? cb.constructor.name}.${name} must be synchronous (it runs inside the step)`,
-        );
-    }
-  }
-
-  #autocast<T>(fn: () => T): T {
-    return this.amp ? autocast(fn, { device: this.amp.device, dtype: this.amp.dtype }) : fn();
+    emitSync(this.callbacks, name, this);
   }
 
   /** Trains for `epochs` epochs (default: the runner's), from a checkpoint when `resume` is given. */
   async fit(epochs?: number, o: { resume?: string } = {}): Promise<void> {
+    this.#prepare();
     const total = epochs ?? this.runner.epochs ?? this.runner.totalEpochs;
     if (total === undefined || !Number.isInteger(total) || total < 0)
       throw new ArgumentError(`fit: epochs must be an integer >= 0, got ${total}`);
@@ -194,6 +204,8 @@ export class Trainer {
     this.stopReason = undefined;
     this.model.train();
     this.model.zeroGrad();
+    this.#gradsPending = false;
+    this.#skip = undefined;
     if (o.resume) this.restore(o.resume);
     try {
       await this.#emit('beforeFit');
@@ -211,7 +223,7 @@ export class Trainer {
         this.trainMetrics = this.trainMeter.result();
         await this.#validate();
         this.metrics = flattenMetrics(this.trainMetrics, this.evalMetrics);
-        this.runner.onEpochEnd(this.epoch, withAliases(this.metrics));
+        this.runner.onEpochEnd(this.epoch, this.metrics);
         this.#trackBest();
         this.position = { epoch: this.epoch + 1, batch: 0 };
         await this.#emit('afterEpoch');
@@ -228,37 +240,85 @@ export class Trainer {
     if (this.error) throw this.error;
   }
 
-  async #trainEpoch(first: number): Promise<void> {
+  /** Before any event: the runner learns the epoch's length; metric names and callbacks' settings are checked. */
+  #prepare(): void {
     const len = this.trainSource.length;
+    if (len !== undefined && len > 0) this.runner.setStepsPerEpoch?.(Math.ceil(len / this.accumulate));
+    const valid = this.validSource !== undefined;
+    for (const m of this.runner.monitors?.() ?? []) checkMetricName(m, { valid }, 'ReduceLROnPlateau monitor');
+    for (const cb of this.callbacks) cb.check?.(this);
+  }
+
+  async #trainEpoch(first: number): Promise<void> {
     let b = first;
     for await (const raw of this.trainSource.batches(this.epoch, first)) {
+      this.notes = [];
+      this.batchCancelled = false;
+      this.batchCounted = false;
+      this.stepped = false;
       try {
-        this.notes = [];
         this.batch = toBatch(raw);
         this.batchIndex = b;
         this.items = batchItems(this.batch);
         await this.#emit('beforeBatch');
         manualSeed(new Rng(this.seed, 'batch', this.epoch, b).nextU32());
-        const closes = (b + 1) % this.accumulate === 0 || (len !== undefined && b + 1 >= len);
         const batch = this.batch;
-        tidy(() => this.#trainBatch(batch, closes));
+        tidy(() => this.#trainBatch(batch));
+      } catch (e) {
+        if (!(e instanceof CancelBatchException)) throw e;
+        this.batchCancelled = true;
       } finally {
         disposeBatch(raw);
         this.batch = undefined;
         this.output = undefined;
         this.loss = undefined;
+        this.lossToBackward = undefined;
       }
       this.position = { epoch: this.epoch, batch: b + 1 };
       await this.#emit('afterBatch');
       b++;
+      // lets signal handlers run between batches, also when the data never waits on I/O
+      await yieldToEventLoop();
       if (this.stopReason && this.atStepBoundary) return;
     }
     // a source of unknown length: the last partial window steps here
-    if (this.#windowBatches > 0) tidy(() => this.#optimizerStep());
+    if (this.#gradsPending) tidy(() => this.#optimizerStep());
+  }
+
+  #trainBatch(batch: Batch): void {
+    const { output, loss, target } = this.forwardBatch(batch);
+    this.output = output;
+    this.loss = loss;
+    this.lossValue = loss.item();
+    this.#emitSync('afterLoss');
+    this.trainMeter.update(this.lossValue, this.items, logitsOf(output), target);
+    this.batchCounted = true;
+    this.lossToBackward = loss;
+    this.#emitSync('beforeBackward');
+    this.lossToBackward.backward();
+    this.#gradsPending = true;
+    this.#emitSync('afterBackward');
+    this.#optimizerStep();
+  }
+
+  #optimizerStep(): void {
+    const opt = this.optimizer;
+    this.#emitSync('beforeStep');
+    this.skipReason = this.#skip;
+    this.skippedStep = this.#skip !== undefined;
+    this.#skip = undefined;
+    if (!this.skippedStep) opt.step();
+    this.model.zeroGrad();
+    opt.zeroGrad();
+    this.#gradsPending = false;
+    this.step += 1;
+    this.stepped = true;
+    this.#notes(this.runner.onStepEnd(this.step - 1));
+    this.#emitSync('afterStep');
   }
 
   #trackBest(): void {
-    const v = pickMetric(this.metrics, this.monitor.metric);
+    const v = this.metrics[this.monitor.metric];
     this.isBestEpoch = false;
     if (v === undefined || Number.isNaN(v)) return;
     const better = !this.best || (this.monitor.mode === 'min' ? v < this.best.value : v > this.best.value);
@@ -268,95 +328,21 @@ export class Trainer {
     }
   }
 
-  #trainBatch(batch: Batch, closes: boolean): void {
-    const { input, target } = toDevice(batch, this.device);
-    const output = this.#autocast(() => this.forwardFn(this.model, input, batch));
-    const loss = this.#autocast(() => this.lossFn(output, target, batch));
-    this.output = output;
-    this.loss = loss;
-    this.lossValue = loss.item();
-    if (!Number.isFinite(this.lossValue)) throw this.#nonFinite();
-    const n = this.items;
-    this.trainMeter.update(this.lossValue, n, logitsOf(output), target);
-    this.#emitSync('afterLoss');
-    let l = this.accumulate > 1 ? loss.mul(n) : loss;
-    if (this.scaler) l = this.scaler.scale(l);
-    l.backward();
-    this.#windowItems += n;
-    this.#windowBatches += 1;
-    this.stepped = false;
-    if (closes) this.#optimizerStep();
-  }
-
-  #optimizerStep(): void {
-    const opt = this.optimizer;
-    this.scaler?.unscale_(opt);
-    // backward saw sum-of-batch-means x items: divide by the items the window actually had
-    if (this.accumulate > 1)
-      noGrad(() => {
-        const inv = 1 / this.#windowItems;
-        for (const g of opt.paramGroups) for (const p of g.params) p.grad?.mul_(inv);
-      });
-    this.#emitSync('beforeStep');
-    if (this.scaler) {
-      this.skippedStep = !this.scaler.step(opt);
-      this.scaler.update();
-    } else {
-      opt.step();
-      this.skippedStep = false;
-    }
-    this.model.zeroGrad();
-    opt.zeroGrad();
-    this.step += 1;
-    this.#windowItems = 0;
-    this.#windowBatches = 0;
-    this.stepped = true;
-    this.#notes(this.runner.onStepEnd(this.step - 1));
-    this.#emitSync('afterStep');
-  }
-
-  #nonFinite(): TrainError {
-    const last = this.lastCheckpoint;
-    const where = `epoch ${this.epoch + 1}/${this.epochs}, step ${this.step + 1} (batch ${this.batchIndex + 1} of the epoch)`;
-    return new TrainError(
-      'GRAFT_TRAIN_NONFINITE',
-      `loss is ${this.lossValue} at ${where}${this.phase ? `, phase '${this.phase}'` : ''}: the run stopped. ` +
-        (last ? `The last good checkpoint is ${last}` : 'No checkpoint was written before it'),
-      { epoch: this.epoch, step: this.step, lastCheckpoint: last },
-      'lower the learning rate, clip gradients (clip.norm), check the inputs for NaN, or resume from the checkpoint with changes',
-    );
-  }
-
-  /** Runs the validation source; the model's per-module train/eval modes are restored afterwards. */
+  /** Runs the validation source through the shared evaluation loop (train/evaluate.ts). */
   async #validate(): Promise<void> {
     if (!this.validSource) {
       this.evalMetrics = undefined;
       return;
     }
     await this.#emit('beforeValidate');
-    const modes = [...this.model.modules()].map((m) => [m, m.training] as const);
-    this.model.eval();
-    this.evalMeter.reset();
-    try {
-      for await (const raw of this.validSource.batches(this.epoch, 0)) {
-        try {
-          const batch = toBatch(raw);
-          tidy(() =>
-            noGrad(() => {
-              const { input, target } = toDevice(batch, this.device);
-              const output = this.#autocast(() => this.forwardFn(this.model, input, batch));
-              const loss = this.#autocast(() => this.lossFn(output, target, batch));
-              this.evalMeter.update(loss.item(), batchItems(batch), logitsOf(output), target);
-            }),
-          );
-        } finally {
-          disposeBatch(raw);
-        }
-      }
-    } finally {
-      for (const [m, t] of modes) m.training = t;
-    }
-    this.evalMetrics = this.evalMeter.result();
+    this.evalMetrics = await evaluate(this.model, this.validSource, {
+      device: this.device,
+      forward: this.forwardFn,
+      loss: this.lossFn,
+      wrap: (run) => this.#wrap(run),
+      epoch: this.epoch,
+      meter: this.evalMeter,
+    });
     await this.#emit('afterValidate');
   }
 

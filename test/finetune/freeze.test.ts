@@ -42,6 +42,17 @@ describe('selectors', () => {
     assert.deepEqual(ix.select({ children: '', first: 1 }), ['body.0.weight', 'body.1.weight', 'body.1.bias']);
     assert.deepEqual(ix.select({ loaded: false }), ['body.1.bias', 'head.weight', 'head.bias']);
   });
+  test('{ inCheckpoint }: `name in checkpoint`, counting keys skipped for their shape', () => {
+    const report = { loaded: ['body.0.weight'], skippedShape: [{ key: 'head.weight' }, { key: 'head.bias' }] };
+    const r = new ParamIndex({ model: m, loadReport: report });
+    assert.deepEqual(r.select({ inCheckpoint: true }), ['body.0.weight', 'head.weight', 'head.bias']);
+    assert.deepEqual(r.select({ inCheckpoint: false }), ['body.1.weight', 'body.1.bias']);
+    assert.deepEqual(r.select({ loaded: true }), ['body.0.weight'], 'loaded is what was copied');
+    // src/io's report gives the list itself
+    const io = new ParamIndex({ model: m, loadReport: { loaded: [], inCheckpoint: ['body.1.bias'] } });
+    assert.deepEqual(io.select({ inCheckpoint: true }), ['body.1.bias']);
+    assert.throws(() => new ParamIndex(m).select({ inCheckpoint: true }), /needs a load report/);
+  });
   test('a selector that matches nothing is an error naming the top-level modules', () => {
     assert.throws(
       () => ix.select('fc.*'),

@@ -15,7 +15,7 @@ import { createOptimizer } from '../../src/optim/index.ts';
 import { pyPow } from '../../src/schedule/index.ts';
 import { runEpoch, tiny } from './_helpers.ts';
 
-const names = (pg: ReturnType<typeof paramGroups>) => pg.groups.map((g) => [g.name, g.params, g.lr, g.weightDecay]);
+const names = (pg: ReturnType<typeof paramGroups>) => pg.groups.map((g) => [g.name, g.params, g.lr, g.weight_decay]);
 
 describe('paramGroups', () => {
   test('explicit groups by selector with lr / lrScale / hyper-parameters; the rest in one group', () => {
@@ -24,7 +24,7 @@ describe('paramGroups', () => {
       baseLr: 0.1,
       groups: [
         { name: 'head', match: 'head', lrScale: 10, momentum: 0.5 },
-        { name: 'bn', match: 'body.1', lr: 0.001, weightDecay: 0.1 },
+        { name: 'bn', match: 'body.1', lr: 0.001, weight_decay: 0.1 },
       ],
       noDecay: false,
     });
@@ -67,24 +67,51 @@ describe('paramGroups', () => {
     );
   });
 
-  test('no weight decay for biases and norm weights (ndim <= 1) when a decay applies; configurable', () => {
+  test('weight decay as torch.optim by default: every parameter decays; noDecay: true is the opt-in split', () => {
     const m = tiny();
-    assert.deepEqual(names(paramGroups(m, { baseLr: 0.1, weightDecay: 0.01 })), [
+    // torch.optim.SGD(model.parameters(), weight_decay=0.01) decays biases and norm weights too
+    assert.deepEqual(names(paramGroups(m, { baseLr: 0.1, weight_decay: 0.01 })), [
+      ['default', ['body.0.weight', 'body.1.weight', 'body.1.bias', 'head.weight', 'head.bias'], 0.1, 0.01],
+    ]);
+    assert.deepEqual(
+      paramGroups(m, { baseLr: 0.1, weight_decay: 0.01, groups: [{ name: 'h', match: 'head' }] }).groups.map(
+        (g) => g.name,
+      ),
+      ['h', 'default'],
+    );
+    // opt-in: biases and ndim <= 1 parameters (norm weights) at weight decay 0, as timm / fastai / HF's Trainer
+    assert.deepEqual(names(paramGroups(m, { baseLr: 0.1, weight_decay: 0.01, noDecay: true })), [
       ['default', ['body.0.weight', 'head.weight'], 0.1, 0.01],
       ['default.no_decay', ['body.1.weight', 'body.1.bias', 'head.bias'], 0.1, 0],
     ]);
     // no decay anywhere: no split
-    assert.deepEqual(paramGroups(m, { baseLr: 0.1 }).groups.length, 1);
+    assert.deepEqual(paramGroups(m, { baseLr: 0.1, noDecay: true }).groups.length, 1);
     // the optimizer's own default decay (AdamW 0.01) decides, without being written into the groups
-    const pg = paramGroups(m, { baseLr: 0.1 }, { defaults: { weight_decay: 0.01 } });
+    const pg = paramGroups(m, { baseLr: 0.1, noDecay: true }, { defaults: { weight_decay: 0.01 } });
     assert.deepEqual(names(pg)[0], ['default', ['body.0.weight', 'head.weight'], 0.1, undefined]);
-    assert.equal(paramGroups(m, { baseLr: 0.1, weightDecay: 0.01, noDecay: false }).groups.length, 1);
-    assert.deepEqual(paramGroups(m, { baseLr: 0.1, weightDecay: 0.01, noDecay: 'head' }).groups[1]!.params, [
+    assert.equal(paramGroups(m, { baseLr: 0.1 }, { defaults: { weight_decay: 0.01 } }).groups.length, 1);
+    assert.deepEqual(paramGroups(m, { baseLr: 0.1, weight_decay: 0.01, noDecay: 'head' }).groups[1]!.params, [
       'body.1.weight',
       'body.1.bias',
       'head.weight',
       'head.bias',
     ]);
+  });
+
+  test('exclude leaves parameters out of every group (a second optimizer of your own may train them)', () => {
+    const m = tiny();
+    const pg = paramGroups(m, {
+      baseLr: 0.1,
+      exclude: 'body.1',
+      groups: [{ name: 'all', match: '*' }],
+    });
+    assert.deepEqual(pg.excluded, ['body.1.weight', 'body.1.bias']);
+    assert.deepEqual(names(pg), [['all', ['body.0.weight', 'head.weight', 'head.bias'], 0.1, undefined]]);
+    assert.equal(pg.inputs.flatMap((g) => [...(g.params as Iterable<unknown>)]).length, 3);
+    // rest: false does not count excluded parameters as unmatched
+    assert.doesNotThrow(() =>
+      paramGroups(m, { baseLr: 0.1, exclude: 'body', groups: [{ name: 'h', match: 'head' }], rest: false }),
+    );
   });
 
   test("discriminative lrs: fastai's slice(lo, hi) and slice(hi) over the layer groups", () => {
@@ -202,7 +229,7 @@ describe('seed 004', () => {
     const stepsPerEpoch = 5;
     const r = new PhaseRunner(m, {
       optimizer: { type: 'AdamW', lr: 2e-5, eps: 1e-8 },
-      groups: { weightDecay: 0 },
+      groups: { weight_decay: 0 },
       scheduler: { type: 'linear', num_warmup_steps: 2, interval: 'step' },
       phases: [
         {

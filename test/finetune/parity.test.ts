@@ -92,7 +92,14 @@ test('seed 003: epoch 0 head only then all with features at lr×0.1; ReduceLROnP
       ],
       noDecay: false,
     },
-    scheduler: { type: 'ReduceLROnPlateau', mode: 'max', factor: 0.7, patience: 5, min_lr: 1e-8, monitor: 'val_acc' },
+    scheduler: {
+      type: 'ReduceLROnPlateau',
+      mode: 'max',
+      factor: 0.7,
+      patience: 5,
+      min_lr: 1e-8,
+      monitor: 'eval.accuracy',
+    },
     phases: [
       { name: 'head only', epochs: 1, freeze: { freeze: 'body', bn: 'freeze-all' } },
       { name: 'all', epochs: f.switch_at - 1, freeze: 'none' },
@@ -105,7 +112,7 @@ test('seed 003: epoch 0 head only then all with features at lr×0.1; ReduceLROnP
   });
   const plateau = r.scheduler;
   for (let e = 0; e < f.epochs; e++) {
-    const lrs = runEpoch(m, r, e, { val_acc: f.acc[e]! });
+    const lrs = runEpoch(m, r, e, { 'eval.accuracy': f.acc[e]! });
     assert.deepEqual(lrs, f.lrs[e], `lrs at epoch ${e}`);
     const rg = Object.fromEntries([...m.namedParameters()].map(([n, p]) => [n, p.requiresGrad]));
     if (e === 0) assert.deepEqual(rg, f.requires_grad[0]);

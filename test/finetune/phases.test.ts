@@ -48,10 +48,20 @@ describe('learning-rate changes at a phase start', () => {
     assert.throws(() => new PhaseRunner(tiny(), spec({ multiply: 2 })), /unknown key 'multiply'/);
     const r = new PhaseRunner(tiny(), {
       optimizer: { type: 'SGD', lr: 1 },
-      scheduler: { type: 'ReduceLROnPlateau', mode: 'max', monitor: 'val_acc' },
+      scheduler: { type: 'ReduceLROnPlateau', mode: 'max', monitor: 'eval.accuracy' },
       phases: [{ epochs: 3 }],
     });
-    assert.throws(() => r.onEpochEnd(0, { val_loss: 1 }), /watches 'val_acc', but onEpochEnd got val_loss/);
+    assert.throws(() => r.onEpochEnd(0, { 'eval.loss': 1 }), /watches 'eval.accuracy', but onEpochEnd got eval.loss/);
+    // Keras-style names are refused when the runner is built, with the name to use
+    assert.throws(
+      () =>
+        new PhaseRunner(tiny(), {
+          optimizer: { type: 'SGD', lr: 1 },
+          scheduler: { type: 'ReduceLROnPlateau', monitor: 'val_acc' },
+          phases: [{ epochs: 3 }],
+        }),
+      /monitor 'val_acc' is not a metric name.*did you mean 'eval.accuracy'/,
+    );
     assert.throws(
       () => new PhaseRunner(tiny(), { optimizer: { type: 'SGD', lr: 1 }, phases: [{ epochs: 1, steps: 3 }] }),
       /exactly one of epochs \/ steps/,
@@ -83,17 +93,27 @@ describe('schedulers in phases', () => {
     assert.ok(Math.abs(seen[3]![0]! - 0.005) < 1e-12);
   });
 
-  test('per-step schedulers take their length from the phase and need stepsPerEpoch', () => {
+  test('per-step schedulers take their length from the phase and stepsPerEpoch, given late or in the spec', () => {
     const spec: RunSpec = {
       optimizer: { type: 'SGD', lr: 1, momentum: 0.9 },
       phases: [{ epochs: 2, scheduler: { type: 'OneCycleLR', interval: 'step' } }],
     };
-    assert.throws(() => new PhaseRunner(tiny(), spec), /needs stepsPerEpoch/);
+    // without it the scheduler waits; the first epoch cannot start without it
+    assert.throws(() => new PhaseRunner(tiny(), spec).onEpochStart(0), /needs stepsPerEpoch.*fit\(\) gives it/);
+    const late = new PhaseRunner(tiny(), spec);
+    assert.equal(late.scheduler, undefined);
+    late.setStepsPerEpoch(3);
     const r = new PhaseRunner(tiny(), { ...spec, stepsPerEpoch: 3 });
-    const sched = r.scheduler as unknown as { totalSteps: number };
-    assert.equal(sched.totalSteps, 6);
-    assert.equal(r.optimizer.paramGroups[0]!.max_lr, 1, 'max_lr defaults to the group lr');
+    for (const x of [r, late]) {
+      const sched = x.scheduler as unknown as { totalSteps: number };
+      assert.equal(sched.totalSteps, 6);
+      assert.equal(x.optimizer.paramGroups[0]!.max_lr, 1, 'max_lr defaults to the group lr');
+    }
+    assert.deepEqual(late.lrs(), r.lrs());
     for (let s = 0; s < 6; s++) r.onStepEnd();
+    assert.throws(() => r.setStepsPerEpoch(4), /run spec says 3 steps per epoch, but the training data gives 4/);
+    late.onEpochStart(0);
+    assert.throws(() => new PhaseRunner(tiny(), { ...spec, phases: [{ epochs: 2 }] }).setStepsPerEpoch(0), /positive/);
   });
 
   test('phases measured in steps end mid-epoch', () => {
@@ -148,7 +168,7 @@ describe("the 'lr = 0' alternative", () => {
       const start = bits(body);
       const running = allBits(m).get('body.1.running_mean');
       for (let e = 0; e < 3; e++) {
-        runEpoch(m, r, e, { val_loss: 1 }, () => {
+        runEpoch(m, r, e, { 'eval.loss': 1 }, () => {
           assert.equal(r.optimizer.paramGroups[0]!.lr, 0, 'body pinned at 0 at every step');
           assert.ok(body.grad, 'lr0 keeps gradients (the parameters stay trainable)');
         });
@@ -209,6 +229,8 @@ describe('optimizer switches', () => {
     ({ r } = switchRun({ type: 'Adam', lr: 0.01 }, { type: 'SGD', momentum: 0.9, state: 'keep' }));
     assert.equal(r.optimizer.state.size, 0);
     assert.match(r.notes.at(-1)!.text, /Adam -> SGD \(state keep\); dropped step, exp_avg, exp_avg_sq/);
+    // the group's params are the group itself, not a hyper-parameter SGD drops
+    assert.match(r.notes.at(-1)!.text, /hyper-parameters SGD does not take: betas, eps$/);
     assert.deepEqual(r.lrs(), [0.001, 0.01], 'the new optimizer starts at the current lrs');
   });
 });
@@ -217,7 +239,7 @@ describe('exact resume', () => {
   const spec = (): RunSpec => ({
     optimizer: { type: 'Adam', lr: 0.01 },
     groups: TWO,
-    scheduler: { type: 'ReduceLROnPlateau', mode: 'max', factor: 0.5, patience: 1, monitor: 'acc' },
+    scheduler: { type: 'ReduceLROnPlateau', mode: 'max', factor: 0.5, patience: 1, monitor: 'eval.accuracy' },
     phases: [
       { epochs: 2, freeze: { freeze: 'body' } },
       { epochs: 2, freeze: 'none', scheduler: { type: 'OneCycleLR', interval: 'step' } },
@@ -234,19 +256,48 @@ describe('exact resume', () => {
     test(`stopping after epoch ${stopAt} and resuming gives the same parameters bit for bit`, () => {
       const a = tiny();
       const ra = new PhaseRunner(a, spec());
-      for (let e = 0; e < 7; e++) runEpoch(a, ra, e, { acc: acc[e]! });
+      for (let e = 0; e < 7; e++) runEpoch(a, ra, e, { 'eval.accuracy': acc[e]! });
 
       const b = tiny();
       const rb = new PhaseRunner(b, spec());
-      for (let e = 0; e <= stopAt; e++) runEpoch(b, rb, e, { acc: acc[e]! });
+      for (let e = 0; e <= stopAt; e++) runEpoch(b, rb, e, { 'eval.accuracy': acc[e]! });
       const saved = rb.stateDict();
       const c = new Tiny();
       c.loadStateDict(b.stateDict());
       const rc = new PhaseRunner(c, spec());
       rc.loadStateDict(saved);
       assert.equal(rc.phaseIndex, rb.phaseIndex);
-      for (let e = stopAt + 1; e < 7; e++) runEpoch(c, rc, e, { acc: acc[e]! });
+      for (let e = stopAt + 1; e < 7; e++) runEpoch(c, rc, e, { 'eval.accuracy': acc[e]! });
       assert.deepEqual(allBits(c), allBits(a));
       assert.deepEqual(rc.lrs(), ra.lrs());
     });
+});
+
+describe('nothing trains', () => {
+  test('a phase that freezes everything is an error when the run is built, before any step', () => {
+    const spec = (freeze: RunSpec['phases'][number]['freeze']): RunSpec => ({
+      optimizer: { type: 'SGD', lr: 1 },
+      phases: [
+        { epochs: 1, freeze: { freeze: 'body' } },
+        { name: 'oops', epochs: 1, freeze },
+      ],
+    });
+    assert.throws(
+      () => new PhaseRunner(tiny(), spec({ freeze: '*' })),
+      /phase 1 'oops': nothing trains: every one of the 5 parameters is frozen/,
+    );
+    // the plan's dry runner says so too
+    assert.throws(() => new PhaseRunner(tiny(), spec({ freeze: '*' }), { dry: true }), /nothing trains/);
+    assert.doesNotThrow(() => new PhaseRunner(tiny(), spec({ freeze: '*', train: 'head.bias' })));
+    // trainable parameters that no group holds train nothing either
+    assert.throws(
+      () =>
+        new PhaseRunner(tiny(), {
+          optimizer: { type: 'SGD', lr: 1 },
+          groups: { exclude: 'head' },
+          phases: [{ epochs: 1, freeze: { freeze: 'body' } }],
+        }),
+      /phase 0: nothing trains: its 2 trainable parameters are in no optimizer group/,
+    );
+  });
 });

@@ -91,7 +91,7 @@ test('plan of seed 003: frozen modules, eval-mode BatchNorm, the switch; the mod
     {
       optimizer: { type: 'Adam', lr: 0.01 },
       groups: { groups: [{ name: 'features', match: 'body', lrScale: 0.1 }], rest: 'fc', noDecay: false },
-      scheduler: { type: 'ReduceLROnPlateau', mode: 'max', factor: 0.7, patience: 5, monitor: 'val_acc' },
+      scheduler: { type: 'ReduceLROnPlateau', mode: 'max', factor: 0.7, patience: 5, monitor: 'eval.accuracy' },
       phases: [
         { name: 'head only', epochs: 1, freeze: { freeze: 'body' } },
         { name: 'all', epochs: 8, freeze: 'none' },

@@ -8,6 +8,7 @@ import {
   gradualUnfreezing,
   kerasTwoPhase,
   PhaseRunner,
+  type RunSpec,
 } from '../../src/finetune/index.ts';
 import * as models from '../../src/models/index.ts';
 import { allBits, runEpoch, tiny } from './_helpers.ts';
@@ -122,4 +123,29 @@ test('fastai fine_tune on resnet18: head (+ BatchNorm) first at slice(base_lr), 
     [...m.namedParameters()].every(([, p]) => p.requiresGrad),
     'a dry runner never touches the model',
   );
+});
+
+test("weight decay of the built-ins: fastai's keep biases and norms at 0 (wd_bn_bias=False), the others decay everything as torch.optim", () => {
+  const m = models.create('resnet18', { numClasses: 4 });
+  const names = (spec: RunSpec) =>
+    new PhaseRunner(m, spec, { dry: true }).groups.groups.map((g) => [g.name, g.weight_decay]);
+  const fastai = names(fineTune(m, { epochs: 1, stepsPerEpoch: 2 }));
+  assert.ok(
+    fastai.some(([n, wd]) => String(n).endsWith('.no_decay') && wd === 0),
+    'fastai: a no-decay part',
+  );
+  const adamW = { type: 'AdamW', weight_decay: 0.01 };
+  const ulmfit = names(gradualUnfreezing(m, { baseLr: 1e-3, optimizer: adamW }));
+  assert.ok(
+    ulmfit.some(([n]) => String(n).endsWith('.no_decay')),
+    'ULMFiT is fastai too',
+  );
+  for (const spec of [
+    backboneFinetuning(m, { epochs: 2, unfreezeAt: 1, lr: 0.1, optimizer: adamW }),
+    kerasTwoPhase(m, { headEpochs: 1, epochs: 1, optimizer: adamW }),
+  ])
+    assert.ok(
+      names(spec).every(([n]) => !String(n).endsWith('.no_decay')),
+      'Lightning and Keras: torch.optim decays every parameter',
+    );
 });

@@ -84,6 +84,7 @@ test('the report: every category, counts, parameter totals', () => {
     defaulted: 1,
     unexpected: 1,
     cast: 1,
+    tied: 0,
   });
   assert.deepEqual(r.parameters, { total: 216 + 32 + 4 + 8, loaded: 216, new: 44 });
   assert.deepEqual(r.skipped, [

@@ -3,6 +3,7 @@
 import assert from 'node:assert/strict';
 import { join } from 'node:path';
 import { test } from 'node:test';
+import { readPth } from '../../src/io/index.ts';
 import type { OptimizerStateDictInput } from '../../src/optim/index.ts';
 import {
   bits,
@@ -16,25 +17,15 @@ import {
   setGrads,
 } from './_helpers.ts';
 
-// The reader belongs to src/io; without it these tests are skipped, not failed.
-let readPth: ((path: string) => unknown) | undefined;
-try {
-  readPth = (await import('../../src/io/index.ts')).readPth as (path: string) => unknown;
-} catch {
-  readPth = undefined;
-}
-
 for (const [file, name] of Object.entries(FX.pth_cases)) {
-  test(`${file}: PyTorch's saved ${name} state loads with the same layout and continues identically`, {
-    skip: readPth ? false : 'src/io readPth is not available',
-  }, () => {
+  test(`${file}: PyTorch's saved ${name} state loads with the same layout and continues identically`, () => {
     const c = caseNamed(name);
     const last = c.trajectory[FX.steps - 1]!;
     const fromPth = makeParams(last);
     const fromJson = makeParams(last);
     const a = makeOptimizer(c.type, c.options, c.group_overrides, fromPth);
     const b = makeOptimizer(c.type, c.options, c.group_overrides, fromJson);
-    a.loadStateDict(readPth!(join(FIXTURE_DIR, file)) as OptimizerStateDictInput);
+    a.loadStateDict(readPth(join(FIXTURE_DIR, file)) as OptimizerStateDictInput);
     b.loadStateDict(decodeStateDict(c.state_dict));
     compareStateDict(a.stateDict(), c.state_dict, file);
     for (let t = 0; t < 3; t++) {

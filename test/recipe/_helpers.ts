@@ -7,7 +7,9 @@ import { fileURLToPath } from 'node:url';
 import sharp from 'sharp';
 import { type RawTensor, writePth, writeSafetensors } from '../../src/io/index.ts';
 import { tensorToRaw } from '../../src/io/tensors.ts';
+import * as models from '../../src/models/index.ts';
 import type { Module } from '../../src/nn/index.ts';
+import { manualSeed } from '../../src/tensor/index.ts';
 
 export const ROOT = join(dirname(fileURLToPath(import.meta.url)), '..', '..');
 export const RECIPES = join(ROOT, 'recipes');
@@ -110,6 +112,18 @@ export function savePth(file: string, model: Module, prefix = '', extra: Map<str
 export function saveSafetensors(file: string, tensors: Map<string, RawTensor>): string {
   writeSafetensors(file, tensors, { format: 'pt' });
   return file;
+}
+
+/**
+ * The 004_cifar_* fine-tuning recipes start from 004_cifar_base.yaml's model.safetensors: this writes
+ * a stand-in (cifar_net with seeded random weights) under `dir` and returns the override to use it.
+ */
+export function cifarBase(dir: string, seed = 4): string {
+  manualSeed(seed);
+  const net = models.create('cifar_net');
+  const file = saveSafetensors(join(dir, 'cifar-base.safetensors'), stateDictRaw(net));
+  net.dispose();
+  return `model.pretrained.checkpoint=${file}`;
 }
 
 /** Overrides that make a recipe a quick run: small subsets, small batches, one epoch per phase, no report. */

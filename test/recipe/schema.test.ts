@@ -205,18 +205,97 @@ test('extends: deep merge, lists replace, a new type replaces the object, null r
   });
 });
 
-test('every recipe in recipes/ loads and names its seed file', () => {
+test('every recipe in recipes/ loads and its header says what it reproduces, in plain words', () => {
   const files = readdirSync(join(ROOT, 'recipes')).filter((f) => f.endsWith('.yaml'));
-  assert.ok(files.length >= 10);
-  const seeds = new Set<string>();
+  assert.ok(files.length >= 14);
   for (const f of files) {
     const text = readFileSync(join(ROOT, 'recipes', f), 'utf8');
-    const m = /seeds\/(00\d_[0-9a-f]+)\.txt/.exec(text);
-    assert.ok(m, `${f} names its seed file`);
-    seeds.add(m[1]!.slice(0, 3));
-    loadRecipe(join(ROOT, 'recipes', f));
+    const header = text.split('\n').filter((_l, i, ls) => ls.slice(0, i + 1).every((x) => x.startsWith('#')));
+    assert.ok(header.join(' ').length > 80, `${f} starts with a header saying what it reproduces`);
+    // user-facing text: no internal paths, no "seed NNN" labels, in the header or the run name
+    assert.doesNotMatch(text, /\.\.\/shared|seeds\/|\bseed ?0\d\d/i, `${f} speaks the project's own words`);
+    const r = loadRecipe(join(ROOT, 'recipes', f));
+    assert.doesNotMatch(r.name, /seed/, `${f}: run name ${r.name}`);
   }
-  assert.deepEqual([...seeds].sort(), ['000', '001', '002', '003', '004']);
+});
+
+test('schedulers are checked against the optimizer the recipe builds: OneCycleLR with SGD momentum or AdamW', () => {
+  const cycle = { type: 'OneCycleLR', interval: 'step' };
+  // before: "optimizer must support momentum" for every optimizer (a stand-in with defaults { lr })
+  assert.doesNotThrow(() => recipeFrom({ ...BASE, scheduler: cycle }));
+  assert.doesNotThrow(() => recipeFrom({ ...BASE, optimizer: { type: 'AdamW', lr: 1e-3 }, scheduler: cycle }));
+  assert.doesNotThrow(() =>
+    recipeFrom(BASE, {
+      set: ['optimizer={type: Adam, lr: 0.001}', 'phases[1].scheduler={type: OneCycleLR, interval: step}'],
+    }),
+  );
+  // a phase after a switch gets the switched-to optimizer
+  assert.doesNotThrow(() =>
+    recipeFrom(BASE, {
+      set: [
+        'optimizer={type: Adam, lr: 0.001}',
+        'phases[1].optimizer={type: SGD, momentum: 0.9}',
+        'phases[1].scheduler={type: OneCycleLR, interval: step, base_momentum: 0.8}',
+      ],
+    }),
+  );
+  assert.equal(
+    errorOf(['scheduler={type: OneCycleLR, pct_start: 2}']).message,
+    'scheduler: OneCycleLR: pct_start must be between 0 and 1, got 2',
+  );
+});
+
+test('monitors name metrics of the one vocabulary, with a did-you-mean, before any compute', () => {
+  const e = errorOf(['train.monitor=val_accuracy']);
+  assert.equal(e.path, 'train.monitor');
+  assert.match(
+    e.message,
+    /^train\.monitor: unknown metric 'val_accuracy'; the metrics are train\.loss, .*eval\.macroF1/,
+  );
+  assert.equal(e.hint, "did you mean 'eval.accuracy'?");
+  assert.equal(errorOf(['train.monitor={metric: accuracy}']).hint, "did you mean 'eval.accuracy'?");
+  assert.equal(errorOf(['train.monitor={metric: accuracy}']).path, 'train.monitor.metric');
+  const early = errorOf(['train.earlyStopping={monitor: eval.acuracy}']);
+  assert.equal(early.path, 'train.earlyStopping.monitor');
+  assert.equal(early.hint, "did you mean 'eval.accuracy'?");
+  const plateau = errorOf(['scheduler={type: ReduceLROnPlateau, mode: max, monitor: val_acc}']);
+  assert.equal(plateau.path, 'scheduler.monitor');
+  assert.equal(plateau.hint, "did you mean 'eval.accuracy'?");
+  const phase = errorOf(['phases[1].scheduler={type: ReduceLROnPlateau, monitor: train_loss}']);
+  assert.equal(phase.path, 'phases[1].scheduler.monitor');
+  assert.equal(phase.hint, "did you mean 'train.loss'?");
+  const ok = recipeFrom(BASE, {
+    set: [
+      'train.monitor=eval.macroF1',
+      'train.earlyStopping={monitor: train.loss}',
+      'scheduler={type: ReduceLROnPlateau, monitor: eval.top5}',
+    ],
+  });
+  assert.equal(ok.recipe.train?.monitor, 'eval.macroF1');
+  // text data without a validation split logs no eval.* metrics
+  const text = { ...BASE, data: { kind: 'text', train: 'x.csv', tokenizer: 'vocab.txt' } };
+  assert.match(
+    errorOf(['train.monitor=eval.accuracy'], text).message,
+    /^train\.monitor: 'eval\.accuracy' is a validation metric, but this run has no validation data/,
+  );
+  assert.equal(errorOf(['scheduler={type: ReduceLROnPlateau, monitor: eval.loss}'], text).path, 'scheduler.monitor');
+});
+
+test("--set values YAML reads specially get a hint to quote them; '*' alone freezes nothing that trains", () => {
+  const star = errorOf(['phases[0].freeze.freeze=*']);
+  assert.match(star.message, /^phases\[0\]\.freeze\.freeze: override value is not valid YAML/);
+  assert.match(star.hint ?? '', /quote the value for YAML and the shell: --set 'phases\[0\]\.freeze\.freeze="\*"'/);
+  // '!fc' is a YAML tag: it used to become '' silently
+  assert.match(errorOf(['phases[0].freeze.freeze=!fc']).hint ?? '', /--set 'phases\[0\]\.freeze\.freeze="!fc"'/);
+  assert.deepEqual(recipeFrom(BASE, { set: ['phases[0].freeze.freeze="!fc"'] }).recipe.phases[0]!.freeze, {
+    freeze: '!fc',
+  });
+  assert.equal(
+    errorOf(['phases[0].freeze.freeze="*"']).message,
+    "phases[0].freeze: nothing trains: '*' freezes every parameter (hint: name what trains, e.g. { freeze: '*', train: fc }, or write freeze: none)",
+  );
+  assert.doesNotThrow(() => recipeFrom(BASE, { set: ['phases[0].freeze={freeze: "*", train: fc}'] }));
+  assert.doesNotThrow(() => recipeFrom(BASE, { set: ['phases[0].freeze={freeze: "*", bn: train}'] }));
 });
 
 test('docs/recipes.md holds the field reference generated from the schema', () => {

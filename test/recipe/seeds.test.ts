@@ -1,5 +1,6 @@
-// Every seed recipe in recipes/ builds and trains a few steps on tiny data, and does what its seed
-// does: which parameters train in each phase, every group's lr at every epoch, what the load took.
+// The recipes for the first four techniques build and train a few steps on tiny data, and do what
+// the technique does: which parameters train in each phase, every group's lr at every epoch, what
+// the load took. (The CIFAR net and BERT recipes: seeds_004.test.ts.)
 import assert from 'node:assert/strict';
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
@@ -16,77 +17,12 @@ import {
   ReLU,
   type Sequential,
 } from '../../src/nn/index.ts';
-import {
-  buildRun,
-  loadRecipe,
-  type RunPieces,
-  type RunProgress,
-  rebuildFromConfig,
-  runRecipe,
-} from '../../src/recipe/index.ts';
+import { rebuildFromConfig } from '../../src/recipe/index.ts';
 import { manualSeed, noGrad, randn, type Tensor } from '../../src/tensor/index.ts';
-import { type Callback, fit, loadModel } from '../../src/train/index.ts';
-import {
-  imageFolder,
-  quick,
-  ROOT,
-  readJsonl,
-  recipe,
-  savePth,
-  saveSafetensors,
-  stateDictRaw,
-  textData,
-  tinyBert,
-  withTmp,
-} from './_helpers.ts';
+import { loadModel } from '../../src/train/index.ts';
+import { imageFolder, quick, ROOT, recipe, savePth, saveSafetensors, stateDictRaw, withTmp } from './_helpers.ts';
 
-interface EpochProbe {
-  epoch: number;
-  phase: string | undefined;
-  lrs: number[];
-  groups: (string | null)[];
-  optimizer: string;
-  trainable: string[];
-}
-
-/** buildRun + fit with a callback that records, at each epoch start, the lrs and what trains. */
-async function probeRun(
-  file: string,
-  set: string[],
-  out: string,
-  o: { before?: (p: RunPieces) => void; after?: (p: RunPieces) => void } = {},
-): Promise<{ epochs: EpochProbe[]; pieces: RunPieces; steps: number }> {
-  const pieces = buildRun(loadRecipe(file, { set: [...set, `output.dir=${out}`] }));
-  const epochs: EpochProbe[] = [];
-  const probe: Callback = {
-    beforeEpoch(t) {
-      epochs.push({
-        epoch: t.epoch,
-        phase: t.phase,
-        lrs: t.lrs(),
-        groups: t.groupNames(),
-        optimizer: t.optimizer.constructor.name,
-        trainable: [...t.model.namedParameters()].filter(([, p]) => p.requiresGrad).map(([n]) => n),
-      });
-    },
-  };
-  try {
-    o.before?.(pieces);
-    const r = await fit({ ...pieces.fit, callbacks: [probe], progress: false });
-    o.after?.(pieces);
-    return { epochs, pieces, steps: r.steps };
-  } finally {
-    await pieces.dispose();
-  }
-}
-
-const close = (a: number, b: number) => Math.abs(a - b) <= 1e-12 * Math.max(1, Math.abs(b));
-const lrsClose = (got: number[], want: number[], what: string) => {
-  assert.equal(got.length, want.length, `${what}: ${got} vs ${want}`);
-  for (const [i, g] of got.entries()) assert.ok(close(g, want[i]!), `${what}: ${got} vs ${want}`);
-};
-const raw = (r: RawTensor) => new Float32Array(r.data.buffer, r.data.byteOffset, r.data.byteLength / 4);
-const same = (a: Float32Array, b: Float32Array) => a.length === b.length && a.every((v, i) => v === b[i]);
+import { lrsClose, probeRun, raw, same } from './_probe.ts';
 
 test('seed 000: pretrained layers at lr x 1e-4, new at lr; at epoch K both to lr x 0.1, then MultiStepLR(0.5)', async () => {
   await withTmp(async (dir) => {
@@ -155,7 +91,7 @@ test('seed 001: backbone from a classifier.-prefixed checkpoint, head at 10x lr,
         },
       },
     );
-    assert.deepEqual(epochs[0]!.groups, ['backbone', 'head']);
+    assert.deepEqual(epochs[0]!.groups, ['backbone', 'head'], 'weight decay on biases and BatchNorm too');
     lrsClose(epochs[0]!.lrs, [5e-5, 5e-4], 'head 10x');
     lrsClose(epochs[1]!.lrs, [5e-5, 5e-4], 'StepLR step_size 2');
     lrsClose(epochs[2]!.lrs, [5e-6, 5e-5], 'both groups stepped together');
@@ -193,6 +129,8 @@ test('seed 002: resnet18 1000 -> 4 classes, all but fc frozen, module. stripped;
       },
     );
     assert.deepEqual(epochs[0]!.trainable, ['fc.weight', 'fc.bias']);
+    // SGD(pg, weight_decay=4e-5) decays the bias too: one group, no '.no_decay' split
+    assert.deepEqual(epochs[0]!.groups, ['default']);
   });
 });
 
@@ -268,7 +206,14 @@ test('seed 003: the optimizer choice (RMSprop alpha 0.9, SGD momentum) and the A
     const sgd = await probeRun(recipe('003_momentum.yaml'), quick(2), join(dir, 'sgd'), {
       before(p) {
         assert.equal(p.runner.optimizer.paramGroups[0]!.momentum, 0.9);
-        assert.equal(p.runner.optimizer.paramGroups[0]!.weight_decay, 1e-4);
+        // torch.optim's weight decay: every parameter of both groups, biases and BatchNorm included
+        assert.deepEqual(
+          p.runner.optimizer.paramGroups.map((g) => [g.name, g.weight_decay]),
+          [
+            ['features', 1e-4],
+            ['classifier', 1e-4],
+          ],
+        );
       },
     });
     assert.equal(sgd.epochs[0]!.optimizer, 'SGD');
@@ -277,97 +222,8 @@ test('seed 003: the optimizer choice (RMSprop alpha 0.9, SGD momentum) and the A
       sw.epochs.map((e) => e.optimizer),
       ['Adam', 'Adam', 'SGD'],
     );
-    const [a, b] = [sw.epochs[1]!.lrs, sw.epochs[2]!.lrs];
-    for (const [i, lr] of b.entries()) assert.ok(close(lr, a[i]! * 10), `the switch scales lrs by 10: ${a} -> ${b}`);
+    // the switch keeps every group's lr: no x10 the technique does not have
+    lrsClose(sw.epochs[2]!.lrs, sw.epochs[1]!.lrs, 'SGD starts at the lrs Adam had');
     assert.deepEqual(sw.epochs[2]!.trainable.length, sw.epochs[1]!.trainable.length);
-  });
-});
-
-test('seed 004: CIFAR net fine-tuned at the last layer, the last 3 layers, or all', async () => {
-  await withTmp(async (dir) => {
-    const trainable = async (file: string) =>
-      (await probeRun(recipe(file), quick(1), join(dir, file))).epochs[0]!.trainable;
-    assert.deepEqual(await trainable('004_cifar_last_layer.yaml'), ['fc3.weight', 'fc3.bias']);
-    assert.deepEqual(await trainable('004_cifar_last_k_layers.yaml'), [
-      'fc1.weight',
-      'fc1.bias',
-      'fc2.weight',
-      'fc2.bias',
-      'fc3.weight',
-      'fc3.bias',
-    ]);
-    assert.equal((await trainable('004_cifar_all_layers.yaml')).length, 10);
-  });
-});
-
-test('seed 004: BERT with only the last encoder layer and the classifier trainable, AdamW 2e-5, linear warm-up, clip 1.0', async () => {
-  await withTmp(async (dir) => {
-    const text = textData(join(dir, 'text'));
-    const config = tinyBert(text.vocabSize);
-    manualSeed(3);
-    const src = models.create('bert-base-uncased', { config, numClasses: 2 });
-    const ckpt = saveSafetensors(
-      join(dir, 'bert.safetensors'),
-      stateDictRaw(src, '', (k) => k.startsWith('bert.')),
-    );
-    src.dispose();
-    const { epochs, steps } = await probeRun(
-      recipe('004_bert_last_layer.yaml'),
-      [
-        ...quick(1, { train: 12, val: 6 }),
-        'phases[0].epochs=2',
-        `model.options={config: ${JSON.stringify(config)}}`,
-        `model.pretrained.checkpoint=${ckpt}`,
-        `data.train=${text.train}`,
-        `data.val=${text.val}`,
-        `data.tokenizer=${text.vocab}`,
-        'train.logEvery=1',
-      ],
-      join(dir, 'run'),
-      {
-        before(p) {
-          assert.deepEqual(p.loadReport!.missing, ['classifier.weight', 'classifier.bias']);
-          assert.equal(p.runner.optimizer.constructor.name, 'AdamW');
-          assert.equal(p.runner.optimizer.paramGroups[0]!.eps, 1e-8);
-          assert.equal(p.runner.schedulerInterval, 'step');
-        },
-      },
-    );
-    assert.ok(epochs[0]!.trainable.length > 0);
-    for (const n of epochs[0]!.trainable) assert.match(n, /^(bert\.encoder\.layer\.1\.|classifier\.)/);
-    assert.ok(epochs[0]!.trainable.includes('classifier.weight'));
-    assert.ok(epochs[0]!.trainable.some((n) => n.startsWith('bert.encoder.layer.1.')));
-    assert.equal(steps, 6, '12 texts in batches of 4, 2 epochs');
-    // linear decay from 2e-5 to 0 over the 6 steps (no warm-up): 2e-5 at the start, 1e-5 after 3
-    assert.ok(close(epochs[0]!.lrs[0]!, 2e-5));
-    assert.ok(close(epochs[1]!.lrs[0]!, 1e-5), `${epochs[1]!.lrs}`);
-    const recs = readJsonl(join(dir, 'run', 'metrics.jsonl')).filter((r) => r.type === 'step');
-    assert.equal(recs.length, 6);
-    assert.ok(
-      recs.every((r) => typeof r.gradNorm === 'number'),
-      'clip_grad_norm_ at 1.0 records the norm',
-    );
-  });
-});
-
-test('runRecipe reports progress: phase notes, steps and epochs', async () => {
-  await withTmp(async (dir) => {
-    const seen: RunProgress[] = [];
-    const set = [...quick(1), 'phases[1]={name: all, epochs: 1, freeze: none}'];
-    const r = await runRecipe(loadRecipe(recipe('004_cifar_last_layer.yaml'), { set }), {
-      outDir: dir,
-      onProgress: (p) => seen.push(p),
-    });
-    assert.equal(r.name, 'seed004-cifar-last-layer');
-    assert.deepEqual(
-      seen.filter((p) => p.kind === 'step').map((p) => p.step),
-      [1, 2, 3, 4],
-    );
-    const note = seen.find((p) => p.kind === 'note')!;
-    assert.deepEqual([note.text, note.epoch, note.phase], ["phase 1 'all' starts", 1, 'all']);
-    const epoch = seen.find((p) => p.kind === 'epoch')!;
-    assert.equal(epoch.phase, 'last layer');
-    assert.equal(typeof epoch.metrics!['eval.accuracy'], 'number');
-    assert.ok(existsSync(join(dir, 'recipe.yaml')));
   });
 });

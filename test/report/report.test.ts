@@ -69,11 +69,16 @@ test('the report holds the four charts as inline SVG and the tables', async () =
     assert.match(html, new RegExp(`<figure id="chart-${id}" class="chart">`));
   assert.equal((html.match(/<svg /g) ?? []).length, 4);
   // legends name the series and the groups; phase boundaries are labelled on the charts
-  for (const s of ['train (steps)', 'eval (epoch)', 'eval accuracy', 'eval top-5', 'eval macro-F1', 'backbone', 'head'])
+  // series are named as the metrics are (train.loss, eval.accuracy, ...)
+  for (const s of ['train.loss (steps)', 'eval.loss', 'eval.accuracy', 'eval.top5', 'eval.macroF1', 'backbone', 'head'])
     assert.ok(html.includes(`>${s}<`), `legend ${s}`);
   assert.ok(html.includes('>all<'), 'phase label');
   assert.match(html, /<h2>Phases<\/h2>/);
-  assert.match(html, /<td>best epoch<\/td><td>4 \(eval loss/);
+  assert.match(html, /<td>best epoch<\/td><td>4 \(eval\.loss 0\.1100, eval\.accuracy 70\.00%\)/);
+  assert.match(
+    html,
+    /<th>train\.loss<\/th><th>train\.accuracy<\/th><th>eval\.loss<\/th><th>eval\.accuracy<\/th><th>eval\.top5<\/th><th>eval\.macroF1<\/th>/,
+  );
   assert.ok(html.includes('&lt;b&gt;x&lt;/b&gt;'), 'class names are escaped');
   assert.ok(!html.includes('<b>x</b>'));
 });

@@ -6,7 +6,7 @@ import { test } from 'node:test';
 import { DataLoader, TensorDataset } from '../../src/data/index.ts';
 import { SGD } from '../../src/optim/index.ts';
 import { type Tensor, tensor } from '../../src/tensor/index.ts';
-import { type Callback, fit, toBatch } from '../../src/train/index.ts';
+import { type Callback, fit, toBatch, toSource } from '../../src/train/index.ts';
 import { makeData, mlp, readJsonl, rmDir, stepLosses, tmpDir, weights } from './_helpers.ts';
 
 function loaders() {
@@ -65,4 +65,30 @@ test('toBatch reads the loader batch shapes: {x, y}, text batches with attention
   assert.equal(toBatch([x, y]).target, y);
   assert.equal(toBatch({ image: x, label: y }).input, x);
   assert.throws(() => toBatch({ a: 1 }), /no input tensor/);
+});
+
+test("a source forwards its loader's count of skipped bad samples, read live", () => {
+  let n = 0;
+  const epochLoader = {
+    iterate: () => [],
+    length: 0,
+    get skipped() {
+      return n;
+    },
+  };
+  const torchStyle = {
+    setEpoch() {},
+    *[Symbol.iterator]() {},
+    get skipped() {
+      return n;
+    },
+  };
+  const a = toSource(epochLoader);
+  const b = toSource(torchStyle);
+  n = 3;
+  assert.equal(a.skipped, 3);
+  assert.equal(b.skipped, 3);
+  assert.equal(toSource([]).skipped, undefined);
+  const { train } = loaders();
+  assert.equal(toSource(train).skipped, (train as { skipped?: number }).skipped);
 });

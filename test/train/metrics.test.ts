@@ -2,16 +2,21 @@
 // hand-made confusion matrices and logits.
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
+import { SGD } from '../../src/optim/index.ts';
 import { tensor } from '../../src/tensor/index.ts';
 import {
+  checkMetricName,
   computeMetrics,
   countsFromMatrix,
+  EarlyStopping,
+  fit,
   Meter,
   macroF1,
+  metricNames,
   perClassAccuracy,
-  pickMetric,
-  withAliases,
+  Trainer,
 } from '../../src/train/index.ts';
+import { setup } from './_helpers.ts';
 
 const close = (a: number, b: number, msg?: string) => assert.ok(Math.abs(a - b) < 1e-12, `${msg ?? ''} ${a} vs ${b}`);
 
@@ -82,12 +87,57 @@ test('Meter: k is min(5, classes); ignore_index targets are skipped', () => {
   close(r.accuracy!, 1 / 2);
 });
 
-test('metric names: dotted, Keras-style aliases, bare names prefer eval', () => {
-  const m = withAliases({ 'train.loss': 1, 'eval.loss': 2, 'eval.accuracy': 0.5 });
-  assert.equal(m.val_loss, 2);
-  assert.equal(m.val_accuracy, 0.5);
-  assert.equal(m.train_loss, 1);
-  assert.equal(pickMetric(m, 'loss'), 2);
-  assert.equal(pickMetric(m, 'val_accuracy'), 0.5);
-  assert.equal(pickMetric(m, 'eval.top5'), undefined);
+test('metric names: one vocabulary, <split>.<metric>, eval.* only with validation data', () => {
+  assert.deepEqual(metricNames({ valid: false }), ['train.loss', 'train.accuracy', 'train.top5', 'train.macroF1']);
+  assert.deepEqual(metricNames({ valid: true }).slice(4), ['eval.loss', 'eval.accuracy', 'eval.top5', 'eval.macroF1']);
+  for (const n of metricNames({ valid: true })) checkMetricName(n, { valid: true });
+});
+
+test('old spellings and typos are refused with a did-you-mean', () => {
+  const hint = (name: string, valid = true): string | undefined => {
+    try {
+      checkMetricName(name, { valid });
+    } catch (e) {
+      return `${(e as Error).message} | ${(e as { hint?: string }).hint}`;
+    }
+    return undefined;
+  };
+  for (const [bad, near] of [
+    ['val_acc', 'eval.accuracy'],
+    ['val_accuracy', 'eval.accuracy'],
+    ['val_loss', 'eval.loss'],
+    ['train_loss', 'train.loss'],
+    ['accuracy', 'eval.accuracy'],
+    ['eval.acuracy', 'eval.accuracy'],
+    ['eval.f1', 'eval.macroF1'],
+    ['eval.top3', 'eval.top5'],
+  ] as const) {
+    const h = hint(bad);
+    assert.ok(h?.includes(`unknown metric '${bad}'`), `${bad}: ${h}`);
+    assert.ok(h?.includes(`did you mean '${near}'?`), `${bad}: ${h}`);
+  }
+  assert.match(hint('accuracy', false)!, /did you mean 'train.accuracy'/);
+  assert.match(hint('eval.accuracy', false)!, /validation metric, but this run has no validation data/);
+});
+
+test('an unknown monitor fails when the run is set up, before any compute', async () => {
+  const s = setup(1);
+  let batches = 0;
+  let started = 0;
+  // order -2000: like the run folder's overwrite, which clears files at beforeFit
+  const count = { order: -2000, beforeFit: () => void started++, beforeBatch: () => void batches++ };
+  assert.throws(() => new Trainer({ ...s, monitor: 'val_acc' }), /unknown metric 'val_acc'/);
+  await assert.rejects(
+    fit({ ...s, epochs: 1, progress: false, earlyStopping: { monitor: 'eval.acc' }, callbacks: [count] }),
+    /earlyStopping.monitor: unknown metric 'eval.acc'/,
+  );
+  const stop = new EarlyStopping({ monitor: 'val_loss' });
+  await assert.rejects(new Trainer({ ...s, callbacks: [stop, count] }).fit(1), /did you mean 'eval.loss'/);
+  const { ReduceLROnPlateau } = await import('../../src/schedule/index.ts');
+  const { OptimizerRunner } = await import('../../src/train/index.ts');
+  const opt = new SGD(s.model.parameters(), { lr: 0.1 });
+  const runner = new OptimizerRunner(opt, new ReduceLROnPlateau(opt), { monitor: 'val_loss' });
+  await assert.rejects(new Trainer({ ...s, optimizer: undefined, runner }).fit(1), /ReduceLROnPlateau monitor/);
+  assert.equal(batches, 0, 'no batch ran');
+  assert.equal(started, 0, 'refused before beforeFit: nothing was written or cleared');
 });

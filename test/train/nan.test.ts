@@ -4,8 +4,8 @@ import assert from 'node:assert/strict';
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { test } from 'node:test';
-import { crossEntropy, type Tensor } from '../../src/tensor/index.ts';
-import { fit, readCheckpoint, TrainError } from '../../src/train/index.ts';
+import { crossEntropy, noGrad, type Tensor } from '../../src/tensor/index.ts';
+import { type Callback, fit, readCheckpoint, TrainError } from '../../src/train/index.ts';
 import { readJsonl, rmDir, setup, tmpDir } from './_helpers.ts';
 
 for (const bad of [Number.NaN, Number.POSITIVE_INFINITY]) {
@@ -44,4 +44,71 @@ for (const bad of [Number.NaN, Number.POSITIVE_INFINITY]) {
 test('a NaN loss before any checkpoint says so', async () => {
   const loss = (o: Tensor, t: Tensor | undefined) => crossEntropy(o, t!).mul(Number.NaN);
   await assert.rejects(fit({ ...setup(1), loss, epochs: 1, progress: false }), /No checkpoint was written before it/);
+});
+
+/** Weights that turn NaN right after optimizer step `at`: the checkpoint written after it is bad. */
+const poisonAt = (at: number): Callback => ({
+  afterStep: (t) => {
+    if (t.step === at) noGrad(() => t.model.parameters().at(-1)!.fill_(Number.NaN));
+  },
+});
+
+test('the checkpoint named after a NaN stop gives a finite loss: a bad last.pth is passed over for best.pth', async () => {
+  const out = tmpDir();
+  try {
+    // epoch 1 (steps 1-6) ends with last.pth and best.pth; step 8's weights are NaN and written as last.pth
+    const s = setup(1);
+    const err = await fit({
+      ...s,
+      epochs: 3,
+      outDir: out,
+      progress: false,
+      checkpoint: { everySteps: 1 },
+      callbacks: [poisonAt(8)],
+    }).then(
+      () => assert.fail('the run should stop'),
+      (e: unknown) => e,
+    );
+    assert.ok(err instanceof TrainError, String(err));
+    const last = join(out, 'checkpoints', 'last.pth');
+    const best = join(out, 'checkpoints', 'best.pth');
+    assert.equal(readCheckpoint(last).tree.step, 8, 'last.pth holds the NaN weights');
+    assert.match(err.message, /loss is NaN at epoch 2\/3, step 9/);
+    assert.ok(err.message.includes(`The last good checkpoint is ${best}`), err.message);
+    assert.ok(err.message.includes(`${last} gives a non-finite loss on this batch too`), err.message);
+    assert.equal(err.lastCheckpoint, best);
+    assert.ok(
+      s.model
+        .parameters()
+        .at(-1)!
+        .toArray()
+        .every((v) => Number.isNaN(v)),
+      "the model's own state is put back after the check",
+    );
+  } finally {
+    rmDir(out);
+  }
+});
+
+test('a NaN stop where no checkpoint gives a finite loss says none is good', async () => {
+  const out = tmpDir();
+  try {
+    const err = await fit({
+      ...setup(1),
+      epochs: 2,
+      outDir: out,
+      progress: false,
+      checkpoint: { everySteps: 1 },
+      callbacks: [poisonAt(2)],
+    }).then(
+      () => assert.fail('the run should stop'),
+      (e: unknown) => e,
+    );
+    assert.ok(err instanceof TrainError);
+    assert.match(err.message, /No checkpoint is good: .*last\.pth gives a non-finite loss on this batch too/);
+    assert.equal(err.lastCheckpoint, undefined);
+    assert.match(err.hint ?? '', /check this batch for NaN/);
+  } finally {
+    rmDir(out);
+  }
 });

@@ -58,6 +58,26 @@ export function keyMatcher(p: KeyPattern): (key: string) => boolean {
   return (k) => k === p || k.startsWith(`${p}.`);
 }
 
+/**
+ * A pattern on checkpoint keys as the file names them (includeOriginal / excludeOriginal): a glob
+ * (`*`, `?`, `[`) matches the whole key, a RegExp or a '/source/flags' string is searched in it, any
+ * other string matches keys that contain it (Python's `'classifier' in k`).
+ */
+export function originalMatcher(p: KeyPattern): (key: string) => boolean {
+  if (typeof p === 'string') {
+    const re = /^\/(.+)\/([a-z]*)$/.exec(p);
+    if (re) {
+      try {
+        return keyMatcher(new RegExp(re[1]!, re[2]!.replace('g', '')));
+      } catch (e) {
+        throw new ArgumentError(`key pattern ${p} is not a valid regex: ${(e as Error).message}`);
+      }
+    }
+    if (p !== '' && !GLOB.test(p)) return (k) => k.includes(p);
+  }
+  return keyMatcher(p);
+}
+
 export const describePattern = (p: KeyPattern): string => (p instanceof RegExp ? String(p) : `'${p}'`);
 
 export function asList<T>(x: T | readonly T[] | undefined): readonly T[] {

@@ -9,6 +9,7 @@ import {
   describePattern,
   type KeyPattern,
   keyMatcher,
+  originalMatcher,
   type RenameRule,
   renameRules,
 } from './match.ts';
@@ -16,13 +17,25 @@ import { fmtShape, LoadPlanError, LoadReport, type LoadRow, type ReportContext }
 
 /**
  * Every step is optional; they run in this order on each checkpoint key:
- * subDict -> fromPrefix -> rename (in order) -> include / exclude -> match by name -> shape and dtype.
- * include / exclude see the key after renaming, i.e. the model's names (`exclude: ['fc']`).
+ * subDict -> includeOriginal / excludeOriginal -> fromPrefix -> rename (in order) -> include / exclude
+ * -> match by name -> shape and dtype.
+ * includeOriginal / excludeOriginal see the key as the file has it (`'classifier'`: every key
+ * containing it, the seeds' `'classifier' in k`); include / exclude see the key after renaming,
+ * i.e. the model's names (`exclude: ['fc']`). Tied model parameters (GPT-2's lm_head.weight is
+ * transformer.wte.weight) are one slot: either name in the checkpoint fills both.
  */
 export interface LoadPlan {
   /** 'auto' (default): the checkpoint itself, or its `state_dict` / `model_state_dict` / `model` / `module` /
    * `net` / ... sub-dict; a dotted path (`'model.ema'`); '' for the checkpoint itself */
   subDict?: string;
+  /**
+   * keep only checkpoint keys, as the file names them (before fromPrefix and rename), matching one of
+   * these: a plain string matches keys containing it, a glob (`*`, `?`, `[`) the whole key, a RegExp
+   * (or a '/source/flags' string) is searched in the key
+   */
+  includeOriginal?: KeyPattern | readonly KeyPattern[];
+  /** drop checkpoint keys, as the file names them, matching any of these (patterns as includeOriginal) */
+  excludeOriginal?: KeyPattern | readonly KeyPattern[];
   /** take only checkpoint keys under this prefix, and strip it (seed 001: `'classifier.'`) */
   fromPrefix?: string;
   rename?: RenameRule | readonly RenameRule[];
@@ -44,6 +57,8 @@ export interface LoadPlan {
 
 const PLAN_KEYS = [
   'subDict',
+  'includeOriginal',
+  'excludeOriginal',
   'fromPrefix',
   'rename',
   'include',
@@ -87,6 +102,8 @@ export interface ModelSlot {
   parameter: boolean;
   /** the module fills it when absent (BatchNorm num_batches_tracked): never reported missing */
   hasDefault: boolean;
+  /** the same tensor as this earlier key (tied weights: lm_head.weight -> transformer.wte.weight) */
+  tiedTo?: string;
 }
 
 /** One checkpoint tensor, keyed within the sub-dict taken. */
@@ -100,6 +117,8 @@ export interface CheckpointEntry {
 
 export function describePlan(plan: LoadPlan): string[] {
   const out: string[] = [];
+  for (const p of asList(plan.includeOriginal)) out.push(`includeOriginal ${describePattern(p)}`);
+  for (const p of asList(plan.excludeOriginal)) out.push(`excludeOriginal ${describePattern(p)}`);
   if (plan.fromPrefix) out.push(`fromPrefix '${plan.fromPrefix}'`);
   for (const r of renameRules(plan.rename)) out.push(`rename ${compileRename(r).describe}`);
   for (const p of asList(plan.include)) out.push(`include ${describePattern(p)}`);
@@ -128,6 +147,8 @@ export function planLoad(
   const rules = renameRules(plan.rename).map(compileRename);
   const inc = asList(plan.include).map((p) => ({ p, test: keyMatcher(p), hits: 0 }));
   const exc = asList(plan.exclude).map((p) => ({ p, test: keyMatcher(p), hits: 0 }));
+  const incO = asList(plan.includeOriginal).map((p) => ({ p, test: originalMatcher(p), hits: 0 }));
+  const excO = asList(plan.excludeOriginal).map((p) => ({ p, test: originalMatcher(p), hits: 0 }));
   const slotOf = new Map(slots.map((s) => [s.key, s]));
   const fromOf = new Map<string, string>();
   const byKey = new Map<string, LoadRow>();
@@ -139,6 +160,11 @@ export function planLoad(
     const from = e.origin ?? e.key;
     let key = e.key;
     const base = { from, shape: e.shape, dtype: e.dtype };
+    const byOriginal = filterOriginal(from, incO, excO);
+    if (byOriginal) {
+      extra.push(row('excluded', key, base, undefined, byOriginal));
+      continue;
+    }
     if (plan.fromPrefix) {
       if (!key.startsWith(plan.fromPrefix)) {
         extra.push(row('excluded', key, base, undefined, `fromPrefix '${plan.fromPrefix}'`));
@@ -174,14 +200,20 @@ export function planLoad(
     if (slot) byKey.set(key, r);
     else extra.push(r);
   }
-  for (const m of [...inc, ...exc])
-    if (m.hits === 0)
-      notes.push(`${inc.includes(m) ? 'include' : 'exclude'} ${describePattern(m.p)} matched no checkpoint key`);
+  const filters: [string, { p: KeyPattern; hits: number }[]][] = [
+    ['include', inc],
+    ['exclude', exc],
+    ['includeOriginal', incO],
+    ['excludeOriginal', excO],
+  ];
+  for (const [name, list] of filters)
+    for (const m of list) if (m.hits === 0) notes.push(`${name} ${describePattern(m.p)} matched no checkpoint key`);
   const rows: LoadRow[] = slots.map(
     (s) =>
       byKey.get(s.key) ?? row(s.hasDefault ? 'default' : 'missing', s.key, { from: null, shape: null, dtype: null }, s),
   );
-  rows.push(...extra);
+  tieRows(rows, slots);
+  for (const r of extra) rows.push(r);
   const unexpected = extra.filter((r) => r.status === 'unexpected').map((r) => r.key);
   const absent = rows.filter((r) => r.status === 'missing' || r.status === 'default').map((r) => r.key);
   const hint = suggestRename(unexpected, absent);
@@ -197,6 +229,8 @@ function statusOf(e: CheckpointEntry, slot: ModelSlot | undefined, plan: LoadPla
   return plan.onShapeMismatch === 'skip' ? 'skipped' : 'mismatch';
 }
 
+const PRESENT: ReadonlySet<LoadRow['status']> = new Set(['loaded', 'skipped', 'mismatch']);
+
 function row(
   status: LoadRow['status'],
   key: string,
@@ -211,8 +245,56 @@ function row(
     modelShape: slot?.shape ?? null,
     modelDtype: slot?.dtype ?? null,
     parameter: slot?.parameter ?? false,
+    inCheckpoint: slot !== undefined && PRESENT.has(status),
     ...(by ? { by } : {}),
   };
+}
+
+/**
+ * Tied weights are one slot: in each group of model keys holding the same tensor, the first key the
+ * checkpoint fills (else the first key) is the source; the others are 'tied' to it, never missing,
+ * and never copied (one tensor, one value: the source's, as transformers ties after loading).
+ */
+function tieRows(rows: LoadRow[], slots: readonly ModelSlot[]): void {
+  const groups = new Map<string, number[]>();
+  slots.forEach((s, i) => {
+    const root = s.tiedTo ?? s.key;
+    groups.set(root, [...(groups.get(root) ?? []), i]);
+  });
+  for (const members of groups.values()) {
+    if (members.length < 2) continue;
+    const source = members.find((i) => rows[i]!.status === 'loaded') ?? members[0]!;
+    const src = rows[source]!;
+    for (const i of members) {
+      if (i === source) continue;
+      const r = rows[i]!;
+      const ignored = r.from !== null && src.status === 'loaded' ? ` (its checkpoint value ${r.from} is not used)` : '';
+      rows[i] = {
+        ...r,
+        status: 'tied',
+        tiedTo: src.key,
+        inCheckpoint: src.inCheckpoint,
+        by: `tied to ${src.key}${ignored}`,
+      };
+    }
+  }
+}
+
+/** includeOriginal / excludeOriginal: what removes the key as the file names it, or undefined. */
+function filterOriginal(
+  from: string,
+  inc: { p: KeyPattern; test: (k: string) => boolean; hits: number }[],
+  exc: { p: KeyPattern; test: (k: string) => boolean; hits: number }[],
+): string | undefined {
+  if (inc.length) {
+    const hit = inc.find((i) => i.test(from));
+    if (!hit) return 'not in includeOriginal';
+    hit.hits++;
+  }
+  const ex = exc.find((x) => x.test(from));
+  if (!ex) return undefined;
+  ex.hits++;
+  return `excludeOriginal ${describePattern(ex.p)}`;
 }
 
 const list = (keys: readonly string[], max = 6) =>
@@ -249,11 +331,22 @@ function failure(report: LoadReport, plan: LoadPlan, rename?: string): LoadPlanE
     if (report.unexpected.length) parts.push(`strict: unexpected checkpoint keys: ${list(report.unexpected)}`);
     hint ??= rename ?? 'set strict: false to keep missing keys as initialised, or exclude the unexpected ones';
   }
-  if (report.loaded.length === 0 && report.counts.checkpoint > 0 && !plan.allowEmpty && parts.length === 0) {
-    const ck = report.rows().find((r) => r.from !== null);
+  const excluded = report.excluded.length;
+  if (report.loaded.length === 0 && excluded > 0 && excluded === report.counts.checkpoint && !plan.allowEmpty) {
+    const by = new Map<string, number>();
+    for (const x of report.excluded) by.set(x.by, (by.get(x.by) ?? 0) + 1);
+    const why = [...by].map(([b, n]) => `${n} by ${b}`).join(', ');
+    parts.push(`the plan's key filters removed every one of the ${excluded} checkpoint keys (${why})`);
+    hint =
+      'include / exclude match model names after renaming (a module path, a glob or a RegExp); ' +
+      'includeOriginal / excludeOriginal match the names in the file (substring, glob or RegExp); ' +
+      'graft inspect FILE --against MODEL shows each key';
+  } else if (report.loaded.length === 0 && report.counts.checkpoint > 0 && !plan.allowEmpty && parts.length === 0) {
+    const ck = report.rows().find((r) => r.from !== null && r.status !== 'excluded');
     const md = report.rows().find((r) => r.modelShape !== null);
+    const also = excluded ? `; the plan's filters removed ${excluded} more` : '';
     parts.push(
-      `no checkpoint tensor matches a model key (checkpoint keys look like '${ck?.key ?? ''}', model keys like '${md?.key ?? ''}')`,
+      `no checkpoint tensor matches a model key (checkpoint keys look like '${ck?.key ?? ''}', model keys like '${md?.key ?? ''}'${also})`,
     );
     const alt = report.subDict.alternatives;
     hint =

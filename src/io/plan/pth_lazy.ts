@@ -4,8 +4,10 @@
 import { CheckpointError } from '../../errors.ts';
 import { type FileSource, printable } from '../file.ts';
 import { GlobalRef } from '../pth/globals.ts';
+import { AllocBudget, resolveLimits } from '../pth/limits.ts';
 import { unpickle } from '../pth/pickle.ts';
-import { type LoadContext, StorageRef } from '../pth/storage.ts';
+import { checkTree, type LoadContext, StorageRef } from '../pth/storage.ts';
+import type { ReadPthOptions } from '../pth/torch_load.ts';
 import { readZipDirectory, readZipEntry, type ZipEntry } from '../pth/zip.ts';
 import { checkView, isContiguous } from '../raw.ts';
 import { TensorRef } from './tree.ts';
@@ -20,8 +22,8 @@ function intList(x: unknown, what: string, fail: (r: string) => never): number[]
   return out;
 }
 
-/** The unpickled tree of a zip .pth with TensorRef leaves (only data.pkl is read). */
-export function readPthZipRefs(src: FileSource): unknown {
+/** The unpickled tree of a zip .pth with TensorRef leaves (only data.pkl is read); readPth's limits apply. */
+export function readPthZipRefs(src: FileSource, opts: ReadPthOptions = {}): unknown {
   const file = src.path;
   const fail = (reason: string, hint?: string): never => {
     throw new CheckpointError(file, reason, hint);
@@ -89,5 +91,7 @@ export function readPthZipRefs(src: FileSource): unknown {
   };
   const ctx: LoadContext = { fail, rebuildTensor };
   const pkl = readZipEntry(src, entries.get(pkls[0]!)!);
-  return unpickle(pkl, 0, { file, where: pkls[0]!, ctx, persistentLoad }).value;
+  const budget = new AllocBudget(resolveLimits(pkl.length, opts), fail);
+  const { value } = unpickle(pkl, 0, { file, where: pkls[0]!, ctx, persistentLoad, budget });
+  return checkTree(value, file, { ...budget.limits, isLeaf: (v) => v instanceof TensorRef });
 }

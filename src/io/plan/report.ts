@@ -9,9 +9,10 @@ import { FORMAT_NAMES, type SourceFormat } from './source.ts';
  * skipped: shapes differ, left as initialised · excluded: by include / exclude / fromPrefix ·
  * missing: a model key the checkpoint lacks (left as initialised: a new layer) · default: missing too,
  * but the module has a default for it (BatchNorm num_batches_tracked), never an error ·
- * unexpected: a checkpoint key (after renaming) the model lacks.
+ * unexpected: a checkpoint key (after renaming) the model lacks · tied: a model key holding the same
+ * tensor as another (GPT-2's lm_head.weight is transformer.wte.weight): filled when that key is.
  */
-export type RowStatus = 'loaded' | 'mismatch' | 'skipped' | 'excluded' | 'missing' | 'default' | 'unexpected';
+export type RowStatus = 'loaded' | 'mismatch' | 'skipped' | 'excluded' | 'missing' | 'default' | 'unexpected' | 'tied';
 
 export interface LoadRow {
   status: RowStatus;
@@ -23,9 +24,16 @@ export interface LoadRow {
   dtype: DType | null;
   modelShape: number[] | null;
   modelDtype: DType | null;
-  /** a model parameter (not a buffer): counted in `parameters` */
+  /** a model parameter (not a buffer): counted in `parameters` (a tied key counts once, under its first name) */
   parameter: boolean;
-  /** what excluded it */
+  /**
+   * a model key the checkpoint provides after the plan's filters: loaded, skipped for shape or
+   * mismatched (a tied key: when its source is); false for excluded, missing and checkpoint-only rows
+   */
+  inCheckpoint: boolean;
+  /** status 'tied': the model key whose tensor this one is */
+  tiedTo?: string;
+  /** what excluded it (or, for 'tied', what it is tied to) */
   by?: string;
 }
 
@@ -80,6 +88,13 @@ export class LoadReport {
   readonly unexpected: string[];
   /** loaded keys whose dtype changes to the model's */
   readonly cast: { key: string; from: DType; to: DType }[];
+  /** model keys that are the same tensor as another key (tied weights), and that key */
+  readonly tied: { key: string; to: string }[];
+  /**
+   * model keys (model order) the checkpoint provides after the plan's filters, whether loaded or
+   * skipped for shape: what a "present in the checkpoint" selector takes
+   */
+  readonly inCheckpoint: string[];
   readonly counts: Record<
     | 'checkpoint'
     | 'model'
@@ -91,7 +106,8 @@ export class LoadReport {
     | 'missing'
     | 'defaulted'
     | 'unexpected'
-    | 'cast',
+    | 'cast'
+    | 'tied',
     number
   >;
   /** element counts of model parameters (buffers not counted): loaded vs left as initialised */
@@ -119,6 +135,8 @@ export class LoadReport {
     this.cast = by('loaded')
       .filter((r) => r.dtype !== r.modelDtype)
       .map((r) => ({ key: r.key, from: r.dtype!, to: r.modelDtype! }));
+    this.tied = by('tied').map((r) => ({ key: r.key, to: r.tiedTo! }));
+    this.inCheckpoint = rows.filter((r) => r.inCheckpoint).map((r) => r.key);
     const modelRows = rows.filter((r) => r.modelShape !== null);
     const params = modelRows.filter((r) => r.parameter);
     const total = params.reduce((a, r) => a + numel(r.modelShape), 0);
@@ -136,6 +154,7 @@ export class LoadReport {
       defaulted: this.defaulted.length,
       unexpected: this.unexpected.length,
       cast: this.cast.length,
+      tied: this.tied.length,
     };
   }
 
@@ -181,6 +200,7 @@ export class LoadReport {
         `${fmtInt(p.new)} parameters left as initialised`,
       `renamed ${c.renamed}, skipped for shape ${c.skippedShape}, excluded ${c.excluded}, ` +
         `new (not in checkpoint) ${c.missing}, unexpected ${c.unexpected}, cast ${c.cast}` +
+        `${c.tied ? `, tied ${c.tied}` : ''}` +
         `${c.defaulted ? `, defaulted ${c.defaulted}` : ''}${c.mismatched ? `, MISMATCHED ${c.mismatched}` : ''}`,
     ].join('\n');
   }
@@ -207,6 +227,7 @@ export class LoadReport {
       missing: 'new',
       default: 'default',
       unexpected: 'unexpected',
+      tied: 'tied',
     };
     const shown = this.#rows.filter((r) => opts.loaded !== false || (r.status !== 'loaded' && r.status !== 'default'));
     const cells = shown.map((r) => {
@@ -268,6 +289,8 @@ export class LoadReport {
       defaulted: this.defaulted,
       unexpected: this.unexpected,
       cast: this.cast,
+      tied: this.tied,
+      inCheckpoint: this.inCheckpoint,
     };
   }
 }

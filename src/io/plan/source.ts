@@ -6,6 +6,7 @@ import { CheckpointError } from '../../errors.ts';
 import { type CheckpointFormat, detectSource } from '../detect.ts';
 import { FileSource, printable, withFile } from '../file.ts';
 import { readPthLegacy } from '../pth/legacy.ts';
+import type { PickleLimits } from '../pth/limits.ts';
 import { parseSafetensorsHeader } from '../safetensors.ts';
 import { shardsOfWeightMap } from '../sharded.ts';
 import { readTfjsModel, type TfjsModel } from '../tfjs/tfjs.ts';
@@ -65,8 +66,11 @@ function resolveFolder(dir: string): string {
   );
 }
 
-/** Opens a checkpoint file or folder without reading tensor data where the format allows. */
-export function openCheckpoint(path: string): OpenedCheckpoint {
+/**
+ * Opens a checkpoint file or folder without reading tensor data where the format allows.
+ * `opts` are readPth's pickle limits (depth, allocation budget) for .pth files.
+ */
+export function openCheckpoint(path: string, opts: PickleLimits = {}): OpenedCheckpoint {
   if (!existsSync(path)) throw new CheckpointError(path, 'no such file or folder');
   const file = statSync(path).isDirectory() ? resolveFolder(path) : path;
   if (/\.js$/.test(file)) return openTfjs(path);
@@ -77,7 +81,7 @@ export function openCheckpoint(path: string): OpenedCheckpoint {
     } catch (e) {
       const head = src.read(0, Math.min(src.size, 64), 'file header');
       if (!/^\s*\{/.test(new TextDecoder().decode(head))) throw e;
-      return openJson(path, file);
+      return openJson(path, file, opts);
     }
     if (format === 'safetensors') {
       const { entries, metadata } = parseSafetensorsHeader(src);
@@ -85,12 +89,12 @@ export function openCheckpoint(path: string): OpenedCheckpoint {
       for (const e of entries) root.set(e.name, new TensorRef(e.dtype, e.shape, file, e.begin, e.end));
       return { file: path, format, root, bytes: src.size, metadata };
     }
-    const root = format === 'pth-zip' ? readPthZipRefs(src) : readPthLegacy(src);
+    const root = format === 'pth-zip' ? readPthZipRefs(src, opts) : readPthLegacy(src, opts);
     return { file: path, format, root, bytes: src.size, metadata: null };
   });
 }
 
-function openJson(given: string, file: string): OpenedCheckpoint {
+function openJson(given: string, file: string, opts: PickleLimits): OpenedCheckpoint {
   let doc: unknown;
   try {
     doc = JSON.parse(readFileSync(file, 'utf8'));
@@ -98,7 +102,7 @@ function openJson(given: string, file: string): OpenedCheckpoint {
     throw new CheckpointError(file, `not a checkpoint, and not valid JSON: ${(e as Error).message}`);
   }
   const o = (typeof doc === 'object' && doc !== null ? doc : {}) as Record<string, unknown>;
-  if ('weight_map' in o) return openSharded(given, file, o);
+  if ('weight_map' in o) return openSharded(given, file, o, opts);
   if ('modelTopology' in o || 'weightsManifest' in o) return openTfjs(given);
   throw new CheckpointError(
     file,
@@ -115,7 +119,7 @@ function openTfjs(given: string): OpenedCheckpoint {
 }
 
 /** One shard's tensors: safetensors headers, or a .bin state dict (pytorch_model-00001-of-00002.bin). */
-function shardTensors(src: FileSource, formats: Set<CheckpointFormat>): Map<string, Leaf> {
+function shardTensors(src: FileSource, formats: Set<CheckpointFormat>, opts: PickleLimits): Map<string, Leaf> {
   const format = detectSource(src);
   formats.add(format);
   if (format === 'safetensors') {
@@ -124,14 +128,19 @@ function shardTensors(src: FileSource, formats: Set<CheckpointFormat>): Map<stri
       out.set(e.name, new TensorRef(e.dtype, e.shape, src.path, e.begin, e.end));
     return out;
   }
-  return flattenLeaves(format === 'pth-zip' ? readPthZipRefs(src) : readPthLegacy(src));
+  return flattenLeaves(format === 'pth-zip' ? readPthZipRefs(src, opts) : readPthLegacy(src, opts));
 }
 
 /**
  * model.safetensors.index.json (or pytorch_model.bin.index.json): every shard's header, checked
  * against the index as readShardedSafetensors does.
  */
-function openSharded(given: string, file: string, index: Record<string, unknown>): OpenedCheckpoint {
+function openSharded(
+  given: string,
+  file: string,
+  index: Record<string, unknown>,
+  opts: PickleLimits,
+): OpenedCheckpoint {
   const fail = (reason: string): never => {
     throw new CheckpointError(file, reason);
   };
@@ -145,7 +154,7 @@ function openSharded(given: string, file: string, index: Record<string, unknown>
     const path = join(dirname(file), shard);
     const tensors = withFile(path, (src) => {
       bytes += src.size;
-      return shardTensors(src, formats);
+      return shardTensors(src, formats, opts);
     });
     for (const [name, t] of tensors) {
       if (!names.has(name))

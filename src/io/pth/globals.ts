@@ -2,17 +2,18 @@
 // Anything else is refused by name; nothing from the file is ever executed.
 import type { DType } from '../../tensor/dtype.ts';
 import { printable } from '../file.ts';
-import { isPyKey, type PyKey, PyObject, PyOrderedDict, type PyValue } from '../py.ts';
+import { type PyKey, PyObject, PyOrderedDict, type PyValue } from '../py.ts';
 import type { RawTensor } from '../raw.ts';
 import { isRawTensor } from '../raw.ts';
-import type { LoadContext } from './storage.ts';
+import { COST } from './limits.ts';
+import type { VmContext } from './storage.ts';
 
 /** A global the unpickler pushed: what REDUCE / NEWOBJ may do with it. */
 export class GlobalRef {
   constructor(
     readonly name: string,
-    readonly call?: (args: readonly unknown[], ctx: LoadContext) => unknown,
-    readonly construct?: (args: readonly unknown[], ctx: LoadContext) => unknown,
+    readonly call?: (args: readonly unknown[], ctx: VmContext) => unknown,
+    readonly construct?: (args: readonly unknown[], ctx: VmContext) => unknown,
     /** Set on torch.*Storage classes: the element dtype. */
     readonly storageDtype?: DType,
   ) {}
@@ -81,7 +82,7 @@ function hintFor(module: string): string {
 }
 
 /** Resolves GLOBAL / STACK_GLOBAL: a GlobalRef, a plain value (dtypes become their names), or a refusal. */
-export function resolveGlobal(module: string, name: string, ctx: LoadContext): GlobalRef | string {
+export function resolveGlobal(module: string, name: string, ctx: VmContext): GlobalRef | string {
   // Python 2 spellings that protocol-2 pickles use for builtins.
   if (module === '__builtin__') module = 'builtins';
   const full = printable(`${module}.${name}`);
@@ -94,30 +95,31 @@ export function resolveGlobal(module: string, name: string, ctx: LoadContext): G
   return TABLE[full]!;
 }
 
-function arity(args: readonly unknown[], n: number | number[], what: string, ctx: LoadContext): void {
+function arity(args: readonly unknown[], n: number | number[], what: string, ctx: VmContext): void {
   const ok = Array.isArray(n) ? n.includes(args.length) : args.length === n;
   if (!ok) ctx.fail(`${what} called with ${args.length} arguments`);
 }
 
-function tensorArg(x: unknown, what: string, ctx: LoadContext): RawTensor {
+function tensorArg(x: unknown, what: string, ctx: VmContext): RawTensor {
   if (!isRawTensor(x)) ctx.fail(`${what} expects a tensor`);
   return x;
 }
 
-function rebuildV2(args: readonly unknown[], ctx: LoadContext): unknown {
+function rebuildV2(args: readonly unknown[], ctx: VmContext): unknown {
   // (storage, offset, size, stride, requires_grad, backward_hooks[, metadata]) — metadata since torch 2.x
   arity(args, [6, 7], '_rebuild_tensor_v2', ctx);
   return ctx.rebuildTensor(args[0], args[1], args[2], args[3]);
 }
 
 const TABLE: Record<string, GlobalRef> = {
-  'collections.OrderedDict': new GlobalRef('collections.OrderedDict', (args: readonly unknown[], ctx: LoadContext) => {
+  'collections.OrderedDict': new GlobalRef('collections.OrderedDict', (args: readonly unknown[], ctx: VmContext) => {
     const d = new PyOrderedDict();
     if (args.length === 0) return d;
     // OrderedDict([(k, v), ...]) from older picklers
     if (args.length !== 1 || !Array.isArray(args[0])) ctx.fail('OrderedDict called with unsupported arguments');
+    ctx.charge(COST.dictItem * args[0].length);
     for (const pair of args[0]) {
-      if (!Array.isArray(pair) || pair.length !== 2 || !isPyKey(pair[0])) ctx.fail('OrderedDict item is not a pair');
+      if (!Array.isArray(pair) || pair.length !== 2 || !ctx.isKey(pair[0])) ctx.fail('OrderedDict item is not a pair');
       d.set(pair[0] as PyKey, pair[1] as PyValue);
     }
     return d;
@@ -125,14 +127,14 @@ const TABLE: Record<string, GlobalRef> = {
   'torch._utils._rebuild_tensor_v2': new GlobalRef('torch._utils._rebuild_tensor_v2', rebuildV2),
   'torch._utils._rebuild_tensor': new GlobalRef(
     'torch._utils._rebuild_tensor',
-    (args: readonly unknown[], ctx: LoadContext) => {
+    (args: readonly unknown[], ctx: VmContext) => {
       arity(args, 4, '_rebuild_tensor', ctx);
       return ctx.rebuildTensor(args[0], args[1], args[2], args[3]);
     },
   ),
   'torch._utils._rebuild_parameter': new GlobalRef(
     'torch._utils._rebuild_parameter',
-    (args: readonly unknown[], ctx: LoadContext) => {
+    (args: readonly unknown[], ctx: VmContext) => {
       arity(args, 3, '_rebuild_parameter', ctx);
       return tensorArg(args[0], '_rebuild_parameter', ctx);
     },
@@ -140,7 +142,7 @@ const TABLE: Record<string, GlobalRef> = {
   // Python attributes set on a Parameter (the 4th argument) are dropped: a RawTensor has none.
   'torch._utils._rebuild_parameter_with_state': new GlobalRef(
     'torch._utils._rebuild_parameter_with_state',
-    (args: readonly unknown[], ctx: LoadContext) => {
+    (args: readonly unknown[], ctx: VmContext) => {
       arity(args, 4, '_rebuild_parameter_with_state', ctx);
       return tensorArg(args[0], '_rebuild_parameter_with_state', ctx);
     },
@@ -148,7 +150,7 @@ const TABLE: Record<string, GlobalRef> = {
   // Tensors with Python attributes: (func, type, args, state); only plain tensor types and rebuild funcs.
   'torch._tensor._rebuild_from_type_v2': new GlobalRef(
     'torch._tensor._rebuild_from_type_v2',
-    (args: readonly unknown[], ctx: LoadContext) => {
+    (args: readonly unknown[], ctx: VmContext) => {
       arity(args, 4, '_rebuild_from_type_v2', ctx);
       const [fn, type, inner] = args;
       const types = ['torch.Tensor', 'torch.nn.parameter.Parameter'];
@@ -162,15 +164,16 @@ const TABLE: Record<string, GlobalRef> = {
   ),
   'torch.Tensor': new GlobalRef('torch.Tensor'),
   'torch.nn.parameter.Parameter': new GlobalRef('torch.nn.parameter.Parameter'),
-  'torch.Size': new GlobalRef('torch.Size', (args: readonly unknown[], ctx: LoadContext) => {
+  'torch.Size': new GlobalRef('torch.Size', (args: readonly unknown[], ctx: VmContext) => {
     arity(args, 1, 'torch.Size', ctx);
     const dims = args[0];
     if (!Array.isArray(dims) || !dims.every((d) => typeof d === 'number' && Number.isSafeInteger(d))) {
       ctx.fail('torch.Size of something other than integers');
     }
+    ctx.charge(COST.list + COST.listItem * dims.length);
     return Object.freeze([...dims]);
   }),
-  'torch.device': new GlobalRef('torch.device', (args: readonly unknown[], ctx: LoadContext) => {
+  'torch.device': new GlobalRef('torch.device', (args: readonly unknown[], ctx: VmContext) => {
     const [type, index] = args;
     if (typeof type !== 'string' || args.length > 2) ctx.fail('torch.device called with unsupported arguments');
     if (args.length === 1 || index === null) return type;
@@ -178,35 +181,36 @@ const TABLE: Record<string, GlobalRef> = {
     return `${type}:${index}`;
   }),
   // protocol 2 pickles bytes as _codecs.encode(latin1_text, 'latin1')
-  '_codecs.encode': new GlobalRef('_codecs.encode', (args: readonly unknown[], ctx: LoadContext) => {
+  '_codecs.encode': new GlobalRef('_codecs.encode', (args: readonly unknown[], ctx: VmContext) => {
     const [text, enc] = args;
     if (typeof text !== 'string' || (enc !== 'latin1' && enc !== 'latin-1')) {
       ctx.fail('_codecs.encode supports only (str, "latin1")');
     }
+    // charged before allocating: the same memoized text may be encoded again and again
+    ctx.charge(COST.string + text.length);
+    if (/[\u0100-\uffff]/.test(text)) ctx.fail('_codecs.encode: character outside latin1');
     const out = new Uint8Array(text.length);
-    for (let i = 0; i < text.length; i++) {
-      const c = text.charCodeAt(i);
-      if (c > 255) ctx.fail('_codecs.encode: character outside latin1');
-      out[i] = c;
-    }
+    Buffer.from(out.buffer, out.byteOffset, out.length).write(text, 'latin1');
     return out;
   }),
-  'builtins.set': new GlobalRef('builtins.set', (args: readonly unknown[], ctx: LoadContext) => makeSet(args, ctx)),
-  'builtins.frozenset': new GlobalRef('builtins.frozenset', (args: readonly unknown[], ctx: LoadContext) =>
+  'builtins.set': new GlobalRef('builtins.set', (args: readonly unknown[], ctx: VmContext) => makeSet(args, ctx)),
+  'builtins.frozenset': new GlobalRef('builtins.frozenset', (args: readonly unknown[], ctx: VmContext) =>
     makeSet(args, ctx),
   ),
-  'argparse.Namespace': new GlobalRef('argparse.Namespace', undefined, (args: readonly unknown[], ctx: LoadContext) => {
+  'argparse.Namespace': new GlobalRef('argparse.Namespace', undefined, (args: readonly unknown[], ctx: VmContext) => {
     if (args.length !== 0) ctx.fail('argparse.Namespace constructed with arguments');
     return new PyObject('argparse.Namespace');
   }),
 };
 
-function makeSet(args: readonly unknown[], ctx: LoadContext): Set<PyKey> {
+function makeSet(args: readonly unknown[], ctx: VmContext): Set<PyKey> {
   if (args.length === 0) return new Set();
   if (args.length !== 1 || !Array.isArray(args[0])) ctx.fail('set called with unsupported arguments');
+  // charged before building: set(x) on one memoized list, called many times, copies it each time
+  ctx.charge(COST.dict + COST.dictItem * args[0].length);
   const s = new Set<PyKey>();
   for (const x of args[0]) {
-    if (!isPyKey(x)) ctx.fail('set item is not hashable');
+    if (!ctx.isKey(x)) ctx.fail('set item is not hashable');
     s.add(x);
   }
   return s;

@@ -7,6 +7,7 @@ import { DTYPE_BYTES } from '../../tensor/dtype.ts';
 import { type FileSource, printable } from '../file.ts';
 import type { PyValue } from '../py.ts';
 import { GlobalRef } from './globals.ts';
+import { AllocBudget, resolveLimits } from './limits.ts';
 import { unpickle } from './pickle.ts';
 import { checkTree, type LoadContext, StorageRef, TensorBuilder } from './storage.ts';
 import type { ReadPthOptions } from './torch_load.ts';
@@ -27,9 +28,11 @@ export function readPthLegacy(src: FileSource, opts: ReadPthOptions = {}): PyVal
   const tensors = new TensorBuilder(fail, opts.maxExpandBytes);
   const ctx: LoadContext = { fail, rebuildTensor: (s, o, sz, st, f) => tensors.rebuild(s, o, sz, st, f) };
 
+  // one budget for the file's pickles; the storages that follow them make up most real files
+  const budget = new AllocBudget(resolveLimits(bytes.length, opts), fail);
   let pos = 0;
   const next = (where: string, persistentLoad?: (pid: unknown, c: LoadContext) => unknown): unknown => {
-    const r = unpickle(bytes, pos, { file, where, ctx, persistentLoad });
+    const r = unpickle(bytes, pos, { file, where, ctx, persistentLoad, budget });
     pos = r.end;
     return r.value;
   };
@@ -105,5 +108,5 @@ export function readPthLegacy(src: FileSource, opts: ReadPthOptions = {}): PyVal
     pos += n;
   }
   tensors.resolve();
-  return checkTree(value, file);
+  return checkTree(value, file, budget.limits);
 }

@@ -2,10 +2,16 @@
 // GLOBAL resolves only through the allowlist in globals.ts, REDUCE/NEWOBJ only call its TS
 // implementations, BUILD only sets attributes on OrderedDict/Namespace. Every read is bounds
 // checked and every malformed input is a CheckpointError: never a RangeError, never a hang.
+// Resources are bounded (limits.ts): every container, item, string and copy the VM creates is
+// charged to a budget proportional to the pickle's size, and tuple nesting is tracked as tuples
+// are built, so hashability checks are O(1) and never recurse.
 import { CheckpointError } from '../../errors.ts';
-import { isPyKey, type PyKey, PyObject, PyOrderedDict, type PyValue } from '../py.ts';
+import type { PyKey } from '../py.ts';
 import { GlobalRef, resolveGlobal } from './globals.ts';
-import type { LoadContext } from './storage.ts';
+import { AllocBudget, COST, resolveLimits } from './limits.ts';
+import { build, decodeLong, kind, opName, toNumber } from './pickle_parts.ts';
+import type { LoadContext, VmContext } from './storage.ts';
+import { TupleRecords } from './tuples.ts';
 
 export interface UnpickleOptions {
   file: string;
@@ -13,6 +19,8 @@ export interface UnpickleOptions {
   where: string;
   ctx: LoadContext;
   persistentLoad?: (pid: unknown, ctx: LoadContext) => unknown;
+  /** shared by every pickle of one file; by default the limits for `bytes` (options and env apply) */
+  budget?: AllocBudget;
 }
 
 const utf8 = new TextDecoder('utf-8', { fatal: true });
@@ -25,11 +33,38 @@ export function unpickle(bytes: Uint8Array, start: number, opts: UnpickleOptions
   const fail = (reason: string, hint?: string): never => {
     throw new CheckpointError(opts.file, `${opts.where}: ${reason} (opcode at byte ${opPos})`, hint);
   };
-  const ctx: LoadContext = { fail, rebuildTensor: (s, o, sz, st) => opts.ctx.rebuildTensor(s, o, sz, st, fail) };
+  const budget = opts.budget ?? new AllocBudget(resolveLimits(bytes.length - start), fail);
+  const charge = (n: number) => budget.charge(n, fail);
+  const maxDepth = budget.limits.maxDepth;
+  const tuples = new TupleRecords(maxDepth, fail);
+  const makeTuple = (items: unknown[]): readonly unknown[] => {
+    charge(COST.list + COST.dictItem + COST.listItem * items.length);
+    return tuples.register(Object.freeze(items));
+  };
+  const isKey = (x: unknown): boolean => tuples.isKey(x);
+  const ctx: VmContext = {
+    fail,
+    rebuildTensor: (s, o, sz, st) => {
+      charge(COST.tensor);
+      return opts.ctx.rebuildTensor(s, o, sz, st, fail);
+    },
+    charge,
+    isKey,
+  };
   const stack: unknown[] = [];
   const marks: number[] = [];
   const memo = new Map<number, unknown>();
+  const memoSet = (i: number) => {
+    if (!memo.has(i)) charge(COST.memo);
+    memo.set(i, top());
+  };
   const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+  const bytesValue = (b: Uint8Array): Uint8Array => {
+    charge(COST.string + b.length);
+    return b.slice();
+  };
+  // Tuples an allowlisted call returns (torch.Size) join the VM's tuple records, so they hash in O(1).
+  const fromGlobal = (v: unknown): unknown => (Array.isArray(v) && Object.isFrozen(v) ? tuples.register(v) : v);
 
   const need = (n: number): number => {
     if (!Number.isSafeInteger(n) || n < 0 || pos + n > bytes.length) fail(`truncated pickle (needs ${n} more bytes)`);
@@ -48,6 +83,7 @@ export function unpickle(bytes: Uint8Array, start: number, opts: UnpickleOptions
   };
   const take = (n: number) => bytes.subarray(need(n), pos);
   const text = (b: Uint8Array): string => {
+    charge(COST.string + 2 * b.length);
     try {
       return utf8.decode(b);
     } catch {
@@ -74,7 +110,7 @@ export function unpickle(bytes: Uint8Array, start: number, opts: UnpickleOptions
     if (marks.length === 0) fail('no MARK on the stack');
     return stack.splice(marks.pop()!);
   };
-  const key = (k: unknown): PyKey => (isPyKey(k) ? k : fail('dict key is not hashable'));
+  const key = (k: unknown): PyKey => (isKey(k) ? (k as PyKey) : fail('dict key is not hashable'));
   const dictTarget = (): Map<PyKey, unknown> => {
     const d = top();
     return d instanceof Map ? d : fail(`SETITEM on ${kind(d)}`);
@@ -184,46 +220,52 @@ export function unpickle(bytes: Uint8Array, start: number, opts: UnpickleOptions
         stack.push(text(take(u8())));
         break;
       case 0x42: // BINBYTES
-        stack.push(take(u32()).slice());
+        stack.push(bytesValue(take(u32())));
         break;
       case 0x43: // SHORT_BINBYTES
-        stack.push(take(u8()).slice());
+        stack.push(bytesValue(take(u8())));
         break;
       case 0x8e: // BINBYTES8
       case 0x96: // BYTEARRAY8
-        stack.push(take(u64()).slice());
+        stack.push(bytesValue(take(u64())));
         break;
       case 0x29: // EMPTY_TUPLE
-        stack.push(Object.freeze([]));
+        stack.push(makeTuple([]));
         break;
       case 0x85: // TUPLE1
-        stack.push(Object.freeze([pop()]));
+        stack.push(makeTuple([pop()]));
         break;
       case 0x86: {
         // TUPLE2
         const b = pop();
-        stack.push(Object.freeze([pop(), b]));
+        stack.push(makeTuple([pop(), b]));
         break;
       }
       case 0x87: {
         // TUPLE3
         const c = pop();
         const b = pop();
-        stack.push(Object.freeze([pop(), b, c]));
+        stack.push(makeTuple([pop(), b, c]));
         break;
       }
       case 0x74: // TUPLE
-        stack.push(Object.freeze(popMark()));
+        stack.push(makeTuple(popMark()));
         break;
       case 0x5d: // EMPTY_LIST
+        charge(COST.list);
         stack.push([]);
         break;
-      case 0x6c: // LIST
-        stack.push(popMark());
+      case 0x6c: {
+        // LIST
+        const items = popMark();
+        charge(COST.list + COST.listItem * items.length);
+        stack.push(items);
         break;
+      }
       case 0x61: {
         // APPEND
         const v = pop();
+        charge(COST.listItem);
         listTarget().push(v);
         break;
       }
@@ -231,16 +273,19 @@ export function unpickle(bytes: Uint8Array, start: number, opts: UnpickleOptions
         // APPENDS
         const items = popMark();
         const l = listTarget();
+        charge(COST.listItem * items.length);
         for (const v of items) l.push(v);
         break;
       }
       case 0x7d: // EMPTY_DICT
+        charge(COST.dict);
         stack.push(new Map());
         break;
       case 0x64: {
         // DICT
         const items = popMark();
         if (items.length % 2 !== 0) fail('DICT with an odd number of items');
+        charge(COST.dict + (COST.dictItem * items.length) / 2);
         const d = new Map<PyKey, unknown>();
         for (let i = 0; i < items.length; i += 2) d.set(key(items[i]), items[i + 1]);
         stack.push(d);
@@ -250,6 +295,7 @@ export function unpickle(bytes: Uint8Array, start: number, opts: UnpickleOptions
         // SETITEM
         const v = pop();
         const k = key(pop());
+        charge(COST.dictItem);
         dictTarget().set(k, v);
         break;
       }
@@ -258,10 +304,12 @@ export function unpickle(bytes: Uint8Array, start: number, opts: UnpickleOptions
         const items = popMark();
         if (items.length % 2 !== 0) fail('SETITEMS with an odd number of items');
         const d = dictTarget();
+        charge((COST.dictItem * items.length) / 2);
         for (let i = 0; i < items.length; i += 2) d.set(key(items[i]), items[i + 1]);
         break;
       }
       case 0x8f: // EMPTY_SET
+        charge(COST.dict);
         stack.push(new Set());
         break;
       case 0x90: {
@@ -269,23 +317,28 @@ export function unpickle(bytes: Uint8Array, start: number, opts: UnpickleOptions
         const items = popMark();
         const s = top();
         if (!(s instanceof Set)) fail(`ADDITEMS on ${kind(s)}`);
+        charge(COST.dictItem * items.length);
         for (const x of items) (s as Set<PyKey>).add(key(x));
         break;
       }
-      case 0x91: // FROZENSET
-        stack.push(new Set(popMark().map(key)));
+      case 0x91: {
+        // FROZENSET
+        const items = popMark();
+        charge(COST.dict + COST.dictItem * items.length);
+        stack.push(new Set(items.map(key)));
         break;
+      }
       case 0x71: // BINPUT
-        memo.set(u8(), top());
+        memoSet(u8());
         break;
       case 0x72: // LONG_BINPUT
-        memo.set(u32(), top());
+        memoSet(u32());
         break;
       case 0x70: // PUT (text)
-        memo.set(Number(intText(line())), top());
+        memoSet(Number(intText(line())));
         break;
       case 0x94: // MEMOIZE
-        memo.set(memo.size, top());
+        memoSet(memo.size);
         break;
       case 0x68: // BINGET
         stack.push(memoGet(u8()));
@@ -316,7 +369,7 @@ export function unpickle(bytes: Uint8Array, start: number, opts: UnpickleOptions
         const fn = top();
         if (!(fn instanceof GlobalRef) || !fn.call) fail(`REDUCE on ${kind(fn)}`);
         if (!Array.isArray(args)) fail('REDUCE arguments are not a tuple');
-        stack[stack.length - 1] = (fn as GlobalRef).call!(args as unknown[], ctx);
+        stack[stack.length - 1] = fromGlobal((fn as GlobalRef).call!(args as unknown[], ctx));
         break;
       }
       case 0x81: // NEWOBJ
@@ -330,13 +383,14 @@ export function unpickle(bytes: Uint8Array, start: number, opts: UnpickleOptions
         const cls = pop();
         if (!(cls instanceof GlobalRef) || !cls.construct) fail(`NEWOBJ on ${kind(cls)}`);
         if (!Array.isArray(args)) fail('NEWOBJ arguments are not a tuple');
+        charge(COST.dict);
         stack.push((cls as GlobalRef).construct!(args as unknown[], ctx));
         break;
       }
       case 0x62: {
         // BUILD
         const state = pop();
-        build(top(), state, fail);
+        build(top(), state, fail, charge);
         break;
       }
       case 0x51: {
@@ -357,55 +411,4 @@ export function unpickle(bytes: Uint8Array, start: number, opts: UnpickleOptions
         fail(`unsupported pickle opcode 0x${op.toString(16).padStart(2, '0')}${opName(op)}`);
     }
   }
-}
-
-/** BUILD: instance attributes from a dict state, only on OrderedDict and argparse.Namespace. */
-function build(inst: unknown, state: unknown, fail: (r: string) => never): void {
-  let attrs = state;
-  if (Array.isArray(state) && state.length === 2 && state[1] === null) attrs = state[0];
-  if (!(inst instanceof PyOrderedDict) && !(inst instanceof PyObject)) fail(`BUILD on ${kind(inst)}`);
-  if (attrs === null) return;
-  if (!(attrs instanceof Map)) fail('BUILD state is not a dict');
-  for (const [k, v] of attrs as Map<unknown, unknown>) {
-    if (typeof k !== 'string') fail('BUILD attribute name is not a string');
-    (inst as PyOrderedDict | PyObject).attributes.set(k as string, v as PyValue);
-  }
-}
-
-/** Little-endian two's complement, as LONG1/LONG4 store it. */
-function decodeLong(b: Uint8Array): number | bigint {
-  if (b.length === 0) return 0;
-  let v = 0n;
-  for (let i = b.length - 1; i >= 0; i--) v = (v << 8n) | BigInt(b[i]!);
-  if (b[b.length - 1]! & 0x80) v -= 1n << BigInt(8 * b.length);
-  return toNumber(v);
-}
-
-function toNumber(v: bigint): number | bigint {
-  return v >= BigInt(Number.MIN_SAFE_INTEGER) && v <= BigInt(Number.MAX_SAFE_INTEGER) ? Number(v) : v;
-}
-
-function kind(x: unknown): string {
-  if (x instanceof GlobalRef) return x.name;
-  if (x === null) return 'None';
-  if (Array.isArray(x)) return Object.isFrozen(x) ? 'a tuple' : 'a list';
-  if (x instanceof Map) return 'a dict';
-  if (typeof x === 'object') return `a ${x.constructor?.name ?? 'object'}`;
-  return `a ${typeof x}`;
-}
-
-const REFUSED: Record<number, string> = {
-  83: 'STRING',
-  86: 'UNICODE',
-  105: 'INST',
-  111: 'OBJ',
-  130: 'EXT1',
-  131: 'EXT2',
-  132: 'EXT4',
-  151: 'NEXT_BUFFER',
-  152: 'READONLY_BUFFER',
-};
-
-function opName(op: number): string {
-  return REFUSED[op] ? ` (${REFUSED[op]})` : '';
 }

@@ -4,6 +4,7 @@ import { DTYPE_BYTES, type DType } from '../../tensor/dtype.ts';
 import { printable } from '../file.ts';
 import { PyObject, type PyValue } from '../py.ts';
 import { checkView, DEFAULT_MAX_EXPAND, isContiguous, materialize, numel, type RawTensor } from '../raw.ts';
+import { raiseHint } from './limits.ts';
 
 /** A torch storage named by a persistent id; its bytes arrive when the reader reaches them. */
 export class StorageRef {
@@ -46,6 +47,14 @@ export interface LoadContext {
     stride: unknown,
     fail?: (reason: string) => never,
   ): RawTensor;
+}
+
+/** What the unpickler gives the allowlisted globals: the reader's context plus the VM's accounting. */
+export interface VmContext extends LoadContext {
+  /** counts estimated bytes against the file's allocation budget; call before allocating */
+  charge(bytes: number): void;
+  /** Python-hashable (a valid dict key or set item), in O(1) for tuples the VM built */
+  isKey(x: unknown): boolean;
 }
 
 interface Pending {
@@ -128,13 +137,19 @@ function intList(x: unknown, what: string, fail: (r: string) => never): number[]
   return out;
 }
 
-const MAX_DEPTH = 1000;
+export interface TreeCheck {
+  /** nesting limit (the reader's resolved maxDepth) */
+  maxDepth: number;
+  /** leaf objects a lazy reader puts in the tree (TensorRef) */
+  isLeaf?: (v: object) => boolean;
+}
 
 /**
- * Refuses results a consumer could not walk safely: cycles, nesting deeper than 1000, and any
- * internal reader object (a bare storage, a class) left in the tree. Linear in the number of nodes.
+ * Refuses results a consumer could not walk safely: cycles, nesting deeper than maxDepth, and any
+ * internal reader object (a bare storage, a class) left in the tree. Iterative, and linear in the
+ * number of distinct nodes (a container shared by many parents is visited once).
  */
-export function checkTree(root: unknown, file: string): PyValue {
+export function checkTree(root: unknown, file: string, opts: TreeCheck): PyValue {
   const done = new Set<object>();
   const onPath = new Set<object>();
   const stack: { node: object; kids: unknown[]; i: number }[] = [];
@@ -147,9 +162,14 @@ export function checkTree(root: unknown, file: string): PyValue {
     }
     if (done.has(v)) return;
     if (onPath.has(v)) throw new CheckpointError(file, 'the pickle builds a cyclic structure');
-    if (stack.length >= MAX_DEPTH) throw new CheckpointError(file, `containers nested deeper than ${MAX_DEPTH}`);
+    if (stack.length >= opts.maxDepth)
+      throw new CheckpointError(
+        file,
+        `containers nested deeper than ${opts.maxDepth} (the maxDepth limit)`,
+        raiseHint('maxDepth', 'GRAFT_PICKLE_MAX_DEPTH', opts.maxDepth * 10),
+      );
     onPath.add(v);
-    stack.push({ node: v, kids: childrenOf(v, file), i: 0 });
+    stack.push({ node: v, kids: opts.isLeaf?.(v) ? [] : childrenOf(v, file), i: 0 });
   };
   enter(root);
   while (stack.length > 0) {
@@ -171,7 +191,7 @@ function childrenOf(v: object, file: string): unknown[] {
   if (v instanceof Map) {
     const out: unknown[] = [];
     for (const [k, x] of v) out.push(k, x);
-    if ('attributes' in v && v.attributes instanceof Map) out.push(...v.attributes.values());
+    if ('attributes' in v && v.attributes instanceof Map) for (const x of v.attributes.values()) out.push(x);
     return out;
   }
   if (v instanceof Set) return [...v];

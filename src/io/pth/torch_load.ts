@@ -4,11 +4,12 @@ import { DTYPE_BYTES } from '../../tensor/dtype.ts';
 import { type FileSource, printable } from '../file.ts';
 import type { PyValue } from '../py.ts';
 import { GlobalRef } from './globals.ts';
+import { AllocBudget, type PickleLimits, resolveLimits } from './limits.ts';
 import { unpickle } from './pickle.ts';
 import { checkTree, type LoadContext, StorageRef, TensorBuilder } from './storage.ts';
 import { readZipDirectory, readZipEntry, type ZipEntry } from './zip.ts';
 
-export interface ReadPthOptions {
+export interface ReadPthOptions extends PickleLimits {
   /** Check CRC-32 of every entry read (default true; zlib's native crc32 is fast). */
   verifyCrc?: boolean;
   /**
@@ -93,7 +94,8 @@ export function readPthZip(src: FileSource, opts: ReadPthOptions = {}): PyValue 
   };
   const ctx: LoadContext = { fail, rebuildTensor: (s, o, sz, st, f) => tensors.rebuild(s, o, sz, st, f) };
   const pkl = readZipEntry(src, entries.get(pkls[0]!)!, verify);
-  const { value } = unpickle(pkl, 0, { file, where: pkls[0]!, ctx, persistentLoad });
+  const budget = new AllocBudget(resolveLimits(pkl.length, opts), fail);
+  const { value } = unpickle(pkl, 0, { file, where: pkls[0]!, ctx, persistentLoad, budget });
   tensors.resolve();
-  return checkTree(value, file);
+  return checkTree(value, file, budget.limits);
 }

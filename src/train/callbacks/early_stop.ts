@@ -1,7 +1,7 @@
 // Early stopping: stop when the monitored metric has not improved by minDelta for `patience` epochs.
 import { ArgumentError } from '../../errors.ts';
 import type { Callback } from '../events.ts';
-import { pickMetric } from '../runner.ts';
+import { checkMetricName } from '../metrics.ts';
 import type { Trainer } from '../trainer.ts';
 
 export interface EarlyStoppingOptions {
@@ -42,8 +42,13 @@ export class EarlyStopping implements Callback {
     return this.mode === 'min' ? v < this.best - this.minDelta : v > this.best + this.minDelta;
   }
 
+  /** An unknown metric name fails when fit() starts, before anything runs, with a did-you-mean. */
+  check(t: Trainer): void {
+    checkMetricName(this.monitor, { valid: t.validSource !== undefined }, 'earlyStopping.monitor');
+  }
+
   afterEpoch(t: Trainer): void {
-    const v = pickMetric(t.metrics, this.monitor);
+    const v = t.metrics[this.monitor];
     if (v === undefined)
       throw new ArgumentError(
         `early stopping watches '${this.monitor}', which epoch ${t.epoch + 1} did not produce`,

@@ -1,17 +1,27 @@
-// metrics.jsonl: a step record every `logEvery` optimizer steps, an epoch record after validation,
-// run records at start / resume / end. On resume, records past the checkpoint are dropped first,
-// so the file reads as if the run had never stopped.
-import { appendFileSync, existsSync, mkdirSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
+// metrics.jsonl: a step record every `logEvery` optimizer steps, an epoch record after validation
+// (with the learning rate of every optimizer step of the epoch, stored where it changes), run
+// records at start / resume / end. On resume, records past the checkpoint are dropped first, so
+// the file reads as if the run had never stopped. A failed write (a full disk) is a WriteError:
+// the run stops like any other failure, the checkpoints already written stay as they are.
+import { existsSync, readFileSync } from 'node:fs';
 import { dirname } from 'node:path';
 import { ArgumentError } from '../../errors.ts';
 import {
+  appendText,
+  confusionFields,
   type EpochRecord,
+  ensureDir,
   formatRecord,
+  type LrChange,
   type MetricsRecord,
   parseMetrics,
   type RunInfo,
   type RunRecord,
+  recordLr,
+  type SplitMetrics,
   type StepRecord,
+  truncateFile,
+  writeFileAtomic,
 } from '../../report/index.ts';
 import type { Callback } from '../events.ts';
 import type { Trainer } from '../trainer.ts';
@@ -25,6 +35,36 @@ export interface MetricsLoggerOptions {
 }
 
 const now = () => Date.now() / 1000;
+
+/** Samples a source has skipped (onBadSample: 'skip'), when it counts them. */
+export function skippedCount(source: unknown): number | undefined {
+  const v = (source as { skipped?: unknown } | undefined)?.skipped;
+  return typeof v === 'number' && Number.isFinite(v) ? v : undefined;
+}
+
+/** A split's confusion counts from a meter's state (the meter keeps them; SplitMetrics does not). */
+function confusionOf(meter: unknown): Pick<SplitMetrics, 'confusion' | 'confused'> {
+  const s = (meter as { stateDict?: () => Record<string, unknown> } | undefined)?.stateDict?.();
+  const c = s?.num_classes;
+  if (typeof c !== 'number' || !Array.isArray(s?.confusion)) return {};
+  return confusionFields(s.confusion as number[], c);
+}
+
+/** Counts skipped samples of one source over an epoch, across a mid-epoch resume (a new source counts from 0). */
+class SkipCounter {
+  #base: number | undefined;
+  #carried = 0;
+  start(source: unknown, carried = 0): void {
+    this.#base = skippedCount(source);
+    this.#carried = carried;
+  }
+  /** skipped since start() plus what a checkpoint carried over; undefined when the source does not count */
+  value(source: unknown): number | undefined {
+    const n = skippedCount(source);
+    if (n === undefined || this.#base === undefined) return this.#carried || undefined;
+    return this.#carried + Math.max(0, n - this.#base);
+  }
+}
 
 export class MetricsLogger implements Callback {
   readonly name = 'metrics_log';
@@ -40,7 +80,15 @@ export class MetricsLogger implements Callback {
   #epochT0 = 0;
   #epochItems = 0;
   #stepLr: number[] = [];
-  #epochLr: number[] = [];
+  /** the rates of this epoch's optimizer steps where they change (kept in checkpoints) */
+  #lrSteps: LrChange[] = [];
+  /** the rates when the epoch began, for an epoch without optimizer steps */
+  #epochStartLr: number[] = [];
+  #trainSkips = new SkipCounter();
+  #evalSkips = new SkipCounter();
+  /** skipped training samples of the epoch carried over by a checkpoint */
+  #restoredSkips = 0;
+  #trainSource: unknown;
 
   constructor(o: MetricsLoggerOptions) {
     this.path = o.path;
@@ -51,7 +99,7 @@ export class MetricsLogger implements Callback {
   }
 
   write(rec: MetricsRecord): void {
-    appendFileSync(this.path, `${formatRecord(rec)}\n`);
+    appendText(this.path, `${formatRecord(rec)}\n`);
   }
 
   /** The records written so far. */
@@ -60,8 +108,14 @@ export class MetricsLogger implements Callback {
   }
 
   beforeFit(t: Trainer): void {
-    mkdirSync(dirname(this.path), { recursive: true });
-    const info: RunInfo = { ...this.info, epochs: t.epochs, seed: t.seed, device: t.device };
+    ensureDir(dirname(this.path));
+    const info: RunInfo = {
+      ...this.info,
+      epochs: t.epochs,
+      seed: t.seed,
+      device: t.device,
+      monitor: `${t.monitor.metric} (${t.monitor.mode})`,
+    };
     if (t.amp) info.amp = t.amp.dtype;
     if (t.resumedFrom && existsSync(this.path)) {
       const { epoch, batch } = t.position;
@@ -70,9 +124,7 @@ export class MetricsLogger implements Callback {
         if (r.type === 'epoch') return r.epoch < epoch;
         return true;
       });
-      const tmp = `${this.path}.tmp-${process.pid}`;
-      writeFileSync(tmp, keep.map((r) => `${formatRecord(r)}\n`).join(''));
-      renameSync(tmp, this.path);
+      writeFileAtomic(this.path, keep.map((r) => `${formatRecord(r)}\n`).join(''));
       this.write({
         type: 'run',
         time: now(),
@@ -83,7 +135,7 @@ export class MetricsLogger implements Callback {
         info,
       });
     } else {
-      writeFileSync(this.path, '');
+      truncateFile(this.path);
       this.write({ type: 'run', time: now(), event: 'start', epoch: 0, step: 0, info });
     }
     this.#t0 = performance.now();
@@ -96,15 +148,24 @@ export class MetricsLogger implements Callback {
 
   beforeEpoch(t: Trainer): void {
     this.#writeNotes(t);
-    this.#epochLr = t.lrs();
     this.#epochT0 = performance.now();
     this.#epochItems = 0;
-    if (t.position.batch === 0) this.#t0 = performance.now();
+    // a mid-epoch resume continues the epoch's rates and skip count from the checkpoint
+    const fresh = t.position.batch === 0;
+    if (fresh) {
+      this.#lrSteps = [];
+      this.#restoredSkips = 0;
+      this.#t0 = performance.now();
+    }
+    this.#epochStartLr = t.lrs();
+    this.#trainSource = t.trainSource;
+    this.#trainSkips.start(t.trainSource, this.#restoredSkips);
   }
 
   /** the LRs the step is taken with (a per-step scheduler changes them right after) */
   beforeStep(t: Trainer): void {
     this.#stepLr = t.lrs();
+    recordLr(this.#lrSteps, t.step, this.#stepLr);
   }
 
   afterBatch(t: Trainer): void {
@@ -137,20 +198,34 @@ export class MetricsLogger implements Callback {
     this.#t0 = performance.now();
   }
 
+  beforeValidate(t: Trainer): void {
+    this.#evalSkips.start(t.validSource);
+  }
+
   afterEpoch(t: Trainer): void {
     const secs = (performance.now() - this.#epochT0) / 1000;
+    const train: SplitMetrics = { ...(t.trainMetrics ?? { loss: Number.NaN }) };
     const rec: EpochRecord = {
       type: 'epoch',
       time: now(),
       epoch: t.epoch,
       step: t.step,
-      train: t.trainMetrics ?? { loss: Number.NaN },
-      lr: this.#epochLr,
+      train,
+      lr: this.#lrSteps[0]?.lr ?? this.#epochStartLr,
+      lrSteps: this.#lrSteps,
       seconds: secs,
       throughput: secs > 0 ? this.#epochItems / secs : undefined,
     };
     if (t.phase !== undefined) rec.phase = t.phase;
-    if (t.evalMetrics) rec.eval = t.evalMetrics;
+    if (t.evalMetrics) rec.eval = { ...t.evalMetrics, ...confusionOf(t.evalMeter) };
+    // without a validation split the training confusion is the only one there is
+    else Object.assign(train, confusionOf(t.trainMeter));
+    const skipped = this.#trainSkips.value(t.trainSource);
+    if (skipped !== undefined) rec.skipped = skipped;
+    if (t.validSource) {
+      const evalSkipped = this.#evalSkips.value(t.validSource);
+      if (evalSkipped !== undefined) rec.evalSkipped = evalSkipped;
+    }
     const names = t.groupNames();
     if (names.some((n) => n !== null)) rec.groups = names;
     if (t.isBestEpoch) rec.best = true;
@@ -166,16 +241,35 @@ export class MetricsLogger implements Callback {
       rec.event = 'stopped';
       rec.message = t.stopReason;
     }
-    this.write(rec);
+    try {
+      this.write(rec);
+    } catch (e) {
+      // the run already failed (maybe for this very reason: a full disk): that error is the one to report;
+      // else this one is, and the callbacks after this one still see the run end (the trainer rethrows it)
+      t.error ??= e;
+    }
   }
 
   stateDict(): Record<string, unknown> {
-    return { loss_sum: this.#lossSum, items: this.#items, steps: this.#steps };
+    return {
+      loss_sum: this.#lossSum,
+      items: this.#items,
+      steps: this.#steps,
+      lr_steps: this.#lrSteps.map((c) => [c.step, ...c.lr]),
+      skipped: this.#trainSkips.value(this.#trainSource) ?? 0,
+    };
   }
 
   loadStateDict(s: Record<string, unknown>): void {
     this.#lossSum = Number(s.loss_sum ?? 0);
     this.#items = Number(s.items ?? 0);
     this.#steps = Number(s.steps ?? 0);
+    this.#lrSteps = Array.isArray(s.lr_steps)
+      ? (s.lr_steps as unknown[]).filter(Array.isArray).map((c) => {
+          const [step, ...lr] = (c as unknown[]).map(Number);
+          return { step: step!, lr };
+        })
+      : [];
+    this.#restoredSkips = Number(s.skipped ?? 0);
   }
 }

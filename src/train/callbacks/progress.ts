@@ -1,7 +1,9 @@
 // Progress: a bar redrawn in place on a terminal (phase, epoch, step, loss, img/s, ETA), plain
 // lines when the output is a file or a pipe (CI logs), and one summary line per epoch.
+import { fmtLr, formatLrs, shownGroups } from '../../report/index.ts';
 import type { Callback } from '../events.ts';
 import type { Trainer } from '../trainer.ts';
+import { skippedCount } from './log.ts';
 
 export interface ProgressStream {
   write(s: string): unknown;
@@ -46,6 +48,10 @@ export class Progress implements Callback {
   #lossSum = 0;
   #lossItems = 0;
   #lastDraw = 0;
+  /** the rates of the epoch's first and latest optimizer step (the epoch line shows them, not the next epoch's) */
+  #firstLr: number[] | undefined;
+  #lastLr: number[] | undefined;
+  #skipBase: number | undefined;
 
   constructor(o: ProgressOptions = {}) {
     this.stream = o.stream ?? process.stderr;
@@ -66,12 +72,36 @@ export class Progress implements Callback {
     const done = t.batchIndex + 1;
     const eta = total !== undefined && this.#batches > 0 ? ((total - done) * secs) / this.#batches : Number.NaN;
     const loss = this.#lossItems > 0 ? this.#lossSum / this.#lossItems : Number.NaN;
-    const stats = `step ${t.step} loss ${fmt(loss)} ${rate.toFixed(1)} img/s ETA ${formatDuration(eta)}`;
+    const skipped = this.#skipped(t);
+    const stats =
+      `step ${t.step} loss ${fmt(loss)} ${rate.toFixed(1)} img/s ETA ${formatDuration(eta)}` +
+      (skipped ? ` skipped ${skipped}` : '');
     const count = total !== undefined ? `${done}/${total}` : `${done}`;
     if (!this.tty || total === undefined) return `${this.#head(t)} ${count} ${stats}`;
     const barWidth = Math.max(10, Math.min(30, width - 60 - this.#head(t).length));
     const fill = Math.round((barWidth * Math.min(done, total)) / Math.max(total, 1));
     return `${this.#head(t)} [${'#'.repeat(fill)}${'.'.repeat(barWidth - fill)}] ${count} ${stats}`;
+  }
+
+  /** bad samples the training source skipped this epoch (onBadSample: 'skip') */
+  #skipped(t: Trainer): number {
+    const n = skippedCount(t.trainSource);
+    return n === undefined || this.#skipBase === undefined ? 0 : n - this.#skipBase;
+  }
+
+  /** The epoch's learning rates: one value per group, 'first→last' where a per-step schedule moved it. */
+  #lrText(t: Trainer): string {
+    const names = t.groupNames();
+    const first = this.#firstLr ?? t.lrs();
+    const last = this.#lastLr ?? first;
+    if (first.length !== last.length) return formatLrs(names, last);
+    const named = names.some((n) => n !== null);
+    return shownGroups(names, last)
+      .map(([i, label]) => {
+        const v = first[i] === last[i] ? fmtLr(last[i]!) : `${fmtLr(first[i]!)}→${fmtLr(last[i]!)}`;
+        return named ? `${label} ${v}` : v;
+      })
+      .join(', ');
   }
 
   #notes(t: Trainer): void {
@@ -85,6 +115,14 @@ export class Progress implements Callback {
     this.#batches = 0;
     this.#lossSum = 0;
     this.#lossItems = 0;
+    this.#firstLr = undefined;
+    this.#lastLr = undefined;
+    this.#skipBase = skippedCount(t.trainSource);
+  }
+
+  beforeStep(t: Trainer): void {
+    this.#lastLr = t.lrs();
+    this.#firstLr ??= this.#lastLr;
   }
 
   afterBatch(t: Trainer): void {
@@ -118,10 +156,9 @@ export class Progress implements Callback {
       if (ev.accuracy !== undefined)
         s += ` acc ${pct(ev.accuracy)} top-5 ${pct(ev.top5)} macro-F1 ${fmt(ev.macroF1, 3)}`;
     }
-    s += ` | lr ${t
-      .lrs()
-      .map((v) => v.toExponential(2))
-      .join(',')} | ${formatDuration(secs)} ${secs > 0 ? (this.#items / secs).toFixed(1) : '-'} img/s`;
+    s += ` | lr ${this.#lrText(t)} | ${formatDuration(secs)} ${secs > 0 ? (this.#items / secs).toFixed(1) : '-'} img/s`;
+    const skipped = this.#skipped(t);
+    if (skipped > 0) s += ` | skipped ${skipped} bad sample${skipped === 1 ? '' : 's'}`;
     if (t.isBestEpoch) s += ' *best';
     this.stream.write(`${this.tty ? '\r\x1b[K' : ''}${s}\n`);
   }

@@ -1,0 +1,63 @@
+// The trainer gives the data's length to the phase runner when fitting starts: a run spec without
+// stepsPerEpoch trains a per-step OneCycleLR exactly as the same spec given stepsPerEpoch by hand
+// (with accumulation, steps per epoch are batches / accumulate, rounded up).
+import assert from 'node:assert/strict';
+import { test } from 'node:test';
+import { PhaseRunner, type RunSpec } from '../../src/finetune/index.ts';
+import { fit } from '../../src/train/index.ts';
+import { setup, weights } from './_helpers.ts';
+
+const spec = (stepsPerEpoch?: number): RunSpec => ({
+  optimizer: { type: 'SGD', lr: 0.1, momentum: 0.9 },
+  phases: [
+    { name: 'warm', epochs: 1, scheduler: { type: 'linear', num_warmup_steps: 2, interval: 'step' } },
+    { name: 'cycle', epochs: 2, scheduler: { type: 'OneCycleLR', max_lr: 0.2, interval: 'step' } },
+  ],
+  ...(stepsPerEpoch ? { stepsPerEpoch } : {}),
+});
+
+async function lrsOf(stepsPerEpoch: number | undefined, accumulate: number) {
+  const s = setup(4, { n: 80, batchSize: 16 }); // 5 batches per epoch
+  const runner = new PhaseRunner(s.model, spec(stepsPerEpoch));
+  const lrs: number[] = [];
+  const r = await fit({
+    model: s.model,
+    runner,
+    train: s.train,
+    valid: s.valid,
+    accumulate,
+    progress: false,
+    callbacks: [{ beforeStep: (t) => void lrs.push(t.lrs()[0]!) }],
+  });
+  return { lrs, steps: r.steps, w: weights(s.model) };
+}
+
+for (const accumulate of [1, 2])
+  test(`a OneCycle phase without stepsPerEpoch trains with the lrs of the hand-given run (accumulate ${accumulate})`, async () => {
+    const perEpoch = Math.ceil(5 / accumulate);
+    const byHand = await lrsOf(perEpoch, accumulate);
+    const fromData = await lrsOf(undefined, accumulate);
+    assert.equal(byHand.steps, 3 * perEpoch);
+    assert.equal(fromData.lrs.length, 3 * perEpoch);
+    assert.deepEqual(fromData.lrs, byHand.lrs);
+    assert.deepEqual(fromData.w, byHand.w);
+    // the cycle went up and came back down within its 2 epochs
+    const cycle = fromData.lrs.slice(perEpoch);
+    assert.ok(Math.max(...cycle) > cycle[0]! && cycle.at(-1)! < cycle[0]!);
+  });
+
+test('a hand-given stepsPerEpoch that contradicts the data is refused before any step', async () => {
+  const s = setup(4, { n: 80, batchSize: 16 });
+  let batches = 0;
+  await assert.rejects(
+    fit({
+      model: s.model,
+      runner: new PhaseRunner(s.model, spec(7)),
+      train: s.train,
+      progress: false,
+      callbacks: [{ beforeBatch: () => void batches++ }],
+    }),
+    /run spec says 7 steps per epoch, but the training data gives 5/,
+  );
+  assert.equal(batches, 0);
+});
