@@ -7,8 +7,9 @@ import type { Command } from './main.ts';
 
 const USAGE = `usage: graft plan RECIPE [--set KEY=VALUE ...] [--json] [--params] [--width N] [--steps-per-epoch N]
 
-Before any compute (no weights are loaded, no batch is run): the data (classes, split sizes,
-steps per epoch), the pretrained load report previewed from checkpoint headers, the parameter
+Before any compute (no weights are loaded, no batch of data is run; one zero image goes through the
+model to check its shapes): the data (classes, split sizes, steps per epoch), the pretrained load
+report previewed from checkpoint headers, the parameter
 groups, a table per phase of every top-level module and layer group (parameters, trainable or
 frozen, group, learning rate, BatchNorm mode), the lr of every group at the start of every epoch
 and an ASCII chart of the schedule: "print requires_grad to check the idea was implemented", as a command.

@@ -134,6 +134,11 @@ export function plan(
     run.scheduler?.type === 'ReduceLROnPlateau'
   )
     notes.push('ReduceLROnPlateau depends on metrics: lrs are shown without its reductions');
+  const excluded = r.groups.excluded;
+  if (excluded.length)
+    notes.push(
+      `${excluded.length} parameter tensor${excluded.length === 1 ? ' is' : 's are'} in no optimizer group (groups.exclude): this run never changes ${excluded.length === 1 ? 'it' : 'them'}`,
+    );
 
   const loaded = o.loadReport ? new Set(o.loadReport.loaded) : undefined;
   const json: PlanJSON = {
@@ -198,8 +203,14 @@ function phaseInfo(r: PhaseRunner, rows: ReturnType<typeof moduleRows>, groupOf:
       path: row.path,
       kind: row.kind,
       numel: row.params.reduce((a, [, k]) => a + k, 0),
-      trainable: row.params.reduce((a, [n, k]) => a + (frozen.has(n) ? 0 : k), 0),
-      groups: [...new Set(gis.map((gi) => groups[gi]!.group))],
+      // a parameter in no group (groups.exclude) never changes: it does not count as training
+      trainable: row.params.reduce((a, [n, k]) => a + (frozen.has(n) || !groupOf.has(n) ? 0 : k), 0),
+      groups: [
+        ...new Set([
+          ...gis.map((gi) => groups[gi]!.group),
+          ...(row.params.some(([n]) => !groupOf.has(n)) ? [EXCLUDED] : []),
+        ]),
+      ],
       lrs: [...new Set(gis.map((gi) => lr[gi]!))],
       bnEval: st.bnEval.some((b) => row.match(`${b}.weight`) || row.match(`${b}.running_mean`)),
       ...(row.sameAs === undefined ? {} : { sameAs: row.sameAs }),
@@ -326,9 +337,11 @@ function renderText(j: PlanJSON, s: { epoch: Series[]; step: Series[] }, spe: nu
       r.trainable === r.numel
         ? 'yes'
         : r.trainable === 0
-          ? p.via === 'lr0'
-            ? 'lr=0'
-            : 'frozen'
+          ? r.groups.length === 1 && r.groups[0] === EXCLUDED
+            ? 'no group'
+            : p.via === 'lr0'
+              ? 'lr=0'
+              : 'frozen'
           : `${int(r.trainable)} of ${int(r.numel)}`;
     // a layer group with exactly a top-level module's parameters adds nothing to the table
     const rows = p.modules
@@ -370,7 +383,7 @@ function renderText(j: PlanJSON, s: { epoch: Series[]; step: Series[] }, spe: nu
   }
   out.push('', asciiChart(chart, { ticks, xLabel: 'epoch' }));
   if (o.params) {
-    out.push('', 'parameters (T trains, - frozen, per phase)');
+    out.push('', 'parameters (T trains, - frozen, x in no group, per phase)');
     out.push(
       ...table(
         ['name', 'shape', 'group', ...j.phases.map((p) => String(p.index))],
@@ -378,7 +391,7 @@ function renderText(j: PlanJSON, s: { epoch: Series[]; step: Series[] }, spe: nu
           x.name,
           `[${x.shape.join(', ')}]`,
           x.group,
-          ...j.phases.map((p) => (p.frozen.includes(x.name) ? '-' : 'T')),
+          ...j.phases.map((p) => (x.group === EXCLUDED ? 'x' : p.frozen.includes(x.name) ? '-' : 'T')),
         ]),
       ),
     );

@@ -1,12 +1,14 @@
 // `graft plan RECIPE`: what a run will do, before any compute. The data is listed (not decoded) for
 // class names and steps per epoch; the model is built and its pretrained load previewed from
 // checkpoint headers; src/finetune's plan() gives the per-phase module table and every group's lr
-// at every epoch.
+// at every epoch. What would stop the run before it trains is listed in `problems` (data that
+// cannot be read, a failing load, a head whose shapes do not fit, a CUDA device that is not there).
 import { CheckpointError, GraftError } from '../errors.ts';
 import { type PlanJSON, plan } from '../finetune/index.ts';
 import type { LoadReport } from '../io/index.ts';
 import * as models from '../models/index.ts';
-import { cuda } from '../tensor/index.ts';
+import type { Module } from '../nn/index.ts';
+import { cuda, noGrad, Tensor, tidy, zeros } from '../tensor/index.ts';
 import { atPath } from './check.ts';
 import { buildData } from './data.ts';
 import type { LoadedRecipe } from './load.ts';
@@ -42,10 +44,36 @@ export interface RecipePlan {
     };
     load: Record<string, unknown> | null;
     plan: PlanJSON;
+    /** what would make the run fail before it trains (empty when ok) */
+    problems: string[];
   };
 }
 
-/** The plan of a recipe: data summary, load report preview, phases, lrs. Reads no tensor data. */
+/**
+ * One forward pass of a zero image through the model as built (eval mode, no gradients): a replaced
+ * head whose sizes do not fit, or fewer outputs than the data has classes, fails here instead of at
+ * the first batch. The only compute plan does: one input, no weights read.
+ */
+function forwardProblem(model: Module, shape: number[], classes: number | undefined): string | undefined {
+  const was = model.training;
+  model.eval();
+  try {
+    const out = tidy(() => {
+      const y: unknown = noGrad(() => model.call(zeros(shape) as never));
+      return y instanceof Tensor ? [...y.shape] : undefined;
+    });
+    if (out && classes !== undefined && (out.length !== 2 || out[1]! < classes))
+      return `the model's output for one input is [${out.join(', ')}], but the data has ${classes} classes (expected [1, ${classes}])`;
+    return undefined;
+  } catch (e) {
+    const msg = e instanceof Error ? e.message.split('\n')[0] : String(e);
+    return `a forward pass of one [${shape.join(', ')}] input fails: ${msg}`;
+  } finally {
+    model.train(was);
+  }
+}
+
+/** The plan of a recipe: data summary, load report preview, phases, lrs, problems. Reads no tensor data. */
 export function planRecipe(loaded: LoadedRecipe, o: RecipePlanOptions = {}): RecipePlan {
   const r = loaded.recipe;
   const t = r.train ?? {};
@@ -112,6 +140,11 @@ export function planRecipe(loaded: LoadedRecipe, o: RecipePlanOptions = {}): Rec
     );
     if (loadError) problems.push(`the pretrained load would fail: ${loadError}`);
     else if (report && !report.ok) problems.push('the pretrained load would fail (see the load report)');
+    const size = r.data.imageSize ?? meta.inputSize?.[1];
+    if (r.data.kind !== 'text' && channels !== undefined && size !== undefined) {
+      const problem = forwardProblem(built.model, [1, channels, size, size], classes?.length);
+      if (problem) problems.push(problem);
+    }
     const lines: string[] = [];
     lines.push(`recipe: ${loaded.name}${loaded.file ? ` (${loaded.file})` : ''}`);
     const sizeText = Object.entries(sizes)
@@ -158,6 +191,7 @@ export function planRecipe(loaded: LoadedRecipe, o: RecipePlanOptions = {}): Rec
         },
         load: report ? report.toJSON() : loadError ? { error: loadError } : null,
         plan: p.json,
+        problems,
       },
     };
   } finally {

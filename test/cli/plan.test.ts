@@ -59,6 +59,7 @@ test('graft plan --json: recipe, data, load report and the planned lrs', async (
   assert.equal(code, 0);
   const j = JSON.parse(out);
   assert.equal(j.recipe.name, 'pretrained-vs-new-layers');
+  assert.deepEqual(j.problems, []);
   assert.equal(j.data.stepsPerEpoch, 938);
   assert.equal(j.load.counts.loaded, 260);
   assert.deepEqual(
@@ -128,6 +129,20 @@ test('graft plan says when nothing trains, and when a monitor names no metric th
     );
     assert.equal(frozen.code, 1);
     assert.match(frozen.err, /phases: phase 0 'last layer': nothing trains: every one of the 10 parameters is frozen/);
+    // a replaced head that does not fit fails at its first batch: plan runs one zero input through
+    const head = await plan(recipe('004_cifar_last_layer.yaml'), ...set('model.replace={fc3: {Linear: [64, 10]}}'));
+    assert.equal(head.code, 1);
+    assert.match(head.err, /graft plan: a forward pass of one \[1, 3, 32, 32\] input fails: /);
+    const outputs = await plan(
+      recipe('004_cifar_all_layers.yaml'),
+      ...set(
+        'model.replace={fc3: {Linear: [84, 4]}}',
+        'model.pretrained.strict=false',
+        'model.pretrained.onShapeMismatch=skip',
+      ),
+    );
+    assert.equal(outputs.code, 1);
+    assert.match(outputs.err, /the model's output for one input is \[1, 4\], but the data has 10 classes/);
     const classes = await plan(recipe('004_cifar_last_layer.yaml'), ...set('model.numClasses=4'));
     assert.equal(classes.code, 1);
     assert.match(classes.err, /model\.numClasses: 4 classes, but the data has 10/);

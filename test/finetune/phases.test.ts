@@ -299,5 +299,14 @@ describe('nothing trains', () => {
         }),
       /phase 0: nothing trains: its 2 trainable parameters are in no optimizer group/,
     );
+    // lr 0 pins whole groups: a later phase that splits one fails when the run is built, not at that phase
+    assert.throws(
+      () =>
+        new PhaseRunner(tiny(), {
+          optimizer: { type: 'SGD', lr: 1 },
+          phases: [{ epochs: 1 }, { epochs: 1, freeze: { freeze: 'body', via: 'lr0' } }],
+        }),
+      /phase 1: freeze via 'lr0' pins whole param groups, but group 'default' has 3 of 5 parameters frozen/,
+    );
   });
 });

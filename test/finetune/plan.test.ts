@@ -133,3 +133,16 @@ test('plan of fastai fine_tune on resnet18 (per-step one cycle needs stepsPerEpo
   assert.equal(json.phases[0]!.modules.find((r) => r.path === 'layer4' && r.kind === 'layer-group')!.sameAs, 'layer4');
   if (process.env.GRAFT_PLAN_SAMPLE) console.log(text);
 });
+
+test('plan of parameters left out of every group: shown as in no group, never as training', () => {
+  const spec: RunSpec = { optimizer: { type: 'SGD', lr: 0.1 }, groups: { exclude: 'body.1' }, phases: [{ epochs: 1 }] };
+  const { json, text } = plan(tiny(), spec, { params: true });
+  assert.deepEqual(
+    json.parameters.filter((p) => p.group === '(no group)').map((p) => p.name),
+    ['body.1.weight', 'body.1.bias'],
+  );
+  const body = json.phases[0]!.modules.find((m) => m.path === 'body')!;
+  assert.deepEqual([body.trainable, body.numel, body.groups], [24, 36, ['default', '(no group)']]);
+  assert.ok(text.includes('  body.1.bias    [6]     (no group)  x'));
+  assert.match(text, /note: 2 parameter tensors are in no optimizer group \(groups\.exclude\)/);
+});

@@ -4,6 +4,7 @@
 import assert from 'node:assert/strict';
 import { join } from 'node:path';
 import { test } from 'node:test';
+import { main } from '../../src/cli/main.ts';
 import { ArgumentError } from '../../src/errors.ts';
 import {
   type CheckpointEntry,
@@ -17,7 +18,9 @@ import {
 } from '../../src/io/index.ts';
 import { GPT2LMHeadModel } from '../../src/models/gpt2.ts';
 import { fromArray, type Tensor } from '../../src/tensor/index.ts';
+import { capture } from '../_capture.ts';
 import { readJson } from '../models/_fixture.ts';
+import { RESNET_DP } from './_plan.ts';
 
 const ctx = {
   file: 'ck.pth',
@@ -165,4 +168,29 @@ test('tied keys: the first name the checkpoint has fills the tensor; a second va
     other.dispose();
     m.dispose();
   }
+});
+
+test('graft inspect --against takes --include-original / --exclude-original', async () => {
+  const { code, out, err } = await capture(() =>
+    main([
+      'inspect',
+      RESNET_DP,
+      '--against',
+      'resnet18',
+      '--strip-prefix',
+      'module.',
+      '--include-original',
+      'layer4',
+      '--exclude-original',
+      '*.downsample.*',
+      '--json',
+    ]),
+  );
+  assert.equal(code, 0, err);
+  const report = JSON.parse(out) as { loaded: string[]; plan: string[]; inCheckpoint: string[] };
+  assert.ok(
+    report.loaded.length > 0 && report.loaded.every((k) => k.startsWith('layer4.') && !k.includes('downsample')),
+  );
+  assert.deepEqual(report.plan.slice(0, 2), ["includeOriginal 'layer4'", "excludeOriginal '*.downsample.*'"]);
+  assert.deepEqual(report.inCheckpoint, report.loaded);
 });

@@ -16,7 +16,7 @@ function mountTmpfs(dir: string, size: string): string | undefined {
 }
 
 test('disk full while writing a checkpoint: a coded error, no temp file, the last good checkpoint intact', {
-  timeout: 240_000,
+  timeout: 600_000,
 }, async (t) => {
   await withTmp(async (dir) => {
     const fs = join(dir, 'fs');
@@ -40,7 +40,7 @@ test('disk full while writing a checkpoint: a coded error, no temp file, the las
         'train.logEvery=100000',
       ]);
       const last = join(run, 'checkpoints', 'last.pth');
-      await waitFor(() => existsSync(join(run, 'checkpoints', 'epoch-0001.pth')), 60_000, 'the first checkpoints');
+      await waitFor(() => existsSync(join(run, 'checkpoints', 'epoch-0001.pth')), 180_000, 'the first checkpoints');
       // fill the disk, leaving room for log lines but not for a checkpoint
       const st = statfsSync(fs);
       writeFileSync(join(fs, 'filler'), Buffer.alloc(Math.max(0, st.bavail * st.bsize - 64 * 1024)));

@@ -19,7 +19,7 @@ const killedAt = async (args: string[], point: string) => {
 };
 
 test('kill -9 at each injected point, then --resume: same losses as an uninterrupted run, files consistent', {
-  timeout: 240_000,
+  timeout: 600_000,
 }, async () => {
   await withTmp(async (dir) => {
     const idx = writeIdx(join(dir, 'idx'));

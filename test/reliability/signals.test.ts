@@ -23,7 +23,7 @@ import {
 const LONG = ['--set', 'phases[0].epochs=400', '--quiet'];
 
 test('SIGINT, SIGTERM and SIGHUP stop at the next step with a checkpoint: exit 130, 143, 143', {
-  timeout: 240_000,
+  timeout: 600_000,
 }, async () => {
   await withTmp(async (dir) => {
     const recipe = writeRecipe(dir, writeIdx(join(dir, 'idx')));
@@ -40,7 +40,7 @@ test('SIGINT, SIGTERM and SIGHUP stop at the next step with a checkpoint: exit 1
     });
     // SIGTERM's run also takes the lock drill: a second train / resume into it is refused meanwhile
     const term = kids.find((k) => k.sig === 'SIGTERM')!;
-    await waitFor(() => stepLosses(term.out).length >= 2, 60_000, 'the first steps');
+    await waitFor(() => stepLosses(term.out).length >= 2, 180_000, 'the first steps');
     const second = await graft('train', recipe, '--out', term.out, '--quiet');
     assert.equal(second.code, 1);
     assert.match(second.err, /is in use by another run \(pid \d+ on .*started/);
@@ -48,10 +48,10 @@ test('SIGINT, SIGTERM and SIGHUP stop at the next step with a checkpoint: exit 1
     assert.equal(resume.code, 1);
     assert.match(resume.err, /is in use by another run/);
     const before = stepLosses(term.out).length;
-    await waitFor(() => stepLosses(term.out).length > before, 30_000, 'the run going on');
+    await waitFor(() => stepLosses(term.out).length > before, 120_000, 'the run going on');
 
     for (const k of kids) {
-      await waitFor(() => stepLosses(k.out).length >= 2, 60_000, `${k.sig}'s first steps`);
+      await waitFor(() => stepLosses(k.out).length >= 2, 180_000, `${k.sig}'s first steps`);
       k.child.proc.kill(k.sig);
     }
     for (const k of kids) {
@@ -70,7 +70,7 @@ test('SIGINT, SIGTERM and SIGHUP stop at the next step with a checkpoint: exit 1
 });
 
 test('a second Ctrl-C quits at once, after the checkpoint write in progress: every checkpoint whole', {
-  timeout: 240_000,
+  timeout: 600_000,
 }, async () => {
   await withTmp(async (dir) => {
     const recipe = writeRecipe(dir, writeIdx(join(dir, 'idx')));
@@ -80,8 +80,8 @@ test('a second Ctrl-C quits at once, after the checkpoint write in progress: eve
       GRAFT_TEST_SLOW_WRITE_MS: '300',
     });
     const last = join(out, 'checkpoints', 'last.pth');
-    await waitFor(() => existsSync(last), 60_000, 'the first checkpoint');
-    await waitFor(() => temps(out).length > 0, 10_000, 'a checkpoint write in progress');
+    await waitFor(() => existsSync(last), 180_000, 'the first checkpoint');
+    await waitFor(() => temps(out).length > 0, 60_000, 'a checkpoint write in progress');
     child.proc.kill('SIGINT');
     await new Promise((r) => setTimeout(r, 30));
     child.proc.kill('SIGINT');

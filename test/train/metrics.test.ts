@@ -138,6 +138,17 @@ test('an unknown monitor fails when the run is set up, before any compute', asyn
   const opt = new SGD(s.model.parameters(), { lr: 0.1 });
   const runner = new OptimizerRunner(opt, new ReduceLROnPlateau(opt), { monitor: 'val_loss' });
   await assert.rejects(new Trainer({ ...s, optimizer: undefined, runner }).fit(1), /ReduceLROnPlateau monitor/);
+  // a phase runner's plateau monitor: an eval metric in a run without validation data
+  const { PhaseRunner } = await import('../../src/finetune/index.ts');
+  const phases = new PhaseRunner(s.model, {
+    optimizer: { type: 'SGD', lr: 0.1 },
+    scheduler: { type: 'ReduceLROnPlateau', mode: 'max', monitor: 'eval.accuracy' },
+    phases: [{ epochs: 2 }],
+  });
+  await assert.rejects(
+    new Trainer({ ...s, valid: undefined, optimizer: undefined, runner: phases, callbacks: [count] }).fit(),
+    /ReduceLROnPlateau monitor: 'eval.accuracy' is a validation metric, but this run has no validation data/,
+  );
   assert.equal(batches, 0, 'no batch ran');
   assert.equal(started, 0, 'refused before beforeFit: nothing was written or cleared');
 });

@@ -14,14 +14,14 @@ export interface PickleLimits {
    * The memory the pickle's values may take, in bytes as graft estimates them (a dict 160, each
    * list item 8, each dict or set item 32, strings and bytes their length). Default: 16 times the
    * pickle's size (data.pkl in a zip checkpoint, the whole file in the legacy format), at least
-   * 256 MiB; env GRAFT_PICKLE_MAX_BYTES. Copies count too: `set(x)` or `_codecs.encode(s)` called
+   * 64 MiB; env GRAFT_PICKLE_MAX_BYTES. Copies count too: `set(x)` or `_codecs.encode(s)` called
    * again on the same (memoized) value allocates again.
    */
   maxAllocBytes?: number;
 }
 
 export const DEFAULT_MAX_DEPTH = 1000;
-export const ALLOC_FLOOR = 256 * 2 ** 20;
+export const ALLOC_FLOOR = 64 * 2 ** 20;
 export const ALLOC_PER_PICKLE_BYTE = 16;
 
 /** Estimated sizes (bytes) of what the pickle VM creates; V8's, rounded. */

@@ -49,6 +49,8 @@ export class MixedPrecision implements Callback {
     return autocast(run, { device: this.amp.device, dtype: this.amp.dtype });
   }
 
+  // runs before accumulation's weighting by items; with a power-of-two scale (torch's defaults:
+  // 65536, x2, x0.5) either order gives the same bits
   beforeBackward(t: Trainer): void {
     if (this.scaler && t.lossToBackward) t.lossToBackward = this.scaler.scale(t.lossToBackward);
   }
