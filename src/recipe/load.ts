@@ -157,7 +157,7 @@ export function applyOverride(raw: Obj, assignment: string, cwd = process.cwd())
       : undefined;
     throw new RecipeError(
       fmtPath(path),
-      `override value is not valid YAML: ${(e as Error).message.split('\n')[0]}`,
+      `override value is not valid YAML: ${(e as Error).message.split('\n')[0]!.replace(/:\s*$/, '')}`,
       hint,
     );
   }

@@ -6,7 +6,17 @@ import { join } from 'node:path';
 import { test } from 'node:test';
 import { main } from '../../src/cli/main.ts';
 import { FASHION_MNIST_CLASSES } from '../../src/data/index.ts';
-import { capture, quick, readJsonl, recipe, textData, tinyBert, withTmp, writeImage } from '../recipe/_helpers.ts';
+import {
+  capture,
+  cifarBase,
+  quick,
+  readJsonl,
+  recipe,
+  textData,
+  tinyBert,
+  withTmp,
+  writeImage,
+} from '../recipe/_helpers.ts';
 
 const graft = (...args: string[]) => capture(() => main(args));
 const sets = (xs: string[]) => xs.flatMap((x) => ['--set', x]);
@@ -18,16 +28,13 @@ test('graft train, then graft eval and graft predict on the run folder', async (
     const t = await graft(
       'train',
       recipe('004_cifar_last_k_layers.yaml'),
-      ...sets([...quick(1, { train: 16, val: 8 }), 'phases[0].epochs=2', 'train.report=true']),
+      ...sets([...quick(1, { train: 16, val: 8 }), cifarBase(dir), 'phases[0].epochs=2', 'train.report=true']),
       '--out',
       run,
       '--quiet',
     );
     assert.equal(t.code, 0, t.err);
-    assert.match(
-      t.out,
-      /^trained seed004-cifar-last-k-layers: 2 epochs, 8 steps, accuracy \d+\.\d\d%; best eval\.accuracy/,
-    );
+    assert.match(t.out, /^trained cifar-last-k-layers: 2 epochs, 8 steps, accuracy \d+\.\d\d%; best eval\.accuracy/);
     for (const f of [
       'recipe.yaml',
       'metrics.jsonl',
@@ -68,6 +75,8 @@ test('graft train, then graft eval and graft predict on the run folder', async (
       '8',
       '--set',
       'data.subset.val=8',
+      '--set',
+      'model.pretrained=null',
     );
     assert.equal(base.code, 0, base.err);
     assert.match(base.out, /untrained model as the recipe builds it: initialisation/);
@@ -93,7 +102,7 @@ test('graft train, then graft eval and graft predict on the run folder', async (
 
 test('graft train --resume continues a run exactly where it stopped', async () => {
   await withTmp(async (dir) => {
-    const base = [...quick(1, { train: 16, val: 8 }), 'train.seed=7'];
+    const base = [...quick(1, { train: 16, val: 8 }), cifarBase(dir), 'train.seed=7'];
     const full = join(dir, 'full');
     const cut = join(dir, 'cut');
     const f = await graft(
@@ -123,7 +132,16 @@ test("an exported model is the next recipe's checkpoint; a text model predicts t
   await withTmp(async (dir) => {
     const first = join(dir, 'first');
     assert.equal(
-      (await graft('train', recipe('004_cifar_last_layer.yaml'), ...sets(quick(1)), '--out', first, '--quiet')).code,
+      (
+        await graft(
+          'train',
+          recipe('004_cifar_last_layer.yaml'),
+          ...sets([...quick(1), cifarBase(dir)]),
+          '--out',
+          first,
+          '--quiet',
+        )
+      ).code,
       0,
     );
     const plan = await graft(

@@ -170,8 +170,11 @@ export class MetricsLogger implements Callback {
 
   afterBatch(t: Trainer): void {
     this.#writeNotes(t);
-    this.#lossSum += t.lossValue * t.items;
-    this.#items += t.items;
+    // a batch cancelled before its loss has no loss of its own (lossValue is the previous batch's)
+    if (t.batchCounted) {
+      this.#lossSum += t.lossValue * t.items;
+      this.#items += t.items;
+    }
     this.#epochItems += t.items;
     if (!t.stepped) return;
     this.#steps += 1;

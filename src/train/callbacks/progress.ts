@@ -129,8 +129,10 @@ export class Progress implements Callback {
     this.#notes(t);
     this.#items += t.items;
     this.#batches += 1;
-    this.#lossSum += t.lossValue * t.items;
-    this.#lossItems += t.items;
+    if (t.batchCounted) {
+      this.#lossSum += t.lossValue * t.items;
+      this.#lossItems += t.items;
+    }
     if (this.tty) {
       const now = performance.now();
       const last = t.batchesPerEpoch !== undefined && t.batchIndex + 1 >= t.batchesPerEpoch;
