@@ -104,6 +104,14 @@ export const loadPlanFields = {
     .union([RenameRule, z.array(RenameRule)])
     .optional()
     .describe("rename rules applied in order (e.g. { stripPrefix: 'module.' } for a DataParallel checkpoint)"),
+  includeOriginal: patterns
+    .optional()
+    .describe(
+      "keep only checkpoint keys, as the file names them, matching these (before fromPrefix and rename): a plain string keeps keys containing it ('classifier'), a glob matches the whole key, '/re/' searches",
+    ),
+  excludeOriginal: patterns
+    .optional()
+    .describe('drop checkpoint keys, as the file names them (patterns as includeOriginal)'),
   include: patterns.optional().describe('keep only these keys (model names, after renaming)'),
   exclude: patterns.optional().describe("drop these keys (model names): the model keeps its own values (e.g. 'fc')"),
   onShapeMismatch: z

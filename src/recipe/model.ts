@@ -44,7 +44,7 @@ export function pretrainedSource(r: RecipeModel): PretrainedSource | undefined {
   const p = r.pretrained;
   if (p === undefined) return undefined;
   const spec: PretrainedSpec = typeof p === 'string' ? (p === 'offline' ? { offline: true } : { checkpoint: p }) : p;
-  const { checkpoint, offline, rename, include, exclude, ...rest } = spec;
+  const { checkpoint, offline, rename, include, exclude, includeOriginal, excludeOriginal, ...rest } = spec;
   const list = <T>(x: T | readonly T[] | undefined): T[] | undefined =>
     x === undefined ? undefined : Array.isArray(x) ? [...x] : [x as T];
   const plan: LoadPlan = { ...rest };
@@ -57,6 +57,11 @@ export function pretrainedSource(r: RecipeModel): PretrainedSource | undefined {
   if (inc) plan.include = inc.map(maybeRegex);
   const exc = list(exclude);
   if (exc) plan.exclude = exc.map(maybeRegex);
+  // the file's own names: io reads '/re/' strings and plain substrings itself
+  const incO = list(includeOriginal);
+  if (incO) plan.includeOriginal = incO;
+  const excO = list(excludeOriginal);
+  if (excO) plan.excludeOriginal = excO;
   if (offline) {
     const where = offlineSource(r.name);
     if (!where) return { kind: 'offline', source: '', plan };
