@@ -29,8 +29,11 @@ function positiveInt(what: string, v: unknown, min = 1): number {
 export interface FineTuneOptions {
   /** epochs after unfreezing */
   epochs: number;
-  /** optimizer steps per epoch (the one-cycle schedules step per batch) */
-  stepsPerEpoch: number;
+  /**
+   * optimizer steps per epoch (the one-cycle schedules step per batch); leave it out when the spec
+   * goes to the trainer: fit() gives the phase runner the data's length when it starts
+   */
+  stepsPerEpoch?: number;
   /** default 2e-3 */
   baseLr?: number;
   /** head-only epochs first; default 1 (0 skips the phase) */
@@ -94,7 +97,7 @@ export function fineTune(model: Module, o: FineTuneOptions): RunSpec {
     // fastai's Learner(wd_bn_bias=False): biases and norm weights get no weight decay
     groups: { baseLr: base, layers: { discriminative: base }, noDecay: true },
     phases,
-    stepsPerEpoch: positiveInt('stepsPerEpoch', o.stepsPerEpoch),
+    ...(o.stepsPerEpoch !== undefined ? { stepsPerEpoch: positiveInt('stepsPerEpoch', o.stepsPerEpoch) } : {}),
     bn: o.bn ?? 'train',
   };
 }

@@ -11,7 +11,7 @@ import {
   type RunSpec,
 } from '../../src/finetune/index.ts';
 import * as models from '../../src/models/index.ts';
-import { allBits, runEpoch, tiny } from './_helpers.ts';
+import { allBits, FX, runEpoch, tiny } from './_helpers.ts';
 
 const trainable = (r: PhaseRunner) => r.freezeState.trainable;
 
@@ -148,4 +148,19 @@ test("weight decay of the built-ins: fastai's keep biases and norms at 0 (wd_bn_
       names(spec).every(([n]) => !String(n).endsWith('.no_decay')),
       'Lightning and Keras: torch.optim decays every parameter',
     );
+});
+
+test('fastai fine_tune without stepsPerEpoch: the runner takes the length late and steps the same one-cycle lrs', () => {
+  const lrsOf = (late: boolean) => {
+    const m = tiny();
+    const r = new PhaseRunner(m, fineTune(m, { epochs: 1, ...(late ? {} : { stepsPerEpoch: FX.steps_per_epoch }) }));
+    if (late) r.setStepsPerEpoch(FX.steps_per_epoch);
+    const seen: number[][] = [];
+    for (let e = 0; e < 2; e++) runEpoch(m, r, e, {}, () => void seen.push(r.optimizer.paramGroups.map((g) => g.lr)));
+    return seen;
+  };
+  assert.equal('stepsPerEpoch' in fineTune(tiny(), { epochs: 1 }), false);
+  const byHand = lrsOf(false);
+  assert.equal(byHand.length, 2 * FX.steps_per_epoch);
+  assert.deepEqual(lrsOf(true), byHand);
 });
