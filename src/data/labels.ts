@@ -1,6 +1,7 @@
 // Labels to class indices, and the checks that keep a typo'd label from becoming a class of its own:
 // declared classes refuse unknown labels; undeclared, a rare label that looks like a frequent one
 // is named in a warning with its file and lines.
+import { editDistance } from '../util/spelling.ts';
 import { type BadSample, DataError, type OnBadSample } from './errors.ts';
 import { byCodePoint } from './manifest.ts';
 import { type WarnFn, WarnLimiter } from './warn.ts';
@@ -58,30 +59,7 @@ export function labelsToIndices(
   return { targets: labels.map((s) => map.get(s)!), classes: names };
 }
 
-/**
- * Optimal-string-alignment distance (Levenshtein plus adjacent swaps: 'dgo' is 1 from 'dog'). With
- * `max`, stops early once the distance must exceed it (and returns max + 1).
- */
-export function editDistance(a: string, b: string, max = Number.POSITIVE_INFINITY): number {
-  const n = b.length;
-  let prev2 = new Int32Array(n + 1);
-  let prev = Int32Array.from({ length: n + 1 }, (_, j) => j);
-  let cur = new Int32Array(n + 1);
-  for (let i = 1; i <= a.length; i++) {
-    cur[0] = i;
-    let rowMin = i;
-    for (let j = 1; j <= n; j++) {
-      const cost = a[i - 1] === b[j - 1] ? 0 : 1;
-      let v = Math.min(prev[j]! + 1, cur[j - 1]! + 1, prev[j - 1]! + cost);
-      if (i > 1 && j > 1 && a[i - 1] === b[j - 2] && a[i - 2] === b[j - 1]) v = Math.min(v, prev2[j - 2]! + 1);
-      cur[j] = v;
-      if (v < rowMin) rowMin = v;
-    }
-    if (rowMin > max) return max + 1;
-    [prev2, prev, cur] = [prev, cur, prev2];
-  }
-  return Math.min(prev[n]!, max + 1);
-}
+export { editDistance };
 
 const squash = (s: string) => s.toLowerCase().replace(/[\s_\-.]+/g, '');
 

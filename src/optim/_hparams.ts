@@ -2,6 +2,7 @@
 // list keys as PyTorch does) and the checks its constructors make, shared by the optimizer
 // classes and createOptimizer.
 import { ArgumentError } from '../errors.ts';
+import { editDistance } from '../util/spelling.ts';
 
 /** Marks a hyper-parameter without a default (SGD's lr), like torch.optim's `required`. */
 export const REQUIRED: unique symbol = Symbol('required');
@@ -121,20 +122,6 @@ export function checkValues(owner: string, specs: HSpecs, values: Record<string,
     const v = values[key];
     if (!ok(spec, v)) throw new ArgumentError(`${owner}: '${key}' must be ${expected(spec)}, got ${show(v)}`);
   }
-}
-
-function editDistance(a: string, b: string): number {
-  const d = Array.from({ length: b.length + 1 }, (_, j) => j);
-  for (let i = 1; i <= a.length; i++) {
-    let prev = d[0]!;
-    d[0] = i;
-    for (let j = 1; j <= b.length; j++) {
-      const cur = d[j]!;
-      d[j] = Math.min(d[j]! + 1, d[j - 1]! + 1, prev + (a[i - 1] === b[j - 1] ? 0 : 1));
-      prev = cur;
-    }
-  }
-  return d[b.length]!;
 }
 
 const snake = (k: string): string => k.replace(/[A-Z]/g, (c) => `_${c.toLowerCase()}`);

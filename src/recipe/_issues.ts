@@ -5,6 +5,10 @@
 // union's own message.
 import type { z } from 'zod';
 import { RecipeError } from '../errors.ts';
+import { didYouMean } from '../util/spelling.ts';
+
+/** "did you mean" for recipe keys and names (one implementation: src/util/spelling.ts) */
+export { didYouMean };
 
 type Issue = z.core.$ZodIssue;
 type Path = readonly PropertyKey[];
@@ -24,28 +28,6 @@ export function show(v: unknown): string {
     s = String(v);
   }
   return s.length > 60 ? `${s.slice(0, 57)}...` : s;
-}
-
-function distance(a: string, b: string): number {
-  const d = Array.from({ length: a.length + 1 }, (_, i) => [i, ...new Array<number>(b.length).fill(0)]);
-  for (let j = 1; j <= b.length; j++) d[0]![j] = j;
-  for (let i = 1; i <= a.length; i++)
-    for (let j = 1; j <= b.length; j++) {
-      const cost = a[i - 1]!.toLowerCase() === b[j - 1]!.toLowerCase() ? 0 : 1;
-      d[i]![j] = Math.min(d[i - 1]![j]! + 1, d[i]![j - 1]! + 1, d[i - 1]![j - 1]! + cost);
-    }
-  return d[a.length]![b.length]!;
-}
-
-/** The closest candidate within a few edits, for "did you mean". */
-export function didYouMean(word: string, candidates: Iterable<string>): string | undefined {
-  let best: string | undefined;
-  let bestD = Number.POSITIVE_INFINITY;
-  for (const c of candidates) {
-    const dist = distance(word, c);
-    if (dist < bestD) [best, bestD] = [c, dist];
-  }
-  return best !== undefined && bestD <= Math.max(2, Math.floor(word.length / 3)) ? best : undefined;
 }
 
 // zod internals, read-only: the definition of each schema kind we walk

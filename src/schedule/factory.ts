@@ -4,6 +4,7 @@
 
 import { ArgumentError } from '../errors.ts';
 import type { OptimizerLike, ParamGroupLike } from '../optim/types.ts';
+import { didYouMean } from '../util/spelling.ts';
 import { describe, LRScheduler, type StepScheduler } from './_base.ts';
 import { ConstantLR, ExponentialLR, LinearLR, MultiStepLR, PolynomialLR, StepLR } from './basic.ts';
 import { ChainedScheduler, SequentialLR } from './compose.ts';
@@ -159,28 +160,6 @@ export function camelAlias(key: string): string {
   return c.charAt(0).toLowerCase() + c.slice(1);
 }
 
-function editDistance(a: string, b: string): number {
-  const d = Array.from({ length: a.length + 1 }, (_, i) => [i, ...new Array<number>(b.length).fill(0)]);
-  for (let j = 1; j <= b.length; j++) d[0]![j] = j;
-  for (let i = 1; i <= a.length; i++) {
-    for (let j = 1; j <= b.length; j++) {
-      const cost = a[i - 1]!.toLowerCase() === b[j - 1]!.toLowerCase() ? 0 : 1;
-      d[i]![j] = Math.min(d[i - 1]![j]! + 1, d[i]![j - 1]! + 1, d[i - 1]![j - 1]! + cost);
-    }
-  }
-  return d[a.length]![b.length]!;
-}
-
-function suggest(word: string, candidates: readonly string[]): string | undefined {
-  let best: string | undefined;
-  let bestD = Number.POSITIVE_INFINITY;
-  for (const c of candidates) {
-    const dist = editDistance(word, c);
-    if (dist < bestD) [best, bestD] = [c, dist];
-  }
-  return best !== undefined && bestD <= Math.max(2, Math.floor(word.length / 3)) ? best : undefined;
-}
-
 function buildChildren(optimizer: OptimizerLike, specs: unknown, path: string): AnyScheduler[] {
   if (!Array.isArray(specs) || specs.length === 0) {
     throw new ArgumentError(`${path}.schedulers: expected a non-empty list of scheduler specs, got ${describe(specs)}`);
@@ -202,7 +181,7 @@ function build(spec: unknown, optimizer: OptimizerLike, path: string): AnySchedu
   }
   const entry = Object.hasOwn(REGISTRY, type) ? REGISTRY[type] : undefined;
   if (!entry) {
-    const near = suggest(type, SCHEDULER_TYPES);
+    const near = didYouMean(type, SCHEDULER_TYPES);
     throw new ArgumentError(
       `${path}.type: unknown scheduler '${type}' (expected one of ${SCHEDULER_TYPES.join(', ')})`,
       near ? `did you mean '${near}'?` : undefined,
@@ -218,7 +197,7 @@ function build(spec: unknown, optimizer: OptimizerLike, path: string): AnySchedu
   for (const [key, value] of Object.entries(rest)) {
     const canonical = byAlias.get(key);
     if (canonical === undefined) {
-      const near = suggest(key, allowed);
+      const near = didYouMean(key, allowed);
       throw new ArgumentError(
         `${path}.${key}: unknown key for ${type} (expected ${allowed.length ? allowed.join(', ') : 'no other keys'})`,
         near ? `did you mean '${near}'?` : undefined,

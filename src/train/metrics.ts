@@ -1,6 +1,7 @@
 // Classification metrics from accumulated counts (never averages of per-batch values): a confusion
 // matrix (rows: true class, columns: predicted) and the number of items whose class was in the top k.
 import { ArgumentError } from '../errors.ts';
+import { editDistance } from '../util/spelling.ts';
 
 export interface Counts {
   numClasses: number;
@@ -151,20 +152,6 @@ const METRIC_ALIASES: Record<string, string> = {
 };
 const EVAL_PREFIXES = ['val_', 'valid_', 'validation_', 'eval_', 'test_', 'val.', 'valid.', 'validation.', 'test.'];
 const TRAIN_PREFIXES = ['train_', 'training_', 'training.'];
-
-function editDistance(a: string, b: string): number {
-  const d = Array.from({ length: b.length + 1 }, (_, j) => j);
-  for (let i = 1; i <= a.length; i++) {
-    let prev = d[0]!;
-    d[0] = i;
-    for (let j = 1; j <= b.length; j++) {
-      const cur = d[j]!;
-      d[j] = Math.min(d[j]! + 1, d[j - 1]! + 1, prev + (a[i - 1] === b[j - 1] ? 0 : 1));
-      prev = cur;
-    }
-  }
-  return d[b.length]!;
-}
 
 /** The known name a misspelt or old-style one ('val_acc', 'accuracy', 'eval.acuracy') most likely meant. */
 export function suggestMetricName(name: string, o: MetricNameOptions): string | undefined {

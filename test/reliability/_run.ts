@@ -2,7 +2,7 @@
 // a tiny recipe over it (cifar_net, 4 steps an epoch), `graft train` in a child process (for real
 // signals and kill -9) or in this process (cheaper), and readers for the run folder.
 import { type ChildProcess, spawn } from 'node:child_process';
-import { existsSync, mkdirSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { main } from '../../src/cli/main.ts';
 import { readCheckpoint } from '../../src/train/index.ts';
@@ -164,4 +164,18 @@ export function checkpointAt(file: string): {
     best: rec.best_epoch === null || rec.best_epoch === undefined ? null : Number(rec.best_epoch),
     kept: rec.kept ?? [],
   };
+}
+
+/** Every file of a folder with its bytes, to prove a refused command changed nothing. */
+export function snapshot(dir: string): Map<string, string> {
+  const out = new Map<string, string>();
+  const walk = (d: string) => {
+    for (const n of readdirSync(d)) {
+      const p = join(d, n);
+      if (statSync(p).isDirectory()) walk(p);
+      else out.set(p, readFileSync(p).toString('base64'));
+    }
+  };
+  walk(dir);
+  return out;
 }

@@ -3,27 +3,13 @@
 // another host is refused with the file to delete; the same guard holds for the fit() API.
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
-import { existsSync, readdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
+import { existsSync, writeFileSync } from 'node:fs';
 import { hostname } from 'node:os';
 import { join } from 'node:path';
 import { test } from 'node:test';
 import { acquireRunLock, fit, LOCK_FILE, lockIsLive } from '../../src/train/index.ts';
 import { setup } from '../train/_helpers.ts';
-import { graft, readJsonl, withTmp, writeIdx, writeRecipe } from './_run.ts';
-
-/** Every file of a folder with its bytes, to prove a refused command changed nothing. */
-function snapshot(dir: string): Map<string, string> {
-  const out = new Map<string, string>();
-  const walk = (d: string) => {
-    for (const n of readdirSync(d)) {
-      const p = join(d, n);
-      if (statSync(p).isDirectory()) walk(p);
-      else out.set(p, readFileSync(p).toString('base64'));
-    }
-  };
-  walk(dir);
-  return out;
-}
+import { graft, readJsonl, snapshot, withTmp, writeIdx, writeRecipe } from './_run.ts';
 
 const deadPid = (): number => {
   const r = spawnSync(process.execPath, ['-e', 'process.stdout.write(String(process.pid))']);

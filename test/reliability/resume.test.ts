@@ -4,24 +4,11 @@
 // changes (the last phase's epochs, logging) are applied and recorded. A run whose recipe.yaml is
 // gone resumes from the recipe inside its checkpoint. Every run starts with its load summary.
 import assert from 'node:assert/strict';
-import { existsSync, readdirSync, readFileSync, rmSync, statSync } from 'node:fs';
+import { existsSync, readFileSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { test } from 'node:test';
 import YAML from 'yaml';
-import { graft, stepLosses, withTmp, writeIdx, writeRecipe } from './_run.ts';
-
-function snapshot(dir: string): Map<string, string> {
-  const out = new Map<string, string>();
-  const walk = (d: string) => {
-    for (const n of readdirSync(d)) {
-      const p = join(d, n);
-      if (statSync(p).isDirectory()) walk(p);
-      else out.set(p, readFileSync(p).toString('base64'));
-    }
-  };
-  walk(dir);
-  return out;
-}
+import { graft, snapshot, stepLosses, withTmp, writeIdx, writeRecipe } from './_run.ts';
 
 test('resume refuses changes the run would ignore, and leaves the folder untouched', async () => {
   await withTmp(async (dir) => {
