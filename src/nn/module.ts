@@ -101,6 +101,25 @@ export abstract class Module {
     return m;
   }
 
+  /**
+   * Removes a parameter's entry (Python's `del module._parameters[name]`): a later
+   * registerParameter(name) appends it at the end, as PyTorch's state-dict order does.
+   * Fields keep their value; the caller reassigns them. Used by prune (weight -> weight_orig).
+   */
+  deleteParameter(name: string): Parameter | undefined {
+    const p = this.#params.get(name);
+    this.#params.delete(name);
+    return p;
+  }
+
+  /** Removes a buffer's entry (Python's `del module._buffers[name]`); see deleteParameter. */
+  deleteBuffer(name: string): Tensor | undefined {
+    const b = this.#buffers.get(name);
+    this.#buffers.delete(name);
+    this.#nonPersistent.delete(name);
+    return b;
+  }
+
   // fields that hold a replaced value point to the new one, so forward() sees it
   #patch(old: unknown, value: unknown): void {
     if (old === undefined || old === value) return;

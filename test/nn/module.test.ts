@@ -311,3 +311,16 @@ describe('containers', () => {
     assert.ok(d.get('k') instanceof nn.Linear);
   });
 });
+
+test('deleteParameter / deleteBuffer drop the entry; registering again appends at the end (as del + setattr)', () => {
+  const m = new nn.Linear(2, 2);
+  m.registerBuffer('scale', ones([1]));
+  const w = m.deleteParameter('weight');
+  assert.ok(w instanceof nn.Parameter);
+  assert.deepEqual([...m.stateDict().keys()], ['bias', 'scale']);
+  m.registerParameter('weight', w!);
+  assert.deepEqual([...m.stateDict().keys()], ['bias', 'weight', 'scale']);
+  assert.ok(m.deleteBuffer('scale'));
+  assert.deepEqual([...m.stateDict().keys()], ['bias', 'weight']);
+  assert.equal(m.deleteParameter('nothing'), undefined);
+});
