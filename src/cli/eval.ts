@@ -1,26 +1,10 @@
 // `graft eval RUN_DIR|RECIPE`: loss, accuracy, top-5, macro-F1 and per-class accuracy on a split.
+// Its usage text lives in commands.ts: main.ts imports this module (and libtorch) only to run it.
 import { existsSync, statSync } from 'node:fs';
 import { evaluateRecipe, evaluateRun, formatEval, type Split } from '../recipe/index.ts';
-import { intFlag, parse, runCommand, SET_HELP, UsageError } from './_args.ts';
+import { intFlag, parse, runCommand, UsageError } from './_args.ts';
 import { isRunDir, loadFor } from './_recipe.ts';
-import type { Command } from './main.ts';
-
-const USAGE = `usage: graft eval RUN_DIR [--split val|test|train] [--weights model|best|last] [--limit N] [--json]
-       graft eval RECIPE [--set KEY=VALUE ...] [--split ...] [--limit N] [--json]
-
-RUN_DIR (a folder graft train wrote): the trained model (model.safetensors + config.json, or a
-checkpoint with --weights) on a split of the data in its recipe.yaml.
-RECIPE: the model as the recipe builds it, before any training (its pretrained weights): the
-baseline a run should beat.
-
-Prints loss, accuracy, top-5 accuracy, macro-F1 and the accuracy of every class.
-  --split S        val (default), test or train
-  --weights W      model (the exported weights, default), best or last (checkpoints/W.pth)
-  --limit N        evaluate N samples of the split (seeded pick)
-${SET_HELP}
-  --json           the metrics as JSON
-
-Exit codes: 0 ok, 1 bad run folder, recipe or data, 2 usage.`;
+import { EVAL_USAGE as USAGE } from './commands.ts';
 
 const OPTIONS = {
   split: { type: 'string' },
@@ -30,48 +14,42 @@ const OPTIONS = {
   json: { type: 'boolean' },
 } as const;
 
-export const evalCommand: Command = {
-  name: 'eval',
-  summary: 'loss, accuracy, top-5, macro-F1 and per-class accuracy of a run or a recipe on a split',
-  usage: USAGE,
-  run(args) {
-    return runCommand('eval', USAGE, async () => {
-      const { values: v, positionals } = parse(args, OPTIONS);
-      if (positionals.length !== 1)
-        throw new UsageError(positionals.length ? 'give one RUN_DIR or RECIPE' : 'missing RUN_DIR or RECIPE');
-      const target = positionals[0]!;
-      const split = (v.split ?? 'val') as Split;
-      if (!['val', 'test', 'train'].includes(split))
-        throw new UsageError(`--split must be val, test or train, got '${v.split}'`);
-      const weights = (v.weights ?? 'model') as 'model' | 'best' | 'last';
-      if (!['model', 'best', 'last'].includes(weights))
-        throw new UsageError(`--weights must be model, best or last, got '${v.weights}'`);
-      const limit = intFlag(v.limit, '--limit');
-      if (!existsSync(target)) throw new UsageError(`no such run folder or recipe: ${target}`);
-      let result: Awaited<ReturnType<typeof evaluateRun>>;
-      if (statSync(target).isDirectory()) {
-        if (!isRunDir(target)) throw new UsageError(`${target} is not a run folder (no recipe.yaml)`);
-        if (v.set?.length)
-          throw new UsageError('--set applies to recipes; a run folder is evaluated as it was trained');
-        result = await evaluateRun(target, { split, weights, limit });
-      } else {
-        if (v.weights) throw new UsageError('--weights applies to run folders');
-        result = await evaluateRecipe(loadFor(target, v.set ?? []), { split, limit });
-      }
-      if (v.json) {
-        const per = result.metrics.perClassAccuracy ?? [];
-        console.log(
-          JSON.stringify(
-            {
-              ...result,
-              perClass: per.map((a, i) => ({ class: result.classes[i] ?? String(i), accuracy: a })),
-            },
-            null,
-            1,
-          ),
-        );
-      } else console.log(formatEval(result));
-      return 0;
-    });
-  },
-};
+export function run(args: string[]): Promise<number> {
+  return runCommand('eval', USAGE, async () => {
+    const { values: v, positionals } = parse(args, OPTIONS);
+    if (positionals.length !== 1)
+      throw new UsageError(positionals.length ? 'give one RUN_DIR or RECIPE' : 'missing RUN_DIR or RECIPE');
+    const target = positionals[0]!;
+    const split = (v.split ?? 'val') as Split;
+    if (!['val', 'test', 'train'].includes(split))
+      throw new UsageError(`--split must be val, test or train, got '${v.split}'`);
+    const weights = (v.weights ?? 'model') as 'model' | 'best' | 'last';
+    if (!['model', 'best', 'last'].includes(weights))
+      throw new UsageError(`--weights must be model, best or last, got '${v.weights}'`);
+    const limit = intFlag(v.limit, '--limit');
+    if (!existsSync(target)) throw new UsageError(`no such run folder or recipe: ${target}`);
+    let result: Awaited<ReturnType<typeof evaluateRun>>;
+    if (statSync(target).isDirectory()) {
+      if (!isRunDir(target)) throw new UsageError(`${target} is not a run folder (no recipe.yaml)`);
+      if (v.set?.length) throw new UsageError('--set applies to recipes; a run folder is evaluated as it was trained');
+      result = await evaluateRun(target, { split, weights, limit });
+    } else {
+      if (v.weights) throw new UsageError('--weights applies to run folders');
+      result = await evaluateRecipe(loadFor(target, v.set ?? []), { split, limit });
+    }
+    if (v.json) {
+      const per = result.metrics.perClassAccuracy ?? [];
+      console.log(
+        JSON.stringify(
+          {
+            ...result,
+            perClass: per.map((a, i) => ({ class: result.classes[i] ?? String(i), accuracy: a })),
+          },
+          null,
+          1,
+        ),
+      );
+    } else console.log(formatEval(result));
+    return 0;
+  });
+}

@@ -1,46 +1,13 @@
 // `graft inspect FILE`: what a checkpoint holds, and (--against MODEL) what loading it into a
 // registry model would do, from headers only: nothing is loaded into anything.
+// Its usage text lives in commands.ts: main.ts imports this module (and libtorch) only to run it.
 import { readFileSync } from 'node:fs';
 import { parseArgs } from 'node:util';
 import { ArgumentError } from '../errors.ts';
 import { type LoadPlan, openCheckpoint, previewLoad, type RenameRule, renameRules } from '../io/index.ts';
 import * as models from '../models/index.ts';
+import { INSPECT_USAGE as USAGE } from './commands.ts';
 import { renderTree, treeJson } from './inspect_tree.ts';
-import type { Command } from './main.ts';
-
-const USAGE = `usage: graft inspect FILE [--json] [--limit N] [--depth N]
-       graft inspect FILE --against MODEL [--num-classes N] [plan options] [--json] [--hide-loaded]
-
-FILE is a .safetensors file, a sharded model.safetensors.index.json, a torch.save .pth/.pt/.bin
-(zip or legacy), a TF.js model (model.json, model.min.js or their folder), or a folder holding one.
-
-Without --against: a tree of what the checkpoint holds (sub-dicts, values, tensors with dtype,
-shape and element count; totals). Tensor data is not read for safetensors and zip .pth files.
-  --json          flat lists (containers, tensors, values) instead of the tree
-  --limit N       show at most N entries per dict or list
-  --depth N       summarise containers deeper than N
-
-With --against MODEL (a registry model, e.g. resnet18): the load report a plan would give, from
-names and shapes only. Exit code 1 when the load would fail, with the reason.
-  --num-classes N       build the model with N classes (a new head)
-  --sub-dict PATH       'auto' (default), a dotted path such as model.ema, or '' for the top level
-  --include-original P  keep only checkpoint keys, as the file names them, containing P (a glob
-                        such as '*.fc.*' matches the whole key, /re/ is a regex); repeatable
-  --exclude-original P  drop checkpoint keys, as the file names them, matching P; repeatable
-  --from-prefix P       take only keys under P and strip it (e.g. classifier.)
-  --strip-prefix P      rename: drop a leading P (e.g. module.); repeatable
-  --add-prefix P        rename: prepend P
-  --rename RE=REPL      rename: regex -> replacement; repeatable, applied in order
-  --include GLOB        keep only keys (model names) matching; repeatable
-  --exclude GLOB        drop keys (model names) matching, e.g. fc or '*.num_batches_tracked'; repeatable
-  --skip-mismatch       onShapeMismatch 'skip' (default 'error')
-  --strict              missing or unexpected keys fail
-  --plan FILE.json      a load plan as JSON (flags add to it)
-  --hide-loaded         list only the keys that are not loaded (and the counts)
-
-Exit codes: 0 ok, 1 unreadable checkpoint or a plan that would fail, 2 usage.
-
-example: graft inspect resnet18_dp.pth --against resnet18 --num-classes 4 --strip-prefix module. --skip-mismatch`;
 
 const OPTIONS = {
   json: { type: 'boolean' },
@@ -145,49 +112,44 @@ function against(file: string, v: Values): number {
   }
 }
 
-export const inspect: Command = {
-  name: 'inspect',
-  summary: "what a checkpoint holds; --against MODEL previews a load plan's report",
-  usage: USAGE,
-  run(args) {
-    try {
-      const { values: v, positionals } = parse(args);
-      if (positionals.length !== 1) throw new UsageError(positionals.length ? 'give one FILE' : 'missing FILE');
-      const file = positionals[0]!;
-      const planFlags = [
-        'num-classes',
-        'sub-dict',
-        'from-prefix',
-        'include-original',
-        'exclude-original',
-        'strip-prefix',
-        'add-prefix',
-        'rename',
-        'include',
-        'exclude',
-        'skip-mismatch',
-        'strict',
-        'plan',
-        'hide-loaded',
-      ] as const;
-      if (v.against === undefined) {
-        const used = planFlags.filter((f) => v[f] !== undefined);
-        if (used.length) throw new UsageError(`--${used[0]} needs --against MODEL`);
-        const opened = openCheckpoint(file);
-        if (v.json) console.log(JSON.stringify(treeJson(opened), null, 1));
-        else
-          console.log(
-            renderTree(opened, { limit: count(v.limit, '--limit'), depth: count(v.depth, '--depth') }).join('\n'),
-          );
-        return 0;
-      }
-      return against(file, v);
-    } catch (e) {
-      if (e instanceof UsageError || (e as { code?: string }).code?.startsWith('ERR_PARSE_ARGS')) {
-        console.error(`graft inspect: ${(e as Error).message}\n\n${USAGE}`);
-        return 2;
-      }
-      throw e;
+export function run(args: string[]): number {
+  try {
+    const { values: v, positionals } = parse(args);
+    if (positionals.length !== 1) throw new UsageError(positionals.length ? 'give one FILE' : 'missing FILE');
+    const file = positionals[0]!;
+    const planFlags = [
+      'num-classes',
+      'sub-dict',
+      'from-prefix',
+      'include-original',
+      'exclude-original',
+      'strip-prefix',
+      'add-prefix',
+      'rename',
+      'include',
+      'exclude',
+      'skip-mismatch',
+      'strict',
+      'plan',
+      'hide-loaded',
+    ] as const;
+    if (v.against === undefined) {
+      const used = planFlags.filter((f) => v[f] !== undefined);
+      if (used.length) throw new UsageError(`--${used[0]} needs --against MODEL`);
+      const opened = openCheckpoint(file);
+      if (v.json) console.log(JSON.stringify(treeJson(opened), null, 1));
+      else
+        console.log(
+          renderTree(opened, { limit: count(v.limit, '--limit'), depth: count(v.depth, '--depth') }).join('\n'),
+        );
+      return 0;
     }
-  },
-};
+    return against(file, v);
+  } catch (e) {
+    if (e instanceof UsageError || (e as { code?: string }).code?.startsWith('ERR_PARSE_ARGS')) {
+      console.error(`graft inspect: ${(e as Error).message}\n\n${USAGE}`);
+      return 2;
+    }
+    throw e;
+  }
+}

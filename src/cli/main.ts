@@ -1,21 +1,10 @@
-// `graft` command dispatch. Each command is a module with a name, a summary and run(args).
+// `graft` command dispatch. The command table (commands.ts) holds names and usage texts only; a
+// command's module, and with it libtorch and the library, is imported when the command runs, so
+// `graft --help`, `graft help CMD`, `graft CMD --help` and `graft --version` answer at once.
+import { readFileSync } from 'node:fs';
 import { GraftError } from '../errors.ts';
-import { evalCommand } from './eval.ts';
-import { info } from './info.ts';
-import { inspect } from './inspect.ts';
-import { planCommand } from './plan.ts';
-import { predictCommand } from './predict.ts';
-import { reportCommand } from './report.ts';
-import { train } from './train.ts';
-
-export interface Command {
-  name: string;
-  summary: string;
-  usage: string;
-  run(args: string[]): Promise<number> | number;
-}
-
-const commands: Command[] = [train, planCommand, evalCommand, predictCommand, reportCommand, inspect, info];
+import { didYouMean } from '../util/spelling.ts';
+import { type Command, commands } from './commands.ts';
 
 function help(): string {
   const width = Math.max(...commands.map((c) => c.name.length));
@@ -29,24 +18,50 @@ function help(): string {
   ].join('\n');
 }
 
+/** graft's version, from its package.json (two folders up from src/cli/, as from a compiled dist/cli/). */
+export function version(): string {
+  const pkg = JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as { version: string };
+  return pkg.version;
+}
+
+/** The command named `name`; else prints "unknown command" (with the nearest name) and the help. */
+function find(name: string, where: string): Command | undefined {
+  const cmd = commands.find((c) => c.name === name);
+  if (!cmd) {
+    const near = didYouMean(
+      name,
+      commands.map((c) => c.name),
+    );
+    console.error(`${where}: unknown command '${name}'${near ? ` (did you mean '${near}'?)` : ''}\n\n${help()}`);
+  }
+  return cmd;
+}
+
 /** Runs a command line; returns the exit code (0 ok, 1 failure, 2 usage error). */
 export async function main(argv: string[]): Promise<number> {
   const [name, ...rest] = argv;
+  if (name === '--version' || name === '-v') {
+    console.log(version());
+    return 0;
+  }
+  if (name === 'help' && rest.length && !['--help', '-h', 'help'].includes(rest[0]!)) {
+    const cmd = find(rest[0]!, 'graft help');
+    if (!cmd) return 2;
+    console.log(cmd.usage);
+    return 0;
+  }
   if (!name || name === '--help' || name === '-h' || name === 'help') {
     console.log(help());
     return name ? 0 : 2;
   }
-  const cmd = commands.find((c) => c.name === name);
-  if (!cmd) {
-    console.error(`graft: unknown command '${name}'\n\n${help()}`);
-    return 2;
-  }
+  const cmd = find(name, 'graft');
+  if (!cmd) return 2;
   if (rest.includes('--help') || rest.includes('-h')) {
     console.log(cmd.usage);
     return 0;
   }
   try {
-    return await cmd.run(rest);
+    return await (await cmd.load()).run(rest);
   } catch (e) {
     if (e instanceof GraftError) {
       console.error(`graft ${name}: ${e.message}`);

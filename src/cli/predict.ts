@@ -1,29 +1,12 @@
 // `graft predict RUN_DIR INPUTS...`: the top-k classes, by name, of new images (files, folders, globs)
 // or texts; printed, or written to a CSV / JSON file with --out.
+// Its usage text lives in commands.ts: main.ts imports this module (and libtorch) only to run it.
 import { existsSync, renameSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { DataError, ImageTooLargeError, imageInputs, readUtf8File } from '../data/index.ts';
 import { formatPredictions, type Prediction, predict } from '../recipe/index.ts';
 import { readModelConfig } from '../train/index.ts';
 import { intFlag, parse, runCommand, UsageError } from './_args.ts';
-import type { Command } from './main.ts';
-
-const USAGE = `usage: graft predict RUN_DIR INPUTS... [--top-k K] [--out FILE.csv] [--json]
-
-Rebuilds the model of a run folder from config.json + model.safetensors and gives the top-k
-classes with their names and probabilities for each input. Images are preprocessed as
-config.json records (the run's evaluation transforms: resize, crop, grayscale, normalize).
-
-INPUTS for an image model: image files, folders (their image files, sub-folders included:
-.jpg .jpeg .png .ppm .bmp .pgm .tif .tiff .webp) and quoted globs ('photos/*.jpg', 'shots/**/*.png').
-For a text model each input is a text, or a file whose lines are texts.
-
-  --top-k K               classes per input (default 5)
-  --out FILE              write the predictions to FILE: .csv (path, then label and probability
-                          of each of the top k) or .json; prints only a summary
-  --json                  print the predictions as JSON
-  --max-image-pixels N    refuse larger images before decoding (default 178956970, as PIL)
-
-Exit codes: 0 ok, 1 bad run folder or unreadable input, 2 usage.`;
+import { PREDICT_USAGE as USAGE } from './commands.ts';
 
 const OPTIONS = {
   'top-k': { type: 'string' },
@@ -86,46 +69,38 @@ function textInputs(inputs: readonly string[]): string[] {
   });
 }
 
-export const predictCommand: Command = {
-  name: 'predict',
-  summary: 'top-k classes with names for images (files, folders, globs) or texts, from a run folder',
-  usage: USAGE,
-  run(args) {
-    return runCommand('predict', USAGE, async () => {
-      const { values: v, positionals } = parse(args, OPTIONS);
-      const [dir, ...inputs] = positionals;
-      if (!dir) throw new UsageError('missing RUN_DIR');
-      if (!inputs.length) throw new UsageError('give at least one input: an image file, a folder or a glob');
-      if (!existsSync(dir) || !statSync(dir).isDirectory()) throw new UsageError(`no such run folder: ${dir}`);
-      const k = intFlag(v['top-k'], '--top-k') ?? 5;
-      const maxImagePixels = intFlag(v['max-image-pixels'], '--max-image-pixels');
-      const out = v.out;
-      if (out !== undefined && !/\.(csv|json)$/i.test(out))
-        throw new UsageError(`--out needs a .csv or .json file name, got '${out}'`);
-      const text = readModelConfig(dir).preprocessing?.kind === 'text';
-      // every input is resolved (and every missing one named) before the model loads
-      const items = text ? textInputs(inputs) : imageInputs(inputs);
-      let preds: Prediction[];
-      try {
-        preds = await predict(dir, items, { topK: k, maxImagePixels });
-      } catch (e) {
-        if (e instanceof ImageTooLargeError)
-          throw new DataError(
-            e.file,
-            e.reason,
-            `if the image is trusted, raise the limit: --max-image-pixels ${e.pixels || 'N'}`,
-          );
-        throw e;
-      }
-      if (out !== undefined) {
-        const json = /\.json$/i.test(out);
-        writeAtomic(
-          out,
-          json ? `${JSON.stringify(preds, null, 1)}\n` : predictionsCsv(preds, k, text ? 'text' : 'path'),
+export function run(args: string[]): Promise<number> {
+  return runCommand('predict', USAGE, async () => {
+    const { values: v, positionals } = parse(args, OPTIONS);
+    const [dir, ...inputs] = positionals;
+    if (!dir) throw new UsageError('missing RUN_DIR');
+    if (!inputs.length) throw new UsageError('give at least one input: an image file, a folder or a glob');
+    if (!existsSync(dir) || !statSync(dir).isDirectory()) throw new UsageError(`no such run folder: ${dir}`);
+    const k = intFlag(v['top-k'], '--top-k') ?? 5;
+    const maxImagePixels = intFlag(v['max-image-pixels'], '--max-image-pixels');
+    const out = v.out;
+    if (out !== undefined && !/\.(csv|json)$/i.test(out))
+      throw new UsageError(`--out needs a .csv or .json file name, got '${out}'`);
+    const text = readModelConfig(dir).preprocessing?.kind === 'text';
+    // every input is resolved (and every missing one named) before the model loads
+    const items = text ? textInputs(inputs) : imageInputs(inputs);
+    let preds: Prediction[];
+    try {
+      preds = await predict(dir, items, { topK: k, maxImagePixels });
+    } catch (e) {
+      if (e instanceof ImageTooLargeError)
+        throw new DataError(
+          e.file,
+          e.reason,
+          `if the image is trusted, raise the limit: --max-image-pixels ${e.pixels || 'N'}`,
         );
-        console.log(`wrote ${preds.length} prediction${preds.length === 1 ? '' : 's'} (top ${k}) to ${out}`);
-      } else console.log(v.json ? JSON.stringify(preds, null, 1) : formatPredictions(preds));
-      return 0;
-    });
-  },
-};
+      throw e;
+    }
+    if (out !== undefined) {
+      const json = /\.json$/i.test(out);
+      writeAtomic(out, json ? `${JSON.stringify(preds, null, 1)}\n` : predictionsCsv(preds, k, text ? 'text' : 'path'));
+      console.log(`wrote ${preds.length} prediction${preds.length === 1 ? '' : 's'} (top ${k}) to ${out}`);
+    } else console.log(v.json ? JSON.stringify(preds, null, 1) : formatPredictions(preds));
+    return 0;
+  });
+}

@@ -1,0 +1,188 @@
+// The `graft` commands as `graft --help` and `graft CMD --help` show them: name, summary and usage
+// text, and the module that runs each. Nothing here loads libtorch or the library: a command's
+// module (and with it the native addon) is imported only when the command runs, so help, usage
+// and `--version` answer in a fraction of a second.
+import { SET_HELP } from './_args.ts';
+
+export interface Command {
+  name: string;
+  summary: string;
+  usage: string;
+  /** The command's implementation, imported on first use (it loads libtorch). */
+  load(): Promise<{ run(args: string[]): Promise<number> | number }>;
+}
+
+export const TRAIN_USAGE = `usage: graft train RECIPE [--set KEY=VALUE ...] [--out DIR] [--overwrite] [--quiet] [--json]
+       graft train --resume RUN_DIR [--set KEY=VALUE ...]
+
+Trains the model a YAML recipe describes (see docs/recipes.md) and writes the run folder:
+recipe.yaml, metrics.jsonl, checkpoints/{last,best}.pth, report.html, model.safetensors and
+config.json. Progress goes to stderr: a bar on a terminal, plain lines otherwise.
+
+${SET_HELP}
+  --out DIR          the run folder (default: the recipe's output.dir, else runs/<name>); a
+                     folder that already holds a run is refused unless --resume or --overwrite
+  --overwrite        replace the run in the run folder (its files go once the new run starts)
+  --resume RUN_DIR   continue RUN_DIR from checkpoints/last.pth: the same model, optimizer,
+                     scheduler, phase, epoch, step and data order (same recipe and seed); without
+                     RECIPE the run's own recipe (recipe.yaml, else the checkpoint's copy) is used.
+                     Only some fields may change on resume (the last phase's epochs, logging,
+                     checkpoint cadence, threads, ...; docs/reliability.md); others are refused
+  --quiet            no progress output
+  --json             print the result (metrics, best epoch, files) as JSON
+
+Ctrl-C (SIGINT), SIGTERM and SIGHUP stop at the next step and write a checkpoint; resume with
+--resume RUN_DIR. A second Ctrl-C quits at once (the checkpoints on disk stay whole). One run at a
+time per run folder: a second train or resume into a running one is refused.
+
+Exit codes: 0 trained (or stopped early by early stopping), 1 bad recipe, data or checkpoint, a
+failed run (a NaN loss names the step and the last good checkpoint) or a run folder in use, 2 usage,
+130 interrupted by SIGINT, 143 by SIGTERM or SIGHUP.
+
+example: graft train recipes/003_head_then_all.yaml --set optimizer.lr=0.0005 --set phases[1].epochs=3`;
+
+export const PLAN_USAGE = `usage: graft plan RECIPE [--set KEY=VALUE ...] [--json] [--params] [--width N] [--steps-per-epoch N]
+
+Before any compute (no weights are loaded, no batch of data is run; one zero image goes through the
+model to check its shapes): the data (classes, split sizes, steps per epoch), the pretrained load
+report previewed from checkpoint headers, the parameter
+groups, a table per phase of every top-level module and layer group (parameters, trainable or
+frozen, group, learning rate, BatchNorm mode), the lr of every group at the start of every epoch
+and an ASCII chart of the schedule: "print requires_grad to check the idea was implemented", as a command.
+
+${SET_HELP}
+  --json               the plan as JSON (recipe, data, load report, phases, lrs)
+  --params             also list every parameter with its group and trainable flag per phase
+  --width N            chart width in columns (default 64)
+  --steps-per-epoch N  when the data cannot be read here (per-step schedules need it)
+
+Exit codes: 0 ok; 1 a run that would fail before it trains: a bad recipe, data that cannot be read,
+a pretrained load that would fail, a phase in which nothing trains (the message says why); 2 usage.`;
+
+export const EVAL_USAGE = `usage: graft eval RUN_DIR [--split val|test|train] [--weights model|best|last] [--limit N] [--json]
+       graft eval RECIPE [--set KEY=VALUE ...] [--split ...] [--limit N] [--json]
+
+RUN_DIR (a folder graft train wrote): the trained model (model.safetensors + config.json, or a
+checkpoint with --weights) on a split of the data in its recipe.yaml.
+RECIPE: the model as the recipe builds it, before any training (its pretrained weights): the
+baseline a run should beat.
+
+Prints loss, accuracy, top-5 accuracy, macro-F1 and the accuracy of every class.
+  --split S        val (default), test or train
+  --weights W      model (the exported weights, default), best or last (checkpoints/W.pth)
+  --limit N        evaluate N samples of the split (seeded pick)
+${SET_HELP}
+  --json           the metrics as JSON
+
+Exit codes: 0 ok, 1 bad run folder, recipe or data, 2 usage.`;
+
+export const PREDICT_USAGE = `usage: graft predict RUN_DIR INPUTS... [--top-k K] [--out FILE.csv] [--json]
+
+Rebuilds the model of a run folder from config.json + model.safetensors and gives the top-k
+classes with their names and probabilities for each input. Images are preprocessed as
+config.json records (the run's evaluation transforms: resize, crop, grayscale, normalize).
+
+INPUTS for an image model: image files, folders (their image files, sub-folders included:
+.jpg .jpeg .png .ppm .bmp .pgm .tif .tiff .webp) and quoted globs ('photos/*.jpg', 'shots/**/*.png').
+For a text model each input is a text, or a file whose lines are texts.
+
+  --top-k K               classes per input (default 5)
+  --out FILE              write the predictions to FILE: .csv (path, then label and probability
+                          of each of the top k) or .json; prints only a summary
+  --json                  print the predictions as JSON
+  --max-image-pixels N    refuse larger images before decoding (default 178956970, as PIL)
+
+Exit codes: 0 ok, 1 bad run folder or unreadable input, 2 usage.`;
+
+export const REPORT_USAGE = `usage: graft report RUN_DIR [--out FILE] [--title TEXT]
+
+Renders the run's report (charts of loss, accuracy and the learning rate of every step, the epochs,
+per-class accuracy, the confusion matrix, the checkpoint load) from RUN_DIR/metrics.jsonl into
+RUN_DIR/report.html, and prints its path. Works while the run is going: a run renders its report
+when it ends and every 10 minutes on the way.
+  --out FILE     write the report there instead
+  --title TEXT   the page title
+
+Exit codes: 0 ok, 1 not a run folder, an unreadable metrics.jsonl or a failed write, 2 usage.`;
+
+export const INSPECT_USAGE = `usage: graft inspect FILE [--json] [--limit N] [--depth N]
+       graft inspect FILE --against MODEL [--num-classes N] [plan options] [--json] [--hide-loaded]
+
+FILE is a .safetensors file, a sharded model.safetensors.index.json, a torch.save .pth/.pt/.bin
+(zip or legacy), a TF.js model (model.json, model.min.js or their folder), or a folder holding one.
+
+Without --against: a tree of what the checkpoint holds (sub-dicts, values, tensors with dtype,
+shape and element count; totals). Tensor data is not read for safetensors and zip .pth files.
+  --json          flat lists (containers, tensors, values) instead of the tree
+  --limit N       show at most N entries per dict or list
+  --depth N       summarise containers deeper than N
+
+With --against MODEL (a registry model, e.g. resnet18): the load report a plan would give, from
+names and shapes only. Exit code 1 when the load would fail, with the reason.
+  --num-classes N       build the model with N classes (a new head)
+  --sub-dict PATH       'auto' (default), a dotted path such as model.ema, or '' for the top level
+  --include-original P  keep only checkpoint keys, as the file names them, containing P (a glob
+                        such as '*.fc.*' matches the whole key, /re/ is a regex); repeatable
+  --exclude-original P  drop checkpoint keys, as the file names them, matching P; repeatable
+  --from-prefix P       take only keys under P and strip it (e.g. classifier.)
+  --strip-prefix P      rename: drop a leading P (e.g. module.); repeatable
+  --add-prefix P        rename: prepend P
+  --rename RE=REPL      rename: regex -> replacement; repeatable, applied in order
+  --include GLOB        keep only keys (model names) matching; repeatable
+  --exclude GLOB        drop keys (model names) matching, e.g. fc or '*.num_batches_tracked'; repeatable
+  --skip-mismatch       onShapeMismatch 'skip' (default 'error')
+  --strict              missing or unexpected keys fail
+  --plan FILE.json      a load plan as JSON (flags add to it)
+  --hide-loaded         list only the keys that are not loaded (and the counts)
+
+Exit codes: 0 ok, 1 unreadable checkpoint or a plan that would fail, 2 usage.
+
+example: graft inspect resnet18_dp.pth --against resnet18 --num-classes 4 --strip-prefix module. --skip-mismatch`;
+
+export const INFO_USAGE =
+  'usage: graft info [--json]\n\nPrints the libtorch graft is built against, its thread count and CUDA devices.';
+
+export const commands: readonly Command[] = [
+  {
+    name: 'train',
+    summary: 'train a YAML recipe into a run folder (--resume RUN_DIR continues one)',
+    usage: TRAIN_USAGE,
+    load: () => import('./train.ts'),
+  },
+  {
+    name: 'plan',
+    summary: 'what a recipe will do, before any compute: load preview, phases, lrs per epoch',
+    usage: PLAN_USAGE,
+    load: () => import('./plan.ts'),
+  },
+  {
+    name: 'eval',
+    summary: 'loss, accuracy, top-5, macro-F1 and per-class accuracy of a run or a recipe on a split',
+    usage: EVAL_USAGE,
+    load: () => import('./eval.ts'),
+  },
+  {
+    name: 'predict',
+    summary: 'top-k classes with names for images (files, folders, globs) or texts, from a run folder',
+    usage: PREDICT_USAGE,
+    load: () => import('./predict.ts'),
+  },
+  {
+    name: 'report',
+    summary: "render a run's report.html from its metrics.jsonl (also while it runs)",
+    usage: REPORT_USAGE,
+    load: () => import('./report.ts'),
+  },
+  {
+    name: 'inspect',
+    summary: "what a checkpoint holds; --against MODEL previews a load plan's report",
+    usage: INSPECT_USAGE,
+    load: () => import('./inspect.ts'),
+  },
+  {
+    name: 'info',
+    summary: 'libtorch version, threads and CUDA devices graft runs on',
+    usage: INFO_USAGE,
+    load: () => import('./info.ts'),
+  },
+];
