@@ -47,6 +47,7 @@ async function run(name: string, describe: string, build: () => nn.Module): Prom
     train: new data.DataLoader(trainSet, { batchSize: BATCH, shuffle: true, seed: 0, dropLast: true }),
     valid: new data.DataLoader(testSet, { batchSize: 100 }),
     outDir,
+    overwrite: true, // the demo replaces its previous runs
     seed: 0,
     classNames: [...classes],
     monitor: 'eval.accuracy',

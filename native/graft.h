@@ -75,5 +75,6 @@ void defineFn(napi_env env, napi_value exports, const char* name, napi_callback 
 void initTensor(napi_env env, napi_value exports);
 void initOps(napi_env env, napi_value exports);
 void initRuntime(napi_env env, napi_value exports);
+void initMalloc(napi_env env, napi_value exports);
 
 }  // namespace graft

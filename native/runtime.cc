@@ -117,6 +117,7 @@ static napi_value Init(napi_env env, napi_value exports) {
     graft::initTensor(env, exports);
     graft::initOps(env, exports);
     graft::initRuntime(env, exports);
+    graft::initMalloc(env, exports);
   } catch (const graft::JsError& e) {
     napi_throw_error(env, e.code.c_str(), e.message.c_str());
   }

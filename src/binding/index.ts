@@ -5,6 +5,7 @@ import { availableParallelism } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { BindingError } from '../errors.ts';
+import { type MallocSetting, mallocSettingFromEnv } from './malloc.ts';
 
 /** A native tensor handle: a number naming a slot (and its generation) in the addon's tensor table. */
 export type Handle = number & { readonly __handle: unique symbol };
@@ -64,6 +65,21 @@ export interface Native {
   cudaDeviceCount(): number;
   version(): string;
   parallelInfo(): string;
+  /** mallopt each value that is >= 0; false where malloc is not glibc's */
+  configureMalloc(mmapThreshold: number, trimThreshold: number, mmapMax: number): boolean;
+  mallocInfo(): NativeMallocInfo;
+}
+
+/** The thresholds configureMalloc applied (-1: glibc's default) and mallinfo2's counters. */
+export interface NativeMallocInfo {
+  glibc: boolean;
+  mmapThreshold: number;
+  trimThreshold: number;
+  mmapMax: number;
+  heapBytes: number;
+  mmapBytes: number;
+  mmapBlocks: number;
+  freeBytes: number;
 }
 
 const root = join(dirname(fileURLToPath(import.meta.url)), '..', '..');
@@ -80,6 +96,7 @@ function load(): Native {
   // forward 10x slower whenever another process (or Node's own threads) wanted the cores;
   // passive waiting cost nothing measurable alone and kept it flat under contention.
   process.env.OMP_WAIT_POLICY ??= 'PASSIVE';
+  const malloc = mallocSettingFromEnv(process.env);
   let mod: Native;
   try {
     mod = createRequire(import.meta.url)(addonPath) as Native;
@@ -90,9 +107,15 @@ function load(): Native {
       : 'rebuild with `npm run setup`';
     throw new BindingError(`cannot load ${addonPath}: ${msg}`, hint);
   }
+  // before the first tensor, so no training buffer is ever allocated under the old thresholds
+  if (malloc.mode === 'training') mod.configureMalloc(malloc.mmapThreshold, malloc.trimThreshold, malloc.mmapMax);
+  mallocMode = malloc.mode;
   const threads = Number(process.env.GRAFT_NUM_THREADS) || availableParallelism();
   mod.setNumThreads(threads);
   return mod;
 }
 
+let mallocMode: MallocSetting['mode'] = 'default';
 export const native: Native = load();
+/** The GRAFT_MALLOC mode the addon was loaded with. */
+export const loadedMallocMode = (): MallocSetting['mode'] => mallocMode;

@@ -1,4 +1,6 @@
 // Process-wide settings: threads, seeding, devices, version.
+
+import { loadedMallocMode, type NativeMallocInfo } from '../binding/index.ts';
 import { ArgumentError } from '../errors.ts';
 import { native } from './_core.ts';
 
@@ -19,5 +21,14 @@ export const cuda = {
 };
 export const torchVersion = (): string => native.version();
 export const parallelInfo = (): string => native.parallelInfo();
+/**
+ * How malloc is set up (GRAFT_MALLOC): mode `training` raised glibc's mmap and trim thresholds at load
+ * so tensor buffers stay in the heap between steps; `default` left malloc alone. Thresholds are as
+ * applied (-1: glibc's default); the byte counters are glibc's mallinfo2 now.
+ */
+export const mallocInfo = (): NativeMallocInfo & { mode: 'training' | 'default' } => ({
+  mode: loadedMallocMode(),
+  ...native.mallocInfo(),
+});
 /** Tensors currently held by JS handles (for leak checks). */
 export const liveTensors = (): number => native.liveTensors();
