@@ -127,7 +127,7 @@ function resizeV(img: RawImage, height: number): RawImage {
     for (let y = 0; y < ymax; y++) {
       const k = kk[k0 + y]!;
       const off = (y + ymin) * row;
-      for (let i = 0; i < row; i++) acc[i] += src[off + i]! * k;
+      for (let i = 0; i < row; i++) acc[i] = acc[i]! + src[off + i]! * k;
     }
     for (let i = 0; i < row; i++) dst[o + i] = clip8(acc[i]!);
   }

@@ -26,7 +26,8 @@ function sizeOf(v: unknown, where: string): Size {
 const pair = (v: unknown, where: string): [number, number] => {
   if (!Array.isArray(v) || v.length !== 2 || !v.every((x) => typeof x === 'number'))
     throw new RecipeError(where, `expected [min, max], got ${show(v)}`);
-  return [v[0], v[1]];
+  const [lo, hi] = v as [number, number];
+  return [lo, hi];
 };
 
 function obj(v: unknown, where: string, keys: string[]): Args {

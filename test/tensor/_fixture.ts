@@ -27,7 +27,32 @@ export interface Case {
   tol?: Tol;
 }
 
-export type Inputs = Record<string, Tensor>;
+/**
+ * A case's inputs by name. The names the cases give are declared, so implementations destructure
+ * them without checks; an optional input (foreach's b0, c0) is looked up by index and may be absent.
+ */
+export interface Inputs {
+  [name: string]: Tensor;
+  a: Tensor;
+  b: Tensor;
+  c: Tensor;
+  i: Tensor;
+  k: Tensor;
+  m: Tensor;
+  p: Tensor;
+  q: Tensor;
+  rm: Tensor;
+  rv: Tensor;
+  s: Tensor;
+  t: Tensor;
+  v: Tensor;
+  w: Tensor;
+  w1: Tensor;
+  b1: Tensor;
+  w2: Tensor;
+  x: Tensor;
+  y: Tensor;
+}
 export type Impl = (x: Inputs) => Tensor | Tensor[];
 
 export const FLOAT_TOL: Tol = { rtol: 1e-5, atol: 1e-6 };
@@ -112,11 +137,16 @@ export function flat(out: Tensor | Tensor[]): Tensor[] {
   return Array.isArray(out) ? out : [out];
 }
 
+/** A case's inputs as Inputs: the declared names are the ones the cases give (optional ones go by index). */
+export function namedInputs(x: Record<string, Tensor>): Inputs {
+  return x as Inputs;
+}
+
 function buildInputs(c: Case, float64 = false): Inputs {
-  const x: Inputs = {};
+  const x: Record<string, Tensor> = {};
   for (const [k, f] of Object.entries(c.inputs))
     x[k] = fromFix(f, float64 && isFloating(f.dtype) ? 'float64' : f.dtype);
-  return x;
+  return namedInputs(x);
 }
 
 /** Runs the case: outputs against PyTorch's, then gradients for the fixture's upstream. */
@@ -168,17 +198,17 @@ function dot(outs: Tensor[], ups: (Tensor | undefined)[]): Tensor {
  */
 export function gradcheck(
   fn: Impl,
-  inputs: Inputs,
+  inputs: Record<string, Tensor>,
   names: string[],
   upstream: (Tensor | undefined)[],
   what = 'gradcheck',
   tol: Tol = FD_TOL,
 ): void {
   tidy(() => {
-    const leaves: Inputs = { ...inputs };
+    const leaves: Record<string, Tensor> = { ...inputs };
     for (const k of names) leaves[k] = inputs[k]!.detach().requiresGrad_();
     const analytic = grad(
-      dot(flat(fn(leaves)), upstream),
+      dot(flat(fn(namedInputs(leaves))), upstream),
       names.map((k) => leaves[k]!),
       { allowUnused: true },
     );
@@ -194,7 +224,7 @@ export function gradcheck(
           tidy(() => {
             const v = values.slice();
             v[i]! += delta;
-            return dot(flat(fn({ ...inputs, [k]: tensor(v, { shape: base.shape }) })), upstream).item();
+            return dot(flat(fn(namedInputs({ ...inputs, [k]: tensor(v, { shape: base.shape }) }))), upstream).item();
           });
         const numeric = (at(FD_STEP) - at(-FD_STEP)) / (2 * FD_STEP);
         const err = Math.abs(numeric - ana[i]!);

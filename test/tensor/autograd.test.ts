@@ -14,11 +14,10 @@ import {
   noGrad,
   ones,
   randn,
-  type Tensor,
   tensor,
   unary,
 } from '../../src/tensor/index.ts';
-import { assertClose, gradcheck } from './_fixture.ts';
+import { assertClose, gradcheck, type Inputs } from './_fixture.ts';
 
 const close = (a: number[], b: number[]) => assertClose(a, b, 1e-5);
 
@@ -188,14 +187,14 @@ test('finite differences (float64): a two-layer MLP with cross-entropy, composed
     w2: randn([3, 5], o),
     t: tensor([0, 2, 1], { dtype: 'int64' }),
   };
-  const fn = ({ x, w1, b1, w2, t }: Record<string, Tensor>) => [
+  const fn = ({ x, w1, b1, w2, t }: Inputs) => [
     crossEntropy(F.gelu(linear(x, w1, b1)).matmul(w2.T), t, { labelSmoothing: 0.1 }),
   ];
   gradcheck(fn, inputs, ['x', 'w1', 'b1', 'w2'], [ones([], o)], 'mlp');
 });
 
 test('finite differences (float64): a second derivative from grad(createGraph)', () => {
-  const fn = ({ x }: Record<string, Tensor>) => {
+  const fn = ({ x }: Inputs) => {
     const leaf = x.requiresGrad ? x : x.detach().requiresGrad_();
     const [g] = grad(unary('tanh', leaf).pow(2).sum(), [leaf], { createGraph: true });
     return g!;
