@@ -247,6 +247,16 @@ export class Trainer {
     const valid = this.validSource !== undefined;
     for (const m of this.runner.monitors?.() ?? []) checkMetricName(m, { valid }, 'ReduceLROnPlateau monitor');
     for (const cb of this.callbacks) cb.check?.(this);
+    // a phase runner checks its phases when built; a plain optimizer over frozen parameters would
+    // reach libtorch's raw "element 0 of tensors does not require grad" at the first backward
+    if (this.runner instanceof OptimizerRunner) {
+      const params = this.optimizer.paramGroups.flatMap((g) => g.params);
+      if (!params.some((p) => p.requiresGrad))
+        throw new ArgumentError(
+          `nothing trains: every one of the ${params.length} parameters the optimizer holds is frozen`,
+          'unfreeze some (p.requiresGrad = true, finetune.unfreeze) or give the optimizer the parameters that train',
+        );
+    }
   }
 
   async #trainEpoch(first: number): Promise<void> {

@@ -6,6 +6,7 @@ import { test } from 'node:test';
 import {
   type Callback,
   CancelBatchException,
+  fit,
   GradientAccumulation,
   MixedPrecision,
   NanStop,
@@ -145,4 +146,15 @@ test('aroundForward wraps the forward and the loss, in training and validation',
   });
   await t.fit(1);
   assert.deepEqual(calls, { train: 6, valid: 3 });
+});
+
+test('a plain optimizer over frozen parameters: "nothing trains" before any batch, not libtorch\'s raw error', async () => {
+  const s = setup(2);
+  for (const p of s.model.parameters()) p.requiresGrad = false;
+  let batches = 0;
+  await assert.rejects(
+    fit({ ...s, epochs: 1, progress: false, callbacks: [{ beforeBatch: () => void batches++ }] }),
+    /nothing trains: every one of the \d+ parameters the optimizer holds is frozen/,
+  );
+  assert.equal(batches, 0);
 });
