@@ -36,23 +36,9 @@ const allowed = {
     'prune',
     ...base,
   ],
-  cli: [
-    'tensor',
-    'nn',
-    'io',
-    'models',
-    'optim',
-    'schedule',
-    'finetune',
-    'data',
-    'train',
-    'report',
-    'dist',
-    'recipe',
-    'prune',
-    ...base,
-  ],
 };
+// the command line may use everything, the recipes included
+allowed.cli = [...allowed.recipe, 'recipe'];
 
 const src = join(root, 'src');
 const files = [];

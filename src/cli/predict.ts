@@ -1,10 +1,11 @@
 // `graft predict RUN_DIR INPUTS...`: the top-k classes, by name, of new images (files, folders, globs)
 // or texts; printed, or written to a CSV / JSON file with --out.
 // Its usage text lives in commands.ts: main.ts imports this module (and libtorch) only to run it.
-import { existsSync, renameSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { existsSync, statSync } from 'node:fs';
 import { DataError, ImageTooLargeError, imageInputs, readUtf8File } from '../data/index.ts';
 import { formatPredictions, type Prediction, predict } from '../recipe/index.ts';
 import { readModelConfig } from '../train/index.ts';
+import { writeFileAtomic } from '../util/write.ts';
 import { intFlag, parse, runCommand, UsageError } from './_args.ts';
 import { PREDICT_USAGE as USAGE } from './commands.ts';
 
@@ -35,18 +36,6 @@ export function predictionsCsv(ps: readonly Prediction[], k: number, first: 'pat
       .join(','),
   );
   return `${[header.join(','), ...rows].join('\n')}\n`;
-}
-
-/** Writes a file whole or not at all (a temp file renamed over it). */
-function writeAtomic(file: string, text: string): void {
-  const tmp = `${file}.tmp-${process.pid}`;
-  try {
-    writeFileSync(tmp, text);
-    renameSync(tmp, file);
-  } catch (e) {
-    rmSync(tmp, { force: true });
-    throw new DataError(file, `cannot write: ${(e as NodeJS.ErrnoException).code ?? (e as Error).message}`);
-  }
 }
 
 function textInputs(inputs: readonly string[]): string[] {
@@ -98,7 +87,10 @@ export function run(args: string[]): Promise<number> {
     }
     if (out !== undefined) {
       const json = /\.json$/i.test(out);
-      writeAtomic(out, json ? `${JSON.stringify(preds, null, 1)}\n` : predictionsCsv(preds, k, text ? 'text' : 'path'));
+      writeFileAtomic(
+        out,
+        json ? `${JSON.stringify(preds, null, 1)}\n` : predictionsCsv(preds, k, text ? 'text' : 'path'),
+      );
       console.log(`wrote ${preds.length} prediction${preds.length === 1 ? '' : 's'} (top ${k}) to ${out}`);
     } else console.log(v.json ? JSON.stringify(preds, null, 1) : formatPredictions(preds));
     return 0;

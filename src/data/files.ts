@@ -2,6 +2,7 @@
 // globs (`photos/*.jpg`, `shots/**/*.png`, for when the shell did not expand them), in a stable order.
 import { existsSync, readdirSync, statSync } from 'node:fs';
 import { join, sep } from 'node:path';
+import { globToRegExp } from '../util/glob.ts';
 import { DataError } from './errors.ts';
 import { IMG_EXTENSIONS, walkImages } from './image_folder.ts';
 import { byCodePoint } from './manifest.ts';
@@ -15,26 +16,6 @@ const statOf = (p: string) => {
     return undefined;
   }
 };
-
-/** One path segment of a glob as a RegExp: `*` and `?` stay inside the segment, `[...]` is a class. */
-function segmentRegExp(seg: string): RegExp {
-  let out = '';
-  for (let i = 0; i < seg.length; i++) {
-    const c = seg[i]!;
-    if (c === '*') out += '.*';
-    else if (c === '?') out += '.';
-    else if (c === '[') {
-      const end = seg.indexOf(']', i + 2);
-      if (end < 0) out += '\\[';
-      else {
-        const body = seg.slice(i + 1, end);
-        out += `[${body.startsWith('!') ? `^${body.slice(1)}` : body}]`;
-        i = end;
-      }
-    } else out += c.replace(/[.+^${}()|\\]/g, '\\$&');
-  }
-  return new RegExp(`^${out}$`);
-}
 
 /** Paths matching a glob; `**` is any number of folders. Like a shell, `*` does not match a leading dot. */
 export function expandGlob(pattern: string): string[] {
@@ -67,7 +48,7 @@ export function expandGlob(pattern: string): string[] {
       if (existsSync(join(dir, seg))) walk(join(dir, seg), k + 1, depth);
       return;
     }
-    const re = segmentRegExp(seg);
+    const re = globToRegExp(seg);
     for (const n of names) if (re.test(n)) walk(join(dir, n), k + 1, depth);
   };
   walk(base, 0, 0);

@@ -55,7 +55,7 @@ export {
   runRecipe,
   toRunSpec,
 } from './run.ts';
-export { loadSummary, type RunRecord, readRunRecord, recordedRecipe, writeTextAtomic } from './run_record.ts';
+export { loadSummary, type RunRecord, readRunRecord, recordedRecipe } from './run_record.ts';
 export {
   type Recipe,
   type RecipeData,

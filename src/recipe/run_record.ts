@@ -2,28 +2,12 @@
 // atomically, and only once the run has started: a refused or failed start leaves the folder as it
 // was), and, inside every checkpoint, the recipe and the data's fingerprint, so a run can be
 // resumed from its checkpoint alone and a resume on other data is refused.
-import { existsSync, readFileSync, renameSync, unlinkSync, writeFileSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { LoadReport } from '../io/index.ts';
 import { type Callback, faultHalfWritten, readCheckpoint } from '../train/index.ts';
+import { writeFileAtomic } from '../util/write.ts';
 import type { DataFingerprint } from './resume.ts';
-
-/** Writes text to `path` through a temp file and a rename: a crash leaves the old file or the new. */
-export function writeTextAtomic(path: string, text: string, fault?: 'recipe-write'): void {
-  const tmp = `${path}.tmp-${process.pid}`;
-  try {
-    writeFileSync(tmp, text, { flush: true });
-    if (fault) faultHalfWritten(fault, tmp);
-    renameSync(tmp, path);
-  } catch (e) {
-    try {
-      unlinkSync(tmp);
-    } catch {
-      // not created
-    }
-    throw e;
-  }
-}
 
 /** What a checkpoint keeps about its recipe run (the 'run' callback's state). */
 export interface RunRecord {
@@ -70,9 +54,14 @@ export function runRecordCallback(o: {
     // before the logger (0) and the checkpoints (100); after an overwrite's clean-up (-2000)
     order: -50,
     beforeFit() {
-      writeTextAtomic(join(o.outDir, 'recipe.yaml'), o.recipeYaml, 'recipe-write');
+      writeFileAtomic(join(o.outDir, 'recipe.yaml'), o.recipeYaml, {
+        flush: true,
+        beforeRename: (tmp) => faultHalfWritten('recipe-write', tmp),
+      });
       if (!o.resumed && o.loadReport)
-        writeTextAtomic(join(o.outDir, 'load-report.json'), `${JSON.stringify(o.loadReport.toJSON(), null, 1)}\n`);
+        writeFileAtomic(join(o.outDir, 'load-report.json'), `${JSON.stringify(o.loadReport.toJSON(), null, 1)}\n`, {
+          flush: true,
+        });
     },
     stateDict: () => ({ recipe: o.recipeYaml, data: o.data }),
   };

@@ -1,13 +1,14 @@
 // The trained model as it leaves a run: model.safetensors (the state dict, PyTorch names) and
 // config.json saying how to rebuild it (architecture, options, classes, preprocessing), so that
 // `graft predict RUN_DIR` or any safetensors reader can use it without the recipe.
-import { existsSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { CheckpointError } from '../errors.ts';
 import { type RawTensor, readSafetensors, writeSafetensors } from '../io/index.ts';
 import { rawToTensor, tensorToRaw } from '../io/tensors.ts';
 import * as models from '../models/index.ts';
 import type { Module } from '../nn/index.ts';
+import { writeFileAtomic } from '../util/write.ts';
 
 export const MODEL_FORMAT = 'graft-model';
 export const MODEL_WEIGHTS = 'model.safetensors';
@@ -56,12 +57,6 @@ export interface ExportInfo {
   extra?: Record<string, unknown>;
 }
 
-function writeJsonAtomic(path: string, value: unknown): void {
-  const tmp = `${path}.tmp-${process.pid}`;
-  writeFileSync(tmp, `${JSON.stringify(value, null, 2)}\n`);
-  renameSync(tmp, path);
-}
-
 /** config.json's content for a model: registry metadata filled in where the caller gave none. */
 export function modelConfig(model: Module, info: ExportInfo = {}): ModelConfig {
   const meta = models.metaOf(model);
@@ -98,7 +93,7 @@ export function saveModel(
   const wPath = join(dir, MODEL_WEIGHTS);
   const cPath = join(dir, MODEL_CONFIG);
   writeSafetensors(wPath, tensors, { format: 'pt' });
-  writeJsonAtomic(cPath, modelConfig(model, info));
+  writeFileAtomic(cPath, `${JSON.stringify(modelConfig(model, info), null, 2)}\n`);
   return { weights: wPath, config: cPath };
 }
 
