@@ -3,7 +3,7 @@
 // tmpfs, so it runs as root only (elsewhere it is skipped, saying so).
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
-import { existsSync, mkdirSync, statfsSync, writeFileSync } from 'node:fs';
+import { closeSync, existsSync, fstatSync, ftruncateSync, mkdirSync, openSync, writeSync } from 'node:fs';
 import { join } from 'node:path';
 import { test } from 'node:test';
 import { checkpointAt, graftChild, temps, waitFor, withTmp, writeIdx, writeRecipe } from './_run.ts';
@@ -13,6 +13,24 @@ function mountTmpfs(dir: string, size: string): string | undefined {
   mkdirSync(dir, { recursive: true });
   const r = spawnSync('mount', ['-t', 'tmpfs', '-o', `size=${size}`, 'tmpfs', dir]);
   return r.status === 0 ? undefined : `mount failed: ${r.stderr.toString().trim() || r.error?.message}`;
+}
+
+function fillLeaving(path: string, leave: number): void {
+  const fd = openSync(path, 'w');
+  const chunk = Buffer.alloc(64 * 1024);
+  try {
+    for (;;) {
+      try {
+        if (writeSync(fd, chunk) < chunk.length) break;
+      } catch (e) {
+        if ((e as NodeJS.ErrnoException).code === 'ENOSPC') break;
+        throw e;
+      }
+    }
+    ftruncateSync(fd, Math.max(0, fstatSync(fd).size - leave));
+  } finally {
+    closeSync(fd);
+  }
 }
 
 test('disk full while writing a checkpoint: a coded error, no temp file, the last good checkpoint intact', {
@@ -41,9 +59,9 @@ test('disk full while writing a checkpoint: a coded error, no temp file, the las
       ]);
       const last = join(run, 'checkpoints', 'last.pth');
       await waitFor(() => existsSync(join(run, 'checkpoints', 'epoch-0001.pth')), 180_000, 'the first checkpoints');
-      // fill the disk, leaving room for log lines but not for a checkpoint
-      const st = statfsSync(fs);
-      writeFileSync(join(fs, 'filler'), Buffer.alloc(Math.max(0, st.bavail * st.bsize - 64 * 1024)));
+      // fill the disk, leaving room for log lines but not for a checkpoint; the run keeps writing
+      // while we fill, so write until ENOSPC and then give 64 KiB back (never a one-shot size)
+      fillLeaving(join(fs, 'filler'), 64 * 1024);
       const e = await child.exit;
       assert.equal(e.code, 1, `exit ${e.code} ${e.signal}: ${child.err()}`);
       assert.match(child.err(), /graft train: .*\.pth.*(ENOSPC|no space)/i);
