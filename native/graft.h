@@ -76,5 +76,7 @@ void initTensor(napi_env env, napi_value exports);
 void initOps(napi_env env, napi_value exports);
 void initRuntime(napi_env env, napi_value exports);
 void initMalloc(napi_env env, napi_value exports);
+void initDist(napi_env env, napi_value exports);   // dist.cc: c10d process groups, DDP reducer
+void initQuant(napi_env env, napi_value exports);  // quant.cc: quantized kernels (fbgemm/qnnpack)
 
 }  // namespace graft

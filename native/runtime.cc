@@ -118,6 +118,8 @@ static napi_value Init(napi_env env, napi_value exports) {
     graft::initOps(env, exports);
     graft::initRuntime(env, exports);
     graft::initMalloc(env, exports);
+    graft::initDist(env, exports);
+    graft::initQuant(env, exports);
   } catch (const graft::JsError& e) {
     napi_throw_error(env, e.code.c_str(), e.message.c_str());
   }
