@@ -1,9 +1,11 @@
 // CLI start-up: wall time of whole `graft` processes, median of several runs. Help, usage and
 // --version need no tensors and must not load libtorch; `graft info` does load it, for contrast.
-// Node's own start-up and tsx's loader (which runs graft's TypeScript today) are timed alone too,
-// so the table shows where the time goes.
+// Node's own start-up and tsx's loader (which runs graft's TypeScript in a checkout) are timed alone
+// too, so the table shows where the time goes. With dist/ built (`npm run build`) the same commands
+// also run as the installed package runs them: compiled JavaScript, no tsx (GRAFT_USE_DIST=1).
 //   node --import tsx bench/cli_startup.ts [runs=10]
 import { spawnSync } from 'node:child_process';
+import { existsSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
@@ -11,7 +13,7 @@ const runs = Number(process.argv[2] ?? 10);
 const root = join(dirname(fileURLToPath(import.meta.url)), '..');
 const bin = join(root, 'bin', 'graft.mjs');
 
-const cases: [label: string, args: string[]][] = [
+const cases: [label: string, args: string[], env?: Record<string, string>][] = [
   ['node -e 0 (node alone)', ['-e', '0']],
   ['tsx loader alone', ['--input-type=module', '-e', "(await import('tsx/esm/api')).register()"]],
   ['graft --version', [bin, '--version']],
@@ -20,11 +22,20 @@ const cases: [label: string, args: string[]][] = [
   ['graft help inspect', [bin, 'help', 'inspect']],
   ['graft info (loads libtorch)', [bin, 'info']],
 ];
+const dist = { GRAFT_USE_DIST: '1' };
+if (existsSync(join(root, 'dist', 'cli', 'main.js')))
+  cases.push(
+    ['dist: graft --version', [bin, '--version'], dist],
+    ['dist: graft --help', [bin, '--help'], dist],
+    ['dist: graft help inspect', [bin, 'help', 'inspect'], dist],
+    ['dist: graft info (libtorch)', [bin, 'info'], dist],
+  );
+else console.log('(no dist/: `npm run build` adds the compiled package to the table)');
 
 /** Milliseconds of one process, start to exit; throws when it fails. */
-function time(args: string[]): number {
+function time(args: string[], env: Record<string, string> = {}): number {
   const t0 = process.hrtime.bigint();
-  const r = spawnSync(process.execPath, args, { cwd: root, encoding: 'utf8' });
+  const r = spawnSync(process.execPath, args, { cwd: root, encoding: 'utf8', env: { ...process.env, ...env } });
   const ms = Number(process.hrtime.bigint() - t0) / 1e6;
   if (r.status !== 0) throw new Error(`node ${args.join(' ')} exited ${r.status}: ${r.stderr}`);
   return ms;
@@ -38,9 +49,9 @@ const median = (xs: number[]) => {
 
 console.log(`${runs} runs each, node ${process.version}; wall time of the whole process in ms`);
 console.log(`${'command'.padEnd(30)} ${'median'.padStart(7)} ${'min'.padStart(7)} ${'max'.padStart(7)}`);
-for (const [label, args] of cases) {
-  time(args); // warm the file cache (and tsx's transform cache) first
-  const ts = Array.from({ length: runs }, () => time(args));
+for (const [label, args, env] of cases) {
+  time(args, env); // warm the file cache (and tsx's transform cache) first
+  const ts = Array.from({ length: runs }, () => time(args, env));
   const f = (x: number) => x.toFixed(0).padStart(7);
   console.log(`${label.padEnd(30)} ${f(median(ts))} ${f(Math.min(...ts))} ${f(Math.max(...ts))}`);
 }

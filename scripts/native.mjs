@@ -1,7 +1,7 @@
 // Finds libtorch and builds the addon. Rebuilds only when sources, flags or libtorch change.
 import { execFileSync, spawn } from 'node:child_process';
 import { createHash } from 'node:crypto';
-import { existsSync, mkdirSync, readdirSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
+import { copyFileSync, existsSync, mkdirSync, readdirSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
@@ -9,11 +9,14 @@ export const root = resolve(dirname(fileURLToPath(import.meta.url)), '..');
 export const buildDir = join(root, 'build');
 export const addonPath = join(buildDir, 'graft.node');
 
+// shared libraries are .so on Linux, .dylib on macOS (pip's torch wheels for arm64 Macs)
+const libExt = process.platform === 'darwin' ? 'dylib' : 'so';
+
 function layout(dir, source, abi) {
   const inc = join(dir, 'include');
   const lib = join(dir, 'lib');
   if (!existsSync(join(inc, 'ATen', 'ATen.h'))) return null;
-  const has = (name) => existsSync(join(lib, `lib${name}.so`));
+  const has = (name) => existsSync(join(lib, `lib${name}.${libExt}`));
   if (!has('torch_cpu')) return null;
   const libs = ['c10', 'torch_cpu', 'torch'].filter(has);
   for (const cuda of ['c10_cuda', 'torch_cuda']) if (has(cuda)) libs.push(cuda);
@@ -55,7 +58,7 @@ export function findLibtorch() {
   const env = process.env.GRAFT_LIBTORCH || process.env.LIBTORCH;
   if (env) {
     const found = layout(resolve(env), `env (${env})`, Number(process.env.GRAFT_CXX11_ABI ?? 1));
-    if (!found) throw new Error(`GRAFT_LIBTORCH=${env} has no include/ATen/ATen.h and lib/libtorch_cpu.so`);
+    if (!found) throw new Error(`GRAFT_LIBTORCH=${env} has no include/ATen/ATen.h and lib/libtorch_cpu.${libExt}`);
     return found;
   }
   if (process.env.GRAFT_SKIP_PYTHON_TORCH !== '1') {
@@ -115,7 +118,7 @@ export async function buildAddon(torch, { log = console.log } = {}) {
   if (existsSync(addonPath) && existsSync(stampFile) && readFileSync(stampFile, 'utf8') === stamp) return false;
   mkdirSync(join(buildDir, 'obj'), { recursive: true });
   log(`graft: building the native addon against libtorch from ${torch.source} (${torch.dir})`);
-  const cxx = process.env.CXX || 'g++';
+  const cxx = process.env.CXX || (process.platform === 'darwin' ? 'clang++' : 'g++');
   const flags = compileArgs(torch);
   const queue = sources();
   const jobs = Math.max(1, Number(process.env.GRAFT_BUILD_JOBS) || 2);
@@ -143,10 +146,53 @@ export async function buildAddon(torch, { log = console.log } = {}) {
     ...objects,
     `-L${torch.libDir}`,
     `-Wl,-rpath,${torch.libDir}`,
+    // macOS links an addon against no node binary: Node-API's symbols resolve when node loads it
+    ...(process.platform === 'darwin' ? ['-undefined', 'dynamic_lookup'] : []),
     ...torch.libs.map((l) => `-l${l}`),
   ]);
   renameSync(tmp, addonPath);
   writeFileSync(stampFile, stamp);
   writeFileSync(join(buildDir, 'libtorch.json'), JSON.stringify(torch, null, 2));
   return true;
+}
+
+/** libtorch's version from its headers (torch/version.h), without loading it; undefined if absent. */
+export function libtorchVersion(torch) {
+  for (const inc of torch.includes) {
+    const h = join(inc, 'torch', 'csrc', 'api', 'include', 'torch', 'version.h');
+    const alt = join(inc, 'torch', 'version.h');
+    const file = [h, alt].find((f) => existsSync(f));
+    if (!file) continue;
+    const text = readFileSync(file, 'utf8');
+    const part = (p) => text.match(new RegExp(`#define TORCH_VERSION_${p}\\s+(\\d+)`))?.[1];
+    const [major, minor, patch] = ['MAJOR', 'MINOR', 'PATCH'].map(part);
+    if (major && minor) return `${major}.${minor}.${patch ?? 0}`;
+  }
+  return undefined;
+}
+
+/** What to do when no libtorch is found, as printed by `graft setup` and the install step. */
+export const NO_LIBTORCH = `graft: no libtorch found. graft looks, in this order, at:
+  1. GRAFT_LIBTORCH=/path/to/libtorch   an unpacked libtorch (https://pytorch.org, "LibTorch")
+  2. python3 -c 'import torch'          the libtorch inside a pip/conda PyTorch (pip install torch)
+  3. /usr (Debian/Ubuntu)               sudo apt-get install libtorch-dev libopenblas0-pthread
+then build the addon: npx graft setup`;
+
+/**
+ * The addon for this package, built when missing or stale: the install step and `graft setup`.
+ * GRAFT_ADDON_FROM=DIR copies an addon already built for the same libtorch (a build/ folder holding
+ * graft.node, graft.stamp and libtorch.json) instead of compiling. Returns what it did.
+ */
+export async function ensureAddon({ log = console.log } = {}) {
+  const from = process.env.GRAFT_ADDON_FROM;
+  if (from) {
+    mkdirSync(buildDir, { recursive: true });
+    for (const f of ['graft.node', 'graft.stamp', 'libtorch.json']) copyFileSync(join(from, f), join(buildDir, f));
+    log(`graft: copied the native addon from ${from}`);
+    return { action: 'copied', torch: JSON.parse(readFileSync(join(buildDir, 'libtorch.json'), 'utf8')) };
+  }
+  const torch = findLibtorch();
+  if (!torch) return { action: 'no-libtorch' };
+  const built = await buildAddon(torch, { log });
+  return { action: built ? 'built' : 'up-to-date', torch };
 }

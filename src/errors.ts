@@ -65,3 +65,23 @@ export class RecipeError extends GraftError {
     this.path = path;
   }
 }
+
+/** A model or layer graft cannot quantize or shrink as asked: names the module and why. */
+export class QuantError extends GraftError {
+  constructor(message: string, hint?: string) {
+    super('GRAFT_QUANT', message, hint);
+  }
+}
+
+/**
+ * A distributed (c10d) operation failed: names the operation and this rank. Codes:
+ * GRAFT_DIST_TIMEOUT (a rank hung or never arrived), GRAFT_DIST_PEER (a rank exited or its
+ * connection broke), GRAFT_DIST_ADDRESS (bad master address, port in use), GRAFT_DIST (others).
+ */
+export class DistError extends GraftError {
+  readonly op: string;
+  constructor(code: string, op: string, message: string, hint?: string) {
+    super(code, message, hint);
+    this.op = op;
+  }
+}

@@ -1,7 +1,9 @@
 // graft's public API: everything a user imports comes from here.
 
 export * as data from './data/index.ts';
+export * as dist from './dist/index.ts';
 export * from './errors.ts';
+export * as exporting from './export/index.ts';
 export * as finetune from './finetune/index.ts';
 export * as io from './io/index.ts';
 export * as models from './models/index.ts';

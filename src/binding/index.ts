@@ -89,7 +89,8 @@ function load(): Native {
   if (!existsSync(addonPath)) {
     throw new BindingError(
       `the native addon is not built (${addonPath} is missing)`,
-      'run `npm run setup` in the graft folder: it finds or installs libtorch and builds the addon',
+      'run `npx graft setup`: it finds libtorch and builds the addon (npm skips install scripts your ' +
+        "package.json's allowScripts does not approve); `npx graft doctor` says what is missing",
     );
   }
   // libgomp reads this when libtorch loads. Its default spinning wait made a mobilenet_v2
@@ -103,8 +104,8 @@ function load(): Native {
   } catch (e) {
     const msg = (e as Error).message;
     const hint = /lib(torch|c10)[^ ]*\.so/.test(msg)
-      ? 'libtorch moved or was removed since the build: run `npm run setup` again'
-      : 'rebuild with `npm run setup`';
+      ? 'libtorch moved or was removed since the build: run `npx graft setup` again'
+      : 'rebuild with `npx graft setup`';
     throw new BindingError(`cannot load ${addonPath}: ${msg}`, hint);
   }
   // before the first tensor, so no training buffer is ever allocated under the old thresholds

@@ -10,9 +10,13 @@ export const SET_HELP = `  --set KEY=VALUE    override a recipe value, repeatabl
                      quote values YAML reads specially (*, &, !, {, [): --set 'phases[0].freeze.freeze="*"'`;
 
 type Options = NonNullable<ParseArgsConfig['options']>;
+// spelled out so the compiled .d.ts can name it
+type Parsed<O extends Options> = ReturnType<
+  typeof parseArgs<{ args: string[]; options: O; allowPositionals: true; strict: true }>
+>;
 
 /** parseArgs that reports unknown flags and bad values as UsageErrors. */
-export function parse<O extends Options>(args: string[], options: O) {
+export function parse<O extends Options>(args: string[], options: O): Parsed<O> {
   try {
     return parseArgs({ args, options, allowPositionals: true, strict: true });
   } catch (e) {

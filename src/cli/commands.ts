@@ -14,6 +14,7 @@ export interface Command {
 
 export const TRAIN_USAGE = `usage: graft train RECIPE [--set KEY=VALUE ...] [--out DIR] [--overwrite] [--quiet] [--json]
        graft train --resume RUN_DIR [--set KEY=VALUE ...]
+       graft train RECIPE --nproc N [--nnodes M --node-rank R --master HOST:PORT] [--dist-timeout S]
 
 Trains the model a YAML recipe describes (see docs/recipes.md) and writes the run folder:
 recipe.yaml, metrics.jsonl, checkpoints/{last,best}.pth, report.html, model.safetensors and
@@ -30,6 +31,15 @@ ${SET_HELP}
                      checkpoint cadence, threads, ...; docs/reliability.md); others are refused
   --quiet            no progress output
   --json             print the result (metrics, best epoch, files) as JSON
+  --nproc N          train on N processes of this machine (data parallel: each takes 1/N of every
+                     batch, gradients are averaged; the recipe's batchSize is per process). Each
+                     output line starts with its rank: [0] ...; rank 0 writes the run folder. One
+                     process dying stops the others and the command exits non-zero naming it
+  --nnodes M         machines taking part (run the same command on each, with its --node-rank R
+                     and the same --master HOST:PORT: node 0's address and a free port)
+  --dist-timeout S   seconds a process waits for the others before failing (default 60)
+Workers started by torchrun or srun (RANK, WORLD_SIZE, MASTER_ADDR, MASTER_PORT set) train as one
+rank each, without --nproc (docs/distributed.md).
 
 Ctrl-C (SIGINT), SIGTERM and SIGHUP stop at the next step and write a checkpoint; resume with
 --resume RUN_DIR. A second Ctrl-C quits at once (the checkpoints on disk stay whole). One run at a
@@ -41,7 +51,7 @@ failed run (a NaN loss names the step and the last good checkpoint) or a run fol
 
 example: graft train recipes/003_head_then_all.yaml --set optimizer.lr=0.0005 --set phases[1].epochs=3`;
 
-export const PLAN_USAGE = `usage: graft plan RECIPE [--set KEY=VALUE ...] [--json] [--params] [--width N] [--steps-per-epoch N]
+export const PLAN_USAGE = `usage: graft plan RECIPE [--set KEY=VALUE ...] [--json] [--params] [--width N] [--steps-per-epoch N] [--nproc N]
 
 Before any compute (no weights are loaded, no batch of data is run; one zero image goes through the
 model to check its shapes): the data (classes, split sizes, steps per epoch), the pretrained load
@@ -55,6 +65,8 @@ ${SET_HELP}
   --params             also list every parameter with its group and trainable flag per phase
   --width N            chart width in columns (default 64)
   --steps-per-epoch N  when the data cannot be read here (per-step schedules need it)
+  --nproc N            plan for N data-parallel processes: each takes 1/N of an epoch, the
+                       effective batch is N x the recipe's batch
 
 Exit codes: 0 ok; 1 a run that would fail before it trains: a bad recipe, data that cannot be read,
 a pretrained load that would fail, a phase in which nothing trains (the message says why); 2 usage.`;
@@ -94,6 +106,31 @@ For a text model each input is a text, or a file whose lines are texts.
 
 Exit codes: 0 ok, 1 bad run folder or unreadable input, 2 usage.`;
 
+export const GENERATE_USAGE = `usage: graft generate RUN_OR_DIR --prompt TEXT [--prompt TEXT ...] [options]
+
+Continues each prompt with a causal language model: a run folder of graft train (config.json +
+model.safetensors + tokenizer.json) or a Hugging Face model directory (config.json + safetensors +
+tokenizer.json: Llama, Mistral, Qwen2, GPT-2). Prints prompt + completion per prompt. Decoding is
+greedy unless a sampling flag is given; generation stops at the tokenizer's / config's end-of-sequence
+token, a --stop text, or --max-new-tokens. Several prompts run as one left-padded batch.
+
+  --prompt TEXT              a prompt (repeatable)
+  --max-new-tokens N         tokens to add per prompt (default 50)
+  --temperature T            sample, dividing the logits by T (> 0)
+  --top-k K                  sample among the K most likely tokens
+  --top-p P                  sample among the most likely tokens whose probabilities add up to P
+  --seed S                   sample with libtorch's generator seeded with S (repeatable output)
+  --repetition-penalty R     divide the scores of tokens already present by R (1.2 is common)
+  --greedy                   greedy decoding even with sampling flags
+  --stop TEXT                stop a prompt once its completion ends with TEXT's tokens (repeatable)
+  --no-cache                 recompute every position at every step (slower; same tokens)
+  --dtype D                  float32 (default), bfloat16 or float16 weights
+  --json                     print [{prompt, completion, tokens}] as JSON
+
+Exit codes: 0 ok, 1 bad model folder or tokenizer, 2 usage.
+
+example: graft generate runs/llm --prompt "Once upon a time" --max-new-tokens 40 --top-p 0.9 --seed 1`;
+
 export const REPORT_USAGE = `usage: graft report RUN_DIR [--out FILE] [--title TEXT]
 
 Renders the run's report (charts of loss, accuracy and the learning rate of every step, the epochs,
@@ -110,6 +147,8 @@ export const INSPECT_USAGE = `usage: graft inspect FILE [--json] [--limit N] [--
 
 FILE is a .safetensors file, a sharded model.safetensors.index.json, a torch.save .pth/.pt/.bin
 (zip or legacy), a TF.js model (model.json, model.min.js or their folder), or a folder holding one.
+A Hugging Face model directory (config.json + model.safetensors or shards) prints its architecture,
+parameter count, dtypes, weight files and tokenizer files instead (--json: the same as JSON).
 
 Without --against: a tree of what the checkpoint holds (sub-dicts, values, tensors with dtype,
 shape and element count; totals). Tensor data is not read for safetensors and zip .pth files.
@@ -139,8 +178,50 @@ Exit codes: 0 ok, 1 unreadable checkpoint or a plan that would fail, 2 usage.
 
 example: graft inspect resnet18_dp.pth --against resnet18 --num-classes 4 --strip-prefix module. --skip-mismatch`;
 
+export const EXPORT_USAGE = `usage: graft export RUN_DIR --format onnx|safetensors|pth|hf [--quantize int8] [--out PATH] [--json]
+
+Writes the trained model of RUN_DIR (config.json + model.safetensors) for deployment:
+  onnx         an ONNX model (opset 17) traced from graft's own forward, batch size dynamic; runs
+               in onnxruntime (Node, web, Python). Image models take the recorded input size;
+               text models input_ids and attention_mask (BERT also token_type_ids) of any
+               length. Class names and preprocessing are stored in the model's metadata
+  safetensors  the state dict (PyTorch's names)
+  pth          the state dict as torch.save writes it (torch.load / load_state_dict)
+  hf           a Hugging Face folder (config.json with transformers' keys, model.safetensors,
+               the tokenizer files) for BERT, GPT-2 and Llama-family runs
+
+  --out PATH         the file (the folder for hf); default RUN_DIR/export/model.<ext> (RUN_DIR/export/hf)
+  --quantize int8    dynamic int8 Linear layers (safetensors and pth only; conv layers stay float)
+  --opset N          ONNX opset 13..17 (default 17)
+  --fold-batchnorm   fold BatchNorm into the convolution before it (onnx)
+  --seq-len N        fix a text model's ONNX sequence length to N tokens (default: dynamic)
+  --json             print what was written as JSON
+
+Exit codes: 0 written, 1 not a finished run, a model or op the format cannot hold, a failed write, 2 usage.
+
+example: graft export runs/bert_sst2 --format onnx --out bert.onnx`;
+
 export const INFO_USAGE =
   'usage: graft info [--json]\n\nPrints the libtorch graft is built against, its thread count and CUDA devices.';
+
+export const SETUP_USAGE = `usage: graft setup [--quiet]
+
+Builds graft's native addon against the libtorch it finds: GRAFT_LIBTORCH=/path/to/libtorch, the
+libtorch inside an importable Python PyTorch (pip install torch), else Debian's (apt-get install
+libtorch-dev libopenblas0-pthread). npm's install step does the same; run this when npm skipped the
+step (npm 11 runs a dependency's install script only when your package.json allowScripts approves
+it), when libtorch came later, or after changing it. Needs a C++17 compiler and Node's headers.
+
+Exit codes: 0 built or up to date, 1 no libtorch or a failed build (it says what to do), 2 usage.`;
+
+export const DOCTOR_USAGE = `usage: graft doctor [--json]
+
+Checks what graft needs: Node's version, the libtorch graft finds (where, version, CUDA or CPU),
+whether the native addon is built and loads, and then threads, the BLAS library in use and CUDA
+devices. Each failed check says what to do.
+  --json    the checks as JSON: {ok, checks: [{name, ok, value, fix}]}
+
+Exit codes: 0 ready (an unsupported Node or a slow BLAS only warn), 1 something to fix, 2 usage.`;
 
 export const commands: readonly Command[] = [
   {
@@ -168,6 +249,12 @@ export const commands: readonly Command[] = [
     load: () => import('./predict.ts'),
   },
   {
+    name: 'generate',
+    summary: 'continue prompts with a causal LM (run folder or Hugging Face directory)',
+    usage: GENERATE_USAGE,
+    load: () => import('./generate.ts'),
+  },
+  {
     name: 'report',
     summary: "render a run's report.html from its metrics.jsonl (also while it runs)",
     usage: REPORT_USAGE,
@@ -180,9 +267,27 @@ export const commands: readonly Command[] = [
     load: () => import('./inspect.ts'),
   },
   {
+    name: 'export',
+    summary: "write a run's model as ONNX, safetensors, .pth or a Hugging Face folder (--quantize int8)",
+    usage: EXPORT_USAGE,
+    load: () => import('./export.ts'),
+  },
+  {
     name: 'info',
     summary: 'libtorch version, threads and CUDA devices graft runs on',
     usage: INFO_USAGE,
     load: () => import('./info.ts'),
+  },
+  {
+    name: 'doctor',
+    summary: 'check Node, libtorch, the native addon, threads, BLAS and CUDA; says what to fix',
+    usage: DOCTOR_USAGE,
+    load: () => import('./doctor.ts'),
+  },
+  {
+    name: 'setup',
+    summary: 'build the native addon against the libtorch found (when npm skipped its install step)',
+    usage: SETUP_USAGE,
+    load: () => import('./setup.ts'),
   },
 ];

@@ -4,9 +4,18 @@
 import { readFileSync } from 'node:fs';
 import { parseArgs } from 'node:util';
 import { ArgumentError } from '../errors.ts';
-import { type LoadPlan, openCheckpoint, previewLoad, type RenameRule, renameRules } from '../io/index.ts';
+import {
+  isHfDir,
+  type LoadPlan,
+  openCheckpoint,
+  previewLoad,
+  type RenameRule,
+  renameRules,
+  summarizeHfDir,
+} from '../io/index.ts';
 import * as models from '../models/index.ts';
 import { INSPECT_USAGE as USAGE } from './commands.ts';
+import { renderHfDir } from './inspect_hf.ts';
 import { renderTree, treeJson } from './inspect_tree.ts';
 
 const OPTIONS = {
@@ -136,6 +145,11 @@ export function run(args: string[]): number {
     if (v.against === undefined) {
       const used = planFlags.filter((f) => v[f] !== undefined);
       if (used.length) throw new UsageError(`--${used[0]} needs --against MODEL`);
+      if (isHfDir(file)) {
+        const summary = summarizeHfDir(file);
+        console.log(v.json ? JSON.stringify(summary, null, 1) : renderHfDir(file, summary));
+        return 0;
+      }
       const opened = openCheckpoint(file);
       if (v.json) console.log(JSON.stringify(treeJson(opened), null, 1));
       else

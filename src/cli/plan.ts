@@ -12,6 +12,7 @@ const OPTIONS = {
   params: { type: 'boolean' },
   width: { type: 'string' },
   'steps-per-epoch': { type: 'string' },
+  nproc: { type: 'string' },
 } as const;
 
 export function run(args: string[]): Promise<number> {
@@ -23,6 +24,7 @@ export function run(args: string[]): Promise<number> {
       width: intFlag(v.width, '--width', 8),
       stepsPerEpoch: intFlag(v['steps-per-epoch'], '--steps-per-epoch'),
       params: v.params,
+      processes: intFlag(v.nproc, '--nproc'),
     });
     console.log(v.json ? JSON.stringify(p.json, null, 1) : p.text);
     if (!p.ok) {

@@ -2,9 +2,10 @@
 // continues a stopped run exactly where its last checkpoint left it.
 // Its usage text lives in commands.ts: main.ts imports this module (and libtorch) only to run it.
 import { relative } from 'node:path';
+import { launch, launcherArgs } from '../dist/launch.ts';
 import { runRecipe } from '../recipe/index.ts';
 import { signalExitCode, stopSignal } from '../train/index.ts';
-import { parse, runCommand, UsageError } from './_args.ts';
+import { intFlag, parse, runCommand, UsageError } from './_args.ts';
 import { isRunDir, loadFor, loadRunRecipe } from './_recipe.ts';
 import { TRAIN_USAGE as USAGE } from './commands.ts';
 
@@ -15,6 +16,11 @@ const OPTIONS = {
   overwrite: { type: 'boolean' },
   quiet: { type: 'boolean' },
   json: { type: 'boolean' },
+  nproc: { type: 'string' },
+  nnodes: { type: 'string' },
+  'node-rank': { type: 'string' },
+  master: { type: 'string' },
+  'dist-timeout': { type: 'string' },
 } as const;
 
 const rel = (p: string | undefined) => {
@@ -34,6 +40,20 @@ export function run(args: string[]): Promise<number> {
       );
     if (v.resume && v.overwrite) throw new UsageError('--resume and --overwrite exclude each other');
     const loaded = positionals[0] ? loadFor(positionals[0], v.set ?? []) : loadRunRecipe(v.resume!, v.set ?? []);
+    const distTimeout = intFlag(v['dist-timeout'], '--dist-timeout');
+    if (v.nproc !== undefined || v.nnodes !== undefined || v['node-rank'] !== undefined || v.master !== undefined) {
+      // the launcher: the recipe is checked once here, then each worker runs this command without these flags
+      if (v.nproc === undefined) throw new UsageError('--nnodes, --node-rank and --master go with --nproc N');
+      if (process.env.RANK !== undefined && process.env.WORLD_SIZE !== undefined)
+        throw new UsageError('--nproc inside a worker: RANK and WORLD_SIZE are set already (started by torchrun or srun?)');
+      return launch({
+        nproc: intFlag(v.nproc, '--nproc')!,
+        nnodes: intFlag(v.nnodes, '--nnodes'),
+        nodeRank: intFlag(v['node-rank'], '--node-rank', 0),
+        master: v.master,
+        args: ['train', ...launcherArgs(args)],
+      });
+    }
     const outDir = v.out ?? (v.resume && isRunDir(v.resume) ? v.resume : undefined);
     const result = await runRecipe(loaded, {
       outDir,
@@ -41,11 +61,15 @@ export function run(args: string[]): Promise<number> {
       overwrite: v.overwrite ?? false,
       progress: v.quiet ? false : {},
       handleSignals: true,
+      ...(distTimeout !== undefined ? { distTimeoutMs: distTimeout * 1000 } : {}),
       log: (line, level) => {
         if (level === 'warn' || (!v.quiet && !v.json)) console.error(line);
       },
     });
     const best = result.best;
+    const sig = stopSignal(result.stopReason);
+    // the other ranks of a data-parallel run: rank 0 prints the result (they have no run folder)
+    if (result.outDir === undefined) return sig ? signalExitCode(sig) : 0;
     if (v.json)
       console.log(
         JSON.stringify(
@@ -75,7 +99,6 @@ export function run(args: string[]): Promise<number> {
       console.log(`run folder  ${rel(result.outDir)}`);
       for (const [k, f] of Object.entries(result.files)) if (f) console.log(`  ${k.padEnd(14)} ${rel(f)}`);
     }
-    const sig = stopSignal(result.stopReason);
     if (sig) {
       console.error(`graft train: interrupted (${sig}); continue with: graft train --resume ${rel(result.outDir)}`);
       return signalExitCode(sig);

@@ -19,6 +19,8 @@ export interface LoadedBatch {
   /** the dataset indices in the batch, in order (skipped samples left out) */
   indices: number[];
   bad: BadSample[];
+  /** what the loss averages over when it is not the rows: a causal-LM batch's predicted tokens */
+  items?: number;
 }
 
 export interface BatchContext {

@@ -3,6 +3,30 @@
 // dependencies @img/sharp-<platform> and @img/sharp-libvips-<platform>, so no install script runs
 // (npm 11's script approval does not matter). IDX and text data never load it.
 export { Rng } from '../util/rng.ts';
+export { trainByteLevelBpe } from './bpe_train.ts';
+export {
+  type CausalLMDataOptions,
+  CausalLMDataset,
+  causalLMDataset,
+  causalLMFromRecords,
+  IGNORE_INDEX,
+  type LMExample,
+  packExamples,
+  predictedTokens,
+  resolveChatTemplate,
+  type TokenizeLMOptions,
+  tokenizeRecord,
+  truncateExamples,
+} from './causal_lm.ts';
+export {
+  CHAT_TEMPLATES,
+  type ChatMessage,
+  type ChatPiece,
+  type ChatTemplate,
+  chatTemplate,
+  instructionMessages,
+} from './causal_lm_chat.ts';
+export { type DocumentSplit, type LMFormat, type LMRecord, lmFiles, readLMRecords } from './causal_lm_sources.ts';
 export {
   type BatchContext,
   type Dataset,
@@ -56,6 +80,8 @@ export {
   batchIndices,
   classBalancedSampler,
   classBalancedWeights,
+  DistributedSampler,
+  type DistributedSamplerOptions,
   RandomSampler,
   type Sampler,
   SequentialSampler,

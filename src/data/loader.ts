@@ -44,6 +44,8 @@ export interface Batch {
   /** dataset indices in the batch (skipped samples left out) */
   indices: number[];
   size: number;
+  /** what the loss averages over when not the rows (a causal-LM batch's predicted tokens) */
+  items?: number;
   /** position of this batch in the epoch (resume with startBatch: index + 1) */
   index: number;
   epoch: number;
@@ -215,6 +217,7 @@ export class DataLoader implements AsyncIterable<Batch> {
       fields,
       indices: l.indices,
       size: l.indices.length,
+      ...(l.items !== undefined ? { items: l.items } : {}),
       index,
       epoch,
       dispose,

@@ -1,6 +1,6 @@
 // A small pool of worker threads running worker.ts. Workers are started through a bootstrap that
-// registers tsx's loader (the sources are TypeScript), and are unref'd while idle so an unclosed
-// loader never keeps the process alive.
+// registers tsx's loader when they run from the TypeScript sources (not in the compiled package),
+// and are unref'd while idle so an unclosed loader never keeps the process alive.
 import { Worker } from 'node:worker_threads';
 import { GraftError } from '../errors.ts';
 import { DataError } from './errors.ts';
@@ -10,7 +10,7 @@ import type { WorkerReply } from './worker.ts';
 const BOOT = `
 const { workerData } = require('node:worker_threads');
 (async () => {
-  (await import(workerData.tsx)).register();
+  if (workerData.tsx) (await import(workerData.tsx)).register();
   await import(workerData.entry);
 })().catch((e) => { console.error(e); process.exit(1); });
 `;
@@ -34,8 +34,10 @@ export class WorkerPool {
   private broken: Error | null = null;
 
   constructor(job: ImageJob, size: number) {
-    const tsx = import.meta.resolve('tsx/esm/api');
-    const entry = new URL('./worker.ts', import.meta.url).href;
+    // the published package runs compiled JavaScript (dist/data/pool.js beside worker.js), no tsx
+    const compiled = import.meta.url.endsWith('.js');
+    const tsx = compiled ? '' : import.meta.resolve('tsx/esm/api');
+    const entry = new URL(compiled ? './worker.js' : './worker.ts', import.meta.url).href;
     for (let i = 0; i < size; i++) {
       const worker = new Worker(BOOT, { eval: true, workerData: { job, tsx, entry } });
       const slot: Slot = { worker, pending: new Map() };

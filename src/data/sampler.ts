@@ -2,6 +2,7 @@
 // run sees the same order, and any batch k can be found without replaying the ones before it.
 import { ArgumentError } from '../errors.ts';
 import { Rng } from '../util/rng.ts';
+import { torchRandperm } from '../util/torch_generator.ts';
 
 export interface Sampler {
   /** samples per epoch */
@@ -144,6 +145,89 @@ export class ShardSampler implements Sampler {
       all = all.concat(pad);
     } else all = all.slice(0, total);
     return all.filter((_, k) => k % this.worldSize === this.rank);
+  }
+}
+
+export interface DistributedSamplerOptions {
+  /** processes sharing the data (torch's num_replicas) */
+  worldSize: number;
+  rank: number;
+  /** a new permutation every epoch (default true) */
+  shuffle?: boolean;
+  /** the permutation's seed; epoch e uses seed + e, as torch (default 0; the same on every rank) */
+  seed?: number;
+  /** drop the tail that does not divide evenly (default false: pad by repeating the start) */
+  dropLast?: boolean;
+}
+
+/**
+ * torch.utils.data.DistributedSampler, index for index: epoch e's order is torch.randperm(n) from a
+ * generator seeded seed + e, padded to a multiple of worldSize by repeating its start (or cut with
+ * dropLast), and rank r takes every worldSize-th index from r. `order(epoch, startSample)` starts
+ * the epoch after `startSample` samples of the whole world's order, so a run resumed with another
+ * number of processes goes on with exactly the samples not yet seen (spread over the new ranks).
+ */
+export class DistributedSampler implements Sampler {
+  readonly size: number;
+  readonly worldSize: number;
+  readonly rank: number;
+  readonly shuffle: boolean;
+  readonly seed: number;
+  readonly dropLast: boolean;
+  /** samples per rank per epoch (torch's num_samples) */
+  readonly length: number;
+  /** the epoch order() gives without an argument (torch's set_epoch) */
+  epoch = 0;
+  /** a resumed epoch: order(epoch) starts after `sample` samples of the world's order */
+  startAt: { epoch: number; sample: number } | undefined;
+
+  constructor(size: number, o: DistributedSamplerOptions) {
+    const { worldSize, rank } = o;
+    if (!(Number.isInteger(size) && size >= 0)) throw new ArgumentError(`DistributedSampler: size ${size}`);
+    if (!(Number.isInteger(worldSize) && worldSize >= 1 && Number.isInteger(rank) && rank >= 0 && rank < worldSize))
+      throw new ArgumentError(
+        `DistributedSampler: rank ${rank} of worldSize ${worldSize}`,
+        'rank must be an integer in [0, worldSize)',
+      );
+    const seed = o.seed ?? 0;
+    if (!(Number.isInteger(seed) && seed >= 0))
+      throw new ArgumentError(`DistributedSampler: seed ${seed} must be an integer >= 0`);
+    this.size = size;
+    this.worldSize = worldSize;
+    this.rank = rank;
+    this.shuffle = o.shuffle ?? true;
+    this.seed = seed;
+    this.dropLast = o.dropLast ?? false;
+    this.length = this.perRank(0);
+  }
+
+  /** samples each rank gets from the epoch's order after `startSample` of them */
+  perRank(startSample: number): number {
+    const left = Math.max(0, this.size - startSample);
+    return this.dropLast ? Math.floor(left / this.worldSize) : Math.ceil(left / this.worldSize);
+  }
+
+  setEpoch(epoch: number): void {
+    this.epoch = epoch;
+  }
+
+  /** The whole world's order of epoch `epoch` before padding (torch's `indices`). */
+  globalOrder(epoch = this.epoch): number[] {
+    if (!this.shuffle) return Array.from({ length: this.size }, (_, i) => i);
+    return torchRandperm(this.size, BigInt(this.seed) + BigInt(epoch));
+  }
+
+  /** This rank's indices of epoch `epoch`, from `startSample` samples into the world's order. */
+  order(epoch = this.epoch, startSample = this.startAt?.epoch === epoch ? this.startAt.sample : 0): number[] {
+    if (!(Number.isInteger(startSample) && startSample >= 0))
+      throw new ArgumentError(`DistributedSampler: startSample ${startSample} must be an integer >= 0`);
+    const all = this.globalOrder(epoch);
+    const n = all.length;
+    const total = this.perRank(startSample) * this.worldSize;
+    const out: number[] = [];
+    // torch pads with the order's own start, again and again: position i is all[i mod n]
+    for (let i = startSample + this.rank; i < startSample + total; i += this.worldSize) out.push(all[i % n]!);
+    return out;
   }
 }
 

@@ -156,10 +156,18 @@ export class TextTokenizer {
   readonly padId: number;
   readonly padToken: string | null;
   readonly maxLength: number;
+  /** tokenizer_config.json as read (bos_token, eos_token, chat_template, ...) */
+  readonly config: Json;
+  /** the end-of-sequence token (config eos_token, else '<|endoftext|>' or '</s>' when in the vocabulary) */
+  readonly eosToken: string | undefined;
+  readonly eosId: number | undefined;
+  /** the beginning-of-sequence token (config bos_token), if any */
+  readonly bosToken: string | undefined;
   private readonly nSpecial: [number, number];
 
   constructor(json: Json, config: Json = {}) {
     this.json = json;
+    this.config = config;
     try {
       this.impl = new Tokenizer(json, config);
     } catch (e) {
@@ -171,6 +179,11 @@ export class TextTokenizer {
     const pad = candidates.find((t): t is string => typeof t === 'string' && this.impl.token_to_id(t) !== undefined);
     this.padToken = pad ?? null;
     this.padId = pad !== undefined ? this.impl.token_to_id(pad)! : 0;
+    const known = (t: unknown): t is string => typeof t === 'string' && this.impl.token_to_id(t) !== undefined;
+    this.eosToken = [named(config.eos_token), '<|endoftext|>', '</s>'].find(known);
+    this.eosId = this.eosToken !== undefined ? this.impl.token_to_id(this.eosToken) : undefined;
+    const bos = named(config.bos_token);
+    this.bosToken = known(bos) ? bos : undefined;
     const cfgMax = Number(config.model_max_length);
     this.maxLength =
       Number.isFinite(cfgMax) && cfgMax > 0 && cfgMax < 1e6 ? cfgMax : (json.truncation?.max_length ?? 512);

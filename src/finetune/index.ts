@@ -39,6 +39,41 @@ export {
   type PlannedGroup,
   paramGroups,
 } from './groups.ts';
+export {
+  adapterParamNames,
+  applyLora,
+  describeLora,
+  finishLora,
+  type LoraInfo,
+  type LoraOptions,
+  loraInfoOf,
+  loraLayers,
+  mergeLora,
+  rememberLora,
+  setLoraEnabled,
+  unloadLora,
+  unmergeLora,
+} from './lora.ts';
+export {
+  adapterStateDict,
+  fromPeftKey,
+  type LoadAdapterOptions,
+  loadAdapter,
+  loraOptionsFromConfig,
+  saveAdapter,
+  toPeftKey,
+} from './lora_io.ts';
+export {
+  ALL_LINEAR,
+  DEFAULT_TARGET_MODULES,
+  fullMatch,
+  isModuleToSave,
+  isTargetModule,
+  type MatchRules,
+  patternKey,
+  type TargetModules,
+  targetModulesJSON,
+} from './lora_match.ts';
 export { evenMults, fmtLr, layerDecayScales, lrSlice } from './lr.ts';
 export { PhaseRunner, type PhaseSpec, type RunnerNote, type RunnerOptions, type RunSpec } from './phases.ts';
 export { type PlanJSON, type PlanModuleRow, type PlanOptions, type PlanPhase, plan } from './plan.ts';

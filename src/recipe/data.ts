@@ -4,6 +4,7 @@
 import { existsSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import {
+  type CausalLMDataset,
   DataError,
   DataLoader,
   type Dataset,
@@ -25,11 +26,12 @@ import {
 import { RecipeError } from '../errors.ts';
 import type { ModelMeta } from '../models/index.ts';
 import type { Preprocessing } from '../train/index.ts';
+import { causalLMSets, hfDirOf } from './causal_lm.ts';
 import type { Recipe, RecipeData } from './schema.ts';
 import { defaultTransforms, type NormStats, parseTransforms } from './transforms.ts';
 
 export type Split = 'train' | 'val' | 'test';
-type AnySet = ImageArrayDataset | ImageDataset | TextDataset;
+type AnySet = ImageArrayDataset | ImageDataset | TextDataset | CausalLMDataset;
 
 export interface BuiltData {
   classes: string[];
@@ -43,6 +45,8 @@ export interface BuiltData {
   loader(split: Split): DataLoader;
   /** stops loader worker threads */
   close(): Promise<void>;
+  /** causal-LM data: the tokenizer it was encoded with */
+  tokenizer?: TextTokenizer;
 }
 
 export interface DataOptions {
@@ -130,7 +134,13 @@ export function buildData(r: Recipe, o: DataOptions): BuiltData {
   let trainT: Transform[] = [];
   let evalT: Transform[] = [];
   let preprocessing: Preprocessing;
-  if (d.kind === 'text') {
+  let lmTokenizer: TextTokenizer | undefined;
+  if (d.kind === 'causal-lm') {
+    const lm = causalLMSets(d, seed, hfDirOf(r));
+    Object.assign(sets, lm.sets);
+    preprocessing = lm.preprocessing;
+    lmTokenizer = lm.tokenizer;
+  } else if (d.kind === 'text') {
     const { tok, info } = tokenizerOf(d);
     const enc = {
       textColumn: d.textColumn,
@@ -181,7 +191,7 @@ export function buildData(r: Recipe, o: DataOptions): BuiltData {
     };
   }
   // the training set's classes: folder names, or data.classes as the loaders applied them
-  const classes = [...(sets.train!.classes ?? [])];
+  const classes = [...((sets.train as { classes?: readonly string[] }).classes ?? [])];
   const sub = d.subset ?? {};
   for (const s of ['train', 'val', 'test'] as const) if (sets[s]) sets[s] = pick(sets[s]!, sub[s], seed, s);
   const loaders: DataLoader[] = [];
@@ -212,6 +222,7 @@ export function buildData(r: Recipe, o: DataOptions): BuiltData {
     evalTransforms: evalT,
     trainTransforms: trainT,
     preprocessing,
+    ...(lmTokenizer ? { tokenizer: lmTokenizer } : {}),
     loader,
     async close() {
       await Promise.all(loaders.map((l) => l.close()));

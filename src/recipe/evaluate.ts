@@ -19,6 +19,7 @@ import {
   readModelConfig,
   stateDictTensors,
 } from '../train/index.ts';
+import { evaluateCausalLM, hfCausalLM, hfDirOf, isCausalLM } from './causal_lm.ts';
 import { type BuiltData, buildData, type Split } from './data.ts';
 import { type LoadedRecipe, loadRecipe } from './load.ts';
 import { buildModel, rebuildFromConfig } from './model.ts';
@@ -71,11 +72,13 @@ async function onSplit(
       );
     const device = r.train?.device ?? 'cpu';
     if (device !== 'cpu') model.to({ device });
-    const metrics = await evaluateModel(model, data.loader(split), {
-      device,
-      topK: r.train?.topK,
-      numClasses: undefined,
-    });
+    const metrics = isCausalLM(r)
+      ? await evaluateCausalLM(model, data.loader(split), r, device)
+      : await evaluateModel(model, data.loader(split), {
+          device,
+          topK: r.train?.topK,
+          numClasses: undefined,
+        });
     return { metrics, split };
   } finally {
     await data.close();
@@ -146,7 +149,10 @@ export async function evaluateRecipe(input: LoadedRecipe, o: EvalOptions = {}): 
   const meta = models.getMeta(r.model.name);
   const channels = (r.model.options?.inChannels as number | undefined) ?? meta.inputSize?.[0];
   const data = buildData(r, { seed, meta, channels });
-  const built = buildModel(r.model, r.model.numClasses ?? data.classes.length, 'weights');
+  const hf = isCausalLM(r) ? hfDirOf(r) : undefined;
+  const built = hf
+    ? { model: hfCausalLM(r, hf).model, pretrained: { source: hf } }
+    : buildModel(r.model, isCausalLM(r) ? undefined : (r.model.numClasses ?? data.classes.length), 'weights');
   try {
     const { metrics, split } = await onSplit(loaded, built.model, o, data);
     return {
@@ -165,9 +171,14 @@ export async function evaluateRecipe(input: LoadedRecipe, o: EvalOptions = {}): 
 export function formatEval(r: EvalResult): string {
   const m = r.metrics;
   const pct = (v: number | null | undefined) => (v === undefined || v === null ? '-' : `${(v * 100).toFixed(2)}%`);
+  const head = `split ${r.split} (${m.items ?? 0} items), ${r.source === 'recipe' ? 'untrained model as the recipe builds it' : 'trained model'}: ${r.weights}`;
+  const loss = `loss      ${Number.isFinite(m.loss) ? m.loss.toFixed(4) : String(m.loss)}`;
+  // causal LMs: items are predicted tokens, the loss is per token
+  if (m.perplexity !== undefined)
+    return [head, `${loss} per token`, `perplexity ${m.perplexity.toFixed(3)}`].join('\n');
   const lines = [
-    `split ${r.split} (${m.items ?? 0} items), ${r.source === 'recipe' ? 'untrained model as the recipe builds it' : 'trained model'}: ${r.weights}`,
-    `loss      ${Number.isFinite(m.loss) ? m.loss.toFixed(4) : String(m.loss)}`,
+    head,
+    loss,
     `accuracy  ${pct(m.accuracy)}`,
     `top-5     ${pct(m.top5)}`,
     `macro-F1  ${m.macroF1 === undefined ? '-' : m.macroF1.toFixed(4)}`,

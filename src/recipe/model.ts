@@ -3,8 +3,15 @@
 // previewLoad for plans: names and shapes only). Exported runs are rebuilt the same way from
 // config.json (architecture, modelOptions, head, keras).
 import { ArgumentError, RecipeError } from '../errors.ts';
-import type { Selector } from '../finetune/index.ts';
-import { type LoadPlan, type LoadReport, loadCheckpoint, previewLoad, type RenameRule } from '../io/index.ts';
+import { applyLora, loraOptionsFromConfig, type Selector } from '../finetune/index.ts';
+import {
+  type LoadPlan,
+  type LoadReport,
+  loadCheckpoint,
+  type PeftLoraConfig,
+  previewLoad,
+  type RenameRule,
+} from '../io/index.ts';
 import * as models from '../models/index.ts';
 import {
   pretrained as offlinePretrained,
@@ -136,6 +143,8 @@ function withReplacements(model: Module, r: RecipeModel, numClasses: number | un
 export interface RebuildInfo {
   head?: Record<string, LayerSpecIn>;
   keras?: boolean;
+  /** a LoRA run: its adapters' adapter_config.json, applied again before the weights load */
+  lora?: PeftLoraConfig;
 }
 
 /** loadModel's `build` for runs exported by recipes: create, Keras conventions, replaced modules. */
@@ -148,7 +157,7 @@ export function rebuildFromConfig(config: ModelConfig): Module {
     );
   const { numClasses, ...options } = config.modelOptions ?? {};
   const info = (config.graft ?? {}) as RebuildInfo;
-  return createModel(
+  const model = createModel(
     {
       name: config.architecture,
       options,
@@ -157,4 +166,6 @@ export function rebuildFromConfig(config: ModelConfig): Module {
     numClasses as number | undefined,
     { keras: info.keras === true },
   );
+  if (info.lora) applyLora(model, loraOptionsFromConfig(info.lora));
+  return model;
 }

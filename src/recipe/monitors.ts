@@ -23,14 +23,19 @@ export function checkMetricAt(name: string, path: string, o: MetricNameOptions):
 /** Whether the recipe's data will have a validation split (image folders: assumed, their val/ is on disk). */
 export function hasValidation(r: Recipe): boolean {
   const d = r.data;
-  if (d.kind === 'manifest' || d.kind === 'text') return d.val !== undefined || d.valRatio !== undefined;
+  if (d.kind === 'manifest' || d.kind === 'text' || d.kind === 'causal-lm')
+    return d.val !== undefined || d.valRatio !== undefined;
   return true;
 }
 
 /** Checks every monitor of the recipe against the metric names its run logs. */
 export function checkMonitors(r: Recipe, o: { valid: boolean } = { valid: hasValidation(r) }): void {
   const t = r.train ?? {};
-  const ctx: MetricNameOptions = { valid: o.valid, ...(t.topK !== undefined ? { topK: t.topK } : {}) };
+  const ctx: MetricNameOptions = {
+    valid: o.valid,
+    ...(r.task ? { task: r.task } : {}),
+    ...(t.topK !== undefined ? { topK: t.topK } : {}),
+  };
   if (t.monitor !== undefined)
     typeof t.monitor === 'string'
       ? checkMetricAt(t.monitor, 'train.monitor', ctx)

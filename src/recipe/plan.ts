@@ -5,10 +5,11 @@
 // cannot be read, a failing load, a head whose shapes do not fit, a CUDA device that is not there).
 import { CheckpointError, GraftError } from '../errors.ts';
 import { type PlanJSON, plan } from '../finetune/index.ts';
-import type { LoadReport } from '../io/index.ts';
+import { type LoadReport, readHfDir } from '../io/index.ts';
 import * as models from '../models/index.ts';
 import type { Module } from '../nn/index.ts';
 import { cuda, noGrad, Tensor, tidy, zeros } from '../tensor/index.ts';
+import { applyRecipeLora, hfDirOf, isCausalLM, withLoraFreeze } from './causal_lm.ts';
 import { atPath } from './check.ts';
 import { buildData } from './data.ts';
 import type { LoadedRecipe } from './load.ts';
@@ -23,6 +24,8 @@ export interface RecipePlanOptions {
   width?: number;
   /** list every parameter per phase */
   params?: boolean;
+  /** processes of a data-parallel run (graft train --nproc): each takes 1/N of every epoch */
+  processes?: number;
 }
 
 export interface RecipePlan {
@@ -78,6 +81,7 @@ export function planRecipe(loaded: LoadedRecipe, o: RecipePlanOptions = {}): Rec
   const r = loaded.recipe;
   const t = r.train ?? {};
   const seed = t.seed ?? 0;
+  const processes = o.processes ?? 1;
   const meta = models.getMeta(r.model.name);
   const channels = (r.model.options?.inChannels as number | undefined) ?? meta.inputSize?.[0];
   let classes: string[] | null = null;
@@ -92,7 +96,9 @@ export function planRecipe(loaded: LoadedRecipe, o: RecipePlanOptions = {}): Rec
     for (const [k, s] of Object.entries(data.sets)) if (s) sizes[k] = s.length;
     valid = data.sets.val !== undefined;
     const batch = r.data.batchSize ?? 32;
-    const batches = r.data.dropLast ? Math.floor(sizes.train! / batch) : Math.ceil(sizes.train! / batch);
+    // each process gets ceil(n / N) samples (torch's DistributedSampler pads to equal shares)
+    const perProcess = Math.ceil(sizes.train! / processes);
+    const batches = r.data.dropLast ? Math.floor(perProcess / batch) : Math.ceil(perProcess / batch);
     spe ??= Math.max(1, Math.ceil(batches / (t.accumulate ?? 1)));
     void data.close();
   } catch (e) {
@@ -102,7 +108,7 @@ export function planRecipe(loaded: LoadedRecipe, o: RecipePlanOptions = {}): Rec
   }
   // now that the splits are known: a monitor on eval.* needs a validation split
   if (valid !== undefined) checkMonitors(r, { valid });
-  const numClasses = r.model.numClasses ?? classes?.length;
+  const numClasses = isCausalLM(r) ? undefined : (r.model.numClasses ?? classes?.length);
   if (classes && numClasses !== undefined && numClasses < classes.length)
     problems.push(
       `model.numClasses: ${numClasses} classes, but the data has ${classes.length}; leave numClasses out to take the data's count`,
@@ -119,15 +125,19 @@ export function planRecipe(loaded: LoadedRecipe, o: RecipePlanOptions = {}): Rec
   let built: ReturnType<typeof buildModel>;
   let loadError: string | undefined;
   try {
-    built = buildModel(r.model, numClasses, 'preview');
+    const hf = hfDirOf(r);
+    // a Hugging Face folder: the architecture from its config.json (no weights read)
+    const m = hf ? { ...r.model, pretrained: undefined, options: { config: readHfDir(hf).config } } : r.model;
+    built = buildModel(m, numClasses, 'preview');
   } catch (e) {
     // an unreadable checkpoint (a template's placeholder path): plan the rest, and say so
     if (!(e instanceof CheckpointError)) throw e;
     loadError = e.message;
     built = buildModel({ ...r.model, pretrained: undefined }, numClasses, 'preview');
   }
+  const lora = r.lora ? applyRecipeLora(built.model, r.lora, r) : undefined;
   try {
-    const spec = toRunSpec(r, spe);
+    const spec = lora ? withLoraFreeze(toRunSpec(r, spe), lora) : toRunSpec(r, spe);
     const report: LoadReport | undefined = built.loadReport;
     checkAgainstModel(built.model, spec, report);
     const p = atPath('phases', () =>
@@ -141,7 +151,7 @@ export function planRecipe(loaded: LoadedRecipe, o: RecipePlanOptions = {}): Rec
     if (loadError) problems.push(`the pretrained load would fail: ${loadError}`);
     else if (report && !report.ok) problems.push('the pretrained load would fail (see the load report)');
     const size = r.data.imageSize ?? meta.inputSize?.[1];
-    if (r.data.kind !== 'text' && channels !== undefined && size !== undefined) {
+    if (r.data.kind !== 'text' && r.data.kind !== 'causal-lm' && channels !== undefined && size !== undefined) {
       const problem = forwardProblem(built.model, [1, channels, size, size], classes?.length);
       if (problem) problems.push(problem);
     }
@@ -152,12 +162,18 @@ export function planRecipe(loaded: LoadedRecipe, o: RecipePlanOptions = {}): Rec
       .join(' / ');
     lines.push(
       `data: ${r.data.kind}` +
-        (classes ? `, ${classes.length} classes` : '') +
+        (classes && !isCausalLM(r) ? `, ${classes.length} classes` : '') +
         (sizeText ? `, ${sizeText}` : '') +
         (spe
           ? `, ${spe} steps per epoch (batch ${r.data.batchSize ?? 32}${t.accumulate ? ` x ${t.accumulate}` : ''})`
           : ''),
     );
+    if (processes > 1) {
+      const perStep = (r.data.batchSize ?? 32) * (t.accumulate ?? 1);
+      lines.push(
+        `data parallel: ${processes} processes x batch ${perStep} per process = effective batch ${processes * perStep} per step`,
+      );
+    }
     if (dataNote) lines.push(`  ${dataNote}`);
     lines.push(
       `model: ${r.model.name}${numClasses !== undefined ? ` (numClasses ${numClasses})` : ''}` +
@@ -187,6 +203,13 @@ export function planRecipe(loaded: LoadedRecipe, o: RecipePlanOptions = {}): Rec
           classes,
           sizes,
           stepsPerEpoch: spe ?? null,
+          ...(processes > 1
+            ? {
+                processes,
+                batchPerProcess: r.data.batchSize ?? 32,
+                effectiveBatch: processes * (r.data.batchSize ?? 32) * (t.accumulate ?? 1),
+              }
+            : {}),
           ...(dataNote ? { note: dataNote } : {}),
         },
         load: report ? report.toJSON() : loadError ? { error: loadError } : null,

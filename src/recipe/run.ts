@@ -2,11 +2,13 @@
 // and PhaseRunner -> src/train's fit options. buildRun returns the pieces; runRecipe trains them
 // into the run folder (recipe.yaml, metrics.jsonl, checkpoints, report.html, model + config.json).
 import { basename, dirname, join, resolve } from 'node:path';
-import type { DataLoader } from '../data/index.ts';
+import type { DataLoader, DistributedSampler } from '../data/index.ts';
+import { rankLoaders } from '../dist/sampler_glue.ts';
 import { RecipeError } from '../errors.ts';
 import {
   type FreezeInput,
   type GroupsConfig,
+  type LoraInfo,
   PhaseRunner,
   type PhaseSpec,
   paramGroups,
@@ -27,11 +29,23 @@ import {
   type ProgressOptions,
   resolveResume,
 } from '../train/index.ts';
+import {
+  applyRecipeLora,
+  causalLMFitOptions,
+  causalLMOutputs,
+  checkCausalLMRecipe,
+  hfCausalLM,
+  hfDirOf,
+  isCausalLM,
+  withLoraFreeze,
+} from './causal_lm.ts';
 import { atPath } from './check.ts';
+import { compressCallbacks } from './compress.ts';
 import { type BuiltData, buildData } from './data.ts';
 import { type LoadedRecipe, recipeFrom, recipeToYaml } from './load.ts';
 import { buildModel, type RebuildInfo, toSelector } from './model.ts';
 import { checkResumeChanges, checkSameData, comparable, dataFingerprint } from './resume.ts';
+import { type DistRun, fitRank, onMain, parallelLine, startDist } from './run_dist.ts';
 import { loadSummary, readRunRecord, recordedRecipe, runRecordCallback } from './run_record.ts';
 import type { Recipe } from './schema.ts';
 
@@ -62,7 +76,7 @@ function toFreeze(f: Recipe['phases'][number]['freeze']): FreezeInput | undefine
 /** The recipe's groups / optimizer / scheduler / phases as src/finetune's RunSpec. */
 export function toRunSpec(r: Recipe, stepsPerEpoch?: number): RunSpec {
   const phases: PhaseSpec[] = r.phases.map((p) => {
-    const { freeze, ...rest } = p;
+    const { freeze, prune: _prune, ...rest } = p;
     const f = toFreeze(freeze);
     return { ...rest, ...(f !== undefined ? { freeze: f } : {}) } as PhaseSpec;
   });
@@ -95,7 +109,10 @@ export interface RunPieces {
   loadReport: LoadReport | undefined;
   data: BuiltData;
   classes: string[];
-  numClasses: number;
+  /** the classifier's outputs (undefined for causal LMs) */
+  numClasses: number | undefined;
+  /** the LoRA adapters the recipe's lora section added */
+  lora: LoraInfo | undefined;
   spec: RunSpec;
   runner: PhaseRunner;
   train: DataLoader;
@@ -105,12 +122,16 @@ export interface RunPieces {
   outDir: string;
   /** stops loader threads and frees the model */
   dispose(): Promise<void>;
+  /** a data-parallel rank's training sampler (torch's DistributedSampler) */
+  sampler?: DistributedSampler;
 }
 
 export interface BuildOptions {
   /** the run folder (default: recipe output.dir, else runs/<name>, from the working directory) */
   outDir?: string;
   cwd?: string;
+  /** one rank of a data-parallel run: its share of the data (DistributedSampler), its device */
+  dist?: { rank: number; worldSize: number; localRank: number };
 }
 
 /** The run folder a recipe trains into: outDir, else the recipe's output.dir, else runs/<name>. */
@@ -140,19 +161,29 @@ export function buildRun(input: LoadedRecipe | Recipe, o: BuildOptions = {}): Ru
   const seed = t.seed ?? 0;
   if (t.threads) setNumThreads(t.threads);
   manualSeed(seed);
+  const lm = isCausalLM(r);
+  atPath('task', () => checkCausalLMRecipe(r));
   const meta = models.getMeta(r.model.name);
   const channels = (r.model.options?.inChannels as number | undefined) ?? meta.inputSize?.[0];
   const data = buildData(r, { seed, meta, channels });
   try {
-    const numClasses = classCount(r, data);
-    const built = buildModel(r.model, numClasses, 'weights');
+    const numClasses = lm ? undefined : classCount(r, data);
+    const hfDir = lm ? hfDirOf(r) : undefined;
+    const built = hfDir
+      ? { model: hfCausalLM(r, hfDir).model, loadReport: undefined, keras: false }
+      : buildModel(r.model, numClasses, 'weights');
     const model = built.model;
-    const device = t.device ?? 'cpu';
+    const lora = r.lora ? applyRecipeLora(model, r.lora, r) : undefined;
+    // under several processes each takes its own GPU: 'cuda' means cuda:LOCAL_RANK
+    const device = o.dist && t.device === 'cuda' ? `cuda:${o.dist.localRank}` : (t.device ?? 'cpu');
     if (device !== 'cpu') model.to({ device });
-    const train = data.loader('train');
-    const valid = data.sets.val ? data.loader('val') : undefined;
+    let train = data.loader('train');
+    let valid = data.sets.val ? data.loader('val') : undefined;
+    const shares = o.dist ? rankLoaders(train, valid, { ...o.dist, seed }) : undefined;
+    if (shares) ({ train, valid } = shares);
     const accumulate = t.accumulate ?? 1;
-    const spec = toRunSpec(r, Math.max(1, Math.ceil(train.length / accumulate)));
+    const plain = toRunSpec(r, Math.max(1, Math.ceil(train.length / accumulate)));
+    const spec = lora ? withLoraFreeze(plain, lora) : plain;
     checkAgainstModel(model, spec, built.loadReport);
     const runner = atPath(
       'phases',
@@ -174,6 +205,7 @@ export function buildRun(input: LoadedRecipe | Recipe, o: BuildOptions = {}): Ru
       monitor: t.monitor,
       ...(clip ? { clip } : {}),
       ...(t.earlyStopping ? { earlyStopping: t.earlyStopping } : {}),
+      ...(lm ? causalLMFitOptions(r, model) : {}),
       checkpoint: t.checkpoint === false ? false : (t.checkpoint ?? {}),
       logEvery: t.logEvery,
       report: t.report ?? true,
@@ -183,13 +215,13 @@ export function buildRun(input: LoadedRecipe | Recipe, o: BuildOptions = {}): Ru
           : {
               weights: t.export?.weights ?? 'last',
               architecture: r.model.name,
-              numClasses,
-              modelOptions: { numClasses, ...(r.model.options ?? {}) },
+              ...(numClasses !== undefined ? { numClasses } : {}),
+              modelOptions: { ...(numClasses !== undefined ? { numClasses } : {}), ...(r.model.options ?? {}) },
               ...(r.model.replace ? { head: r.model.replace } : {}),
               preprocessing: data.preprocessing,
-              extra: { graft: rebuild, recipe: loaded.name },
+              extra: { graft: { ...rebuild, ...(lora ? { lora: lora.config } : {}) }, recipe: loaded.name },
             },
-      classNames: data.classes,
+      ...(lm ? { callbacks: [causalLMOutputs(outDir, data.tokenizer, lora)] } : { classNames: data.classes }),
       ...(built.loadReport ? { loadReport: built.loadReport } : {}),
       info: {
         recipe: loaded.name,
@@ -209,15 +241,17 @@ export function buildRun(input: LoadedRecipe | Recipe, o: BuildOptions = {}): Ru
       data,
       classes: data.classes,
       numClasses,
+      lora,
       spec,
       runner,
       train,
       valid,
       fit: fitOptions,
       outDir,
+      ...(shares ? { sampler: shares.sampler } : {}),
       async dispose() {
         runner.release();
-        await data.close();
+        await Promise.all([data.close(), shares?.close()]);
         model.dispose();
       },
     };
@@ -254,6 +288,8 @@ export interface RunOptions extends BuildOptions {
   overwrite?: boolean;
   /** where the start-of-run lines go (the weights' load summary, what a resume changed); default: nowhere */
   log?: (line: string, level: 'info' | 'warn') => void;
+  /** one rank of several (the torchrun variables set): how long it waits for the others (default 60 s) */
+  distTimeoutMs?: number;
 }
 
 function progressCallback(on: (p: RunProgress) => void): Callback {
@@ -291,10 +327,29 @@ export async function runRecipe(
   o: RunOptions = {},
 ): Promise<FitResult & { name: string }> {
   const loaded = asLoaded(input);
+  // one rank of a data-parallel run: the group first, then rank 0 alone owns the run folder
+  const dist = await startDist(loaded.recipe, {
+    ...o,
+    resumeFrom: o.resume === true ? runFolder(loaded, o) : o.resume || undefined,
+  });
+  try {
+    return await runRecipeOn(loaded, o, dist);
+  } finally {
+    await dist?.pg.destroy();
+  }
+}
+
+async function runRecipeOn(
+  loaded: LoadedRecipe,
+  o: RunOptions,
+  dist: DistRun | undefined,
+): Promise<FitResult & { name: string }> {
   const outDir = runFolder(loaded, o);
   const resumeFrom = o.resume === true ? outDir : o.resume || undefined;
-  assertUnlocked(outDir);
-  checkRunFolder(outDir, { resume: resumeFrom !== undefined, overwrite: o.overwrite });
+  await onMain(dist, () => {
+    assertUnlocked(outDir);
+    checkRunFolder(outDir, { resume: resumeFrom !== undefined, overwrite: o.overwrite });
+  });
   const recipeYaml = recipeToYaml(loaded);
   const checkpoint = resumeFrom ? resolveResume(resumeFrom) : undefined;
   const prior = checkpoint ? readRunRecord(checkpoint) : undefined;
@@ -304,11 +359,12 @@ export async function runRecipe(
     const before = recordedRecipe(prior.record, home);
     if (before) changed = checkResumeChanges(comparable(before), comparable(recipeYaml), prior, home);
   }
-  const p = buildRun(loaded, { ...o, outDir });
+  const p = buildRun(loaded, { ...o, outDir, ...(dist ? { dist: dist.env } : {}) });
   try {
     const data = dataFingerprint(p.data);
     if (checkpoint && prior) checkSameData(prior.record.data, data, checkpoint);
-    const log = o.log ?? (() => {});
+    const log = (!dist || dist.main ? o.log : undefined) ?? (() => {});
+    if (dist) log(parallelLine(dist, p.recipe), 'info');
     if (checkpoint && prior) {
       log(`resuming ${checkpoint}: epoch ${prior.epoch + 1}, batch ${prior.batch}, step ${prior.step}`, 'info');
       if (changed.length) log(`changed on resume: ${changed.join(', ')}`, 'info');
@@ -318,17 +374,21 @@ export async function runRecipe(
       if (s.warning) log(s.warning, 'warn');
     }
     const callbacks: Callback[] = [
-      runRecordCallback({ outDir, recipeYaml, data, loadReport: p.loadReport, resumed: checkpoint !== undefined }),
+      ...(!dist || dist.main
+        ? [runRecordCallback({ outDir, recipeYaml, data, loadReport: p.loadReport, resumed: checkpoint !== undefined })]
+        : []),
       ...(o.onProgress ? [progressCallback(o.onProgress)] : []),
+      ...compressCallbacks(p.recipe, p.model, { outDir, train: p.train, valid: p.valid, main: !dist || dist.main }),
     ];
-    const result = await fit({
+    const options: FitOptions = {
       ...p.fit,
       callbacks: [...(p.fit.callbacks ?? []), ...callbacks],
       progress: o.progress ?? false,
       ...(checkpoint ? { resume: checkpoint } : {}),
       ...(o.overwrite ? { overwrite: true } : {}),
       handleSignals: o.handleSignals ?? false,
-    });
+    };
+    const result = dist ? await fitRank(dist, p.recipe, options, p.sampler) : await fit(options);
     return { ...result, name: p.name };
   } finally {
     await p.dispose();

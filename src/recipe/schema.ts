@@ -2,9 +2,11 @@
 // Keys PyTorch has a name for keep it (lr, weight_decay, momentum, step_size, milestones, gamma,
 // T_max, ...); graft's own concepts are camelCase (numClasses, lrScale, freezeTo, batchSize).
 import { z } from 'zod';
+import { PruneSpec, QuantizeSpec } from './_schema_compress.ts';
 import {
   BN_POLICY,
   bool,
+  CausalLMData,
   FreezeSpec,
   int,
   LayerSpec,
@@ -101,6 +103,7 @@ const Phase = z.strictObject({
     })
     .optional()
     .describe("Lightning BackboneFinetuning's per-epoch lr ramp: lr x factor each epoch, capped at alignTo's"),
+  prune: PruneSpec.optional(),
 });
 
 const Model = z.strictObject({
@@ -131,18 +134,18 @@ const Transforms = z.strictObject({
 
 const Data = z.strictObject({
   kind: z
-    .enum(['image-folder', 'manifest', 'idx', 'fashion-mnist', 'text'])
+    .enum(['image-folder', 'manifest', 'idx', 'fashion-mnist', 'text', 'causal-lm'])
     .describe(
-      'image-folder: root/<class>/ images; manifest: CSV/JSONL of path,label; idx / fashion-mnist: MNIST-style IDX files; text: CSV/JSONL of text,label',
+      'image-folder: root/<class>/ images; manifest: CSV/JSONL of path,label; idx / fashion-mnist: MNIST-style IDX files; text: CSV/JSONL of text,label; causal-lm (task causal-lm): text files or JSONL of {text}, {instruction, input, output} or {messages}',
     ),
   root: str()
     .optional()
     .describe(
       'image-folder: root with train/ + val/ (or class folders and valRatio); idx: the IDX folder (fashion-mnist default /usr/share/datasets/fashion-mnist)',
     ),
-  train: str().optional().describe('manifest / text: the training file'),
-  val: str().optional().describe('manifest / text: the validation file (or valRatio)'),
-  test: str().optional().describe('manifest / text: a test file (graft eval --split test)'),
+  train: str().optional().describe('manifest / text: the training file; causal-lm: a file, folder or glob'),
+  val: str().optional().describe('manifest / text / causal-lm: the validation file (or valRatio)'),
+  test: str().optional().describe('manifest / text / causal-lm: a test file (graft eval --split test)'),
   valRatio: prob().optional().describe('hold out this fraction of the training data (seeded, per class) as validation'),
   classes: z
     .array(str())
@@ -199,6 +202,29 @@ const Data = z.strictObject({
     .enum(['longest', 'max_length'])
     .optional()
     .describe("text: pad to the batch's longest (default) or maxLength"),
+  ...CausalLMData,
+});
+
+const LoraSection = z.strictObject({
+  r: int(1).optional().describe('rank (default 8)'),
+  alpha: pos().optional().describe('lora_alpha (default 8): updates are scaled by alpha / r'),
+  dropout: prob().optional().describe('lora_dropout (default 0)'),
+  targetModules: z
+    .union([str(), z.array(str()).min(1)])
+    .optional()
+    .describe(
+      "layers to adapt: names matched as dotted suffixes ([q_proj, v_proj]), '/regex/' over the whole module name, or 'all-linear'; default PEFT's for the family",
+    ),
+  excludeModules: z
+    .union([str(), z.array(str()).min(1)])
+    .optional()
+    .describe('layers never adapted'),
+  modulesToSave: z
+    .array(str())
+    .optional()
+    .describe('modules trained in full and saved with the adapter (a new classification head)'),
+  bias: z.enum(['none', 'all', 'lora_only']).optional().describe("which biases train (default 'none')"),
+  useRslora: bool().optional().describe('scale by alpha / sqrt(r) (rank-stabilised LoRA)'),
 });
 
 const Monitor = z.union([
@@ -253,6 +279,22 @@ const Train = z.strictObject({
     .optional()
     .describe('stop when the metric has not improved for patience epochs'),
   topK: int(1).optional().describe('k of the top-k accuracy (default 5)'),
+  gradientCheckpointing: bool()
+    .optional()
+    .describe('causal-lm: recompute each block in backward instead of keeping its activations (default false)'),
+  fp32Head: bool()
+    .optional()
+    .describe('causal-lm: the output layer and the loss in fp32 outside autocast (default true; tied heads too)'),
+  distributed: z
+    .strictObject({
+      timeout: pos()
+        .optional()
+        .describe('seconds a process waits for the others before the run fails naming them (default 60)'),
+      backend: z.enum(['gloo', 'nccl']).optional().describe("'gloo' (CPU; default) or 'nccl' (CUDA; default on cuda)"),
+      bucketCapMB: pos().optional().describe('gradient bucket size in MiB (default 25, as torch DDP)'),
+    })
+    .optional()
+    .describe('runs on several processes (graft train --nproc N, torchrun, srun); ignored in one process'),
   logEvery: int(1).optional().describe('optimizer steps per metrics.jsonl step record (default 10)'),
   report: bool().optional().describe('write report.html (default true)'),
   export: z
@@ -267,6 +309,12 @@ const Train = z.strictObject({
 export const RecipeSchema = z.strictObject({
   extends: str().optional().describe('a base recipe (path relative to this file): deep-merged under this one'),
   name: str().optional().describe('run name (default: the file name)'),
+  task: z
+    .enum(['classification', 'causal-lm'])
+    .optional()
+    .describe(
+      "'classification' (default) or 'causal-lm': next-token training of a decoder (gpt2, llama, mistral, qwen2) with data.kind causal-lm; metrics loss and perplexity",
+    ),
   description: z.string().optional().describe('free text, kept in the run folder'),
   model: Model.describe('the network, its pretrained weights and any replaced modules'),
   data: Data.describe('datasets, transforms and loaders'),
@@ -285,6 +333,10 @@ export const RecipeSchema = z.strictObject({
     .min(1, { error: 'expected at least one phase' })
     .describe('the run: phases in order, each with a length, a freeze spec and changes at its start'),
   bn: BN_POLICY.optional().describe("BatchNorm policy for freeze specs that name none (default 'freeze-all')"),
+  lora: LoraSection.optional().describe(
+    'LoRA adapters on the model (PEFT-compatible): only they (and modulesToSave) train; the run folder gets adapter/',
+  ),
+  quantize: QuantizeSpec.optional(),
   train: Train.optional().describe(
     'the loop: seed, device, precision, accumulation, clipping, checkpoints, early stopping',
   ),
@@ -302,4 +354,5 @@ export type RecipeData = Recipe['data'];
 export type RecipePhase = Recipe['phases'][number];
 export type RecipeTrain = NonNullable<Recipe['train']>;
 export type PretrainedSpec = z.infer<typeof PretrainedObject>;
+export type RecipeLora = NonNullable<Recipe['lora']>;
 export type LoadPlanFields = { [K in keyof typeof loadPlanFields]?: z.infer<(typeof loadPlanFields)[K]> };

@@ -1,4 +1,5 @@
 // The HTML report: one self-contained file (inline CSS and SVG charts, no script, no network).
+import { compressSection } from './compress.ts';
 import { buildCharts, phaseBoundaries } from './charts.ts';
 import { confusionSection } from './confusion.ts';
 import { writeFileAtomic } from './files.ts';
@@ -180,6 +181,8 @@ export async function renderReport(records: MetricsRecord[], opts: ReportOptions
       `<figure id="chart-${esc(c.id)}" class="chart"><figcaption>${esc(c.title)}</figcaption>${c.svg}</figure>`,
     );
   if (epochs.length) parts.push('<h2>Epochs</h2>', epochTable(epochs));
+  const compress = compressSection(records);
+  if (compress) parts.push(compress);
   const lastEval = [...epochs].reverse().find((e) => e.eval?.perClassAccuracy?.length);
   if (lastEval)
     parts.push(`<h2>Per-class accuracy (epoch ${lastEval.epoch + 1})</h2>`, perClassTable(lastEval.eval!, names));

@@ -11,6 +11,8 @@ export interface SplitMetrics {
   accuracy?: number;
   top5?: number;
   macroF1?: number;
+  /** causal-LM runs: exp(loss), the loss averaged over predicted tokens */
+  perplexity?: number;
   /** recall of each class (null: no item of that class was seen) */
   perClassAccuracy?: (number | null)[];
   /** confusion counts, confusion[actual][predicted] (written for up to CONFUSION_MAX_CLASSES classes) */

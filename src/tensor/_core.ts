@@ -55,13 +55,30 @@ export function guard<T>(fn: () => T): T {
   }
 }
 
+/**
+ * Sees every op call (its ref, raw arguments and raw result) while set: the ONNX exporter's
+ * trace of a forward (tensor/trace.ts). Off, it costs one variable check per call.
+ */
+export type OpTracer = (ref: OpRef, args: unknown[], result: unknown) => void;
+let opTracer: OpTracer | undefined;
+
+/** Installs (or with undefined removes) the op tracer; returns the one it replaces. */
+export function setOpTracer(t: OpTracer | undefined): OpTracer | undefined {
+  const old = opTracer;
+  opTracer = t;
+  return old;
+}
+
 /** Calls an op with raw values (handles, numbers, arrays) in schema order. */
 export function callRaw(ref: OpRef, ...args: unknown[]): any {
+  let r: any;
   try {
-    return native.opCall(ref.id, ...args);
+    r = native.opCall(ref.id, ...args);
   } catch (e) {
     throw mapError(e);
   }
+  if (opTracer !== undefined) opTracer(ref, args, r);
+  return r;
 }
 
 /**
@@ -69,14 +86,17 @@ export function callRaw(ref: OpRef, ...args: unknown[]): any {
  * name lookup. Arguments are raw values in schema order.
  */
 export function defOp(name: string, overload = ''): (...args: unknown[]) => any {
-  let id = -1;
+  let ref: OpRef | undefined;
   return (...args: unknown[]) => {
-    if (id < 0) id = op(name, overload).id;
+    ref ??= op(name, overload);
+    let r: any;
     try {
-      return native.opCall(id, ...args);
+      r = native.opCall(ref.id, ...args);
     } catch (e) {
       throw mapError(e);
     }
+    if (opTracer !== undefined) opTracer(ref, args, r);
+    return r;
   };
 }
 

@@ -113,3 +113,15 @@ export function autocast<T>(fn: () => T, o: AutocastOptions = {}): T {
 }
 
 export { Tensor };
+
+/**
+ * torch.clear_autocast_cache(): forgets the low-precision copies of weights autocast keeps for
+ * the rest of its region. Needed after casts made under noGrad (they carry no graph) when the same
+ * region later needs gradients through them (recomputation for gradient checkpointing).
+ */
+export function clearAutocastCache(): void {
+  // the cache is cleared when the nesting count drops to 0: drop it there and restore it
+  const depth = native.autocastNest(true) - 1;
+  for (let i = 0; i <= depth; i++) native.autocastNest(false);
+  for (let i = 0; i < depth; i++) native.autocastNest(true);
+}

@@ -28,3 +28,4 @@ export * from './runtime.ts';
 export { dispose, tidy } from './scope.ts';
 export { cat, chunk, split, stack } from './shape.ts';
 export { type Dims, type Scalar, Tensor, type TensorLike } from './tensor.ts';
+export { type HandleInfo, handleBytes, handleInfo, type TracedArg, type TracedOp, traceOps } from './trace.ts';

@@ -11,6 +11,15 @@ export { checkpointLoss, NanStop } from './callbacks/nan.ts';
 export { ExportCallback, type ExportOptions, ReportCallback } from './callbacks/output.ts';
 export { formatDuration, Progress, type ProgressOptions, type ProgressStream } from './callbacks/progress.ts';
 export {
+  type CausalLMStepOptions,
+  causalLMForward,
+  causalLMLossFn,
+  causalLMTokenLoss,
+  fp32Head,
+  hasDecoderParts,
+} from './causal_lm.ts';
+export { type DecoderInputs, type DecoderRun, decoderRun, registerDecoderParts } from './causal_lm_parts.ts';
+export {
   CHECKPOINT_FORMAT,
   CHECKPOINT_VERSION,
   type CheckpointWriter,
@@ -68,6 +77,7 @@ export {
   computeMetrics,
   countsFromMatrix,
   emptyCounts,
+  LM_METRICS,
   type MetricNameOptions,
   macroF1,
   mergeCounts,
@@ -75,6 +85,7 @@ export {
   perClassAccuracy,
   SPLIT_METRICS,
   suggestMetricName,
+  type Task,
 } from './metrics.ts';
 export {
   type AmpSetting,

@@ -13,6 +13,8 @@ export class Meter {
   numClasses: number | undefined;
   /** k of the top-k accuracy */
   readonly k: number;
+  /** report perplexity = exp(loss) (causal-LM runs, whose items are tokens) */
+  perplexity = false;
 
   constructor(numClasses?: number, k = 5) {
     this.numClasses = numClasses;
@@ -56,6 +58,7 @@ export class Meter {
 
   result(): SplitMetrics {
     const loss = this.#items === 0 ? Number.NaN : this.#lossSum / this.#items;
+    if (this.perplexity) return { loss, items: this.#items, perplexity: Math.exp(loss) };
     if (!this.#counts) return { loss, items: this.#items };
     const m = computeMetrics({ ...this.#counts, lossSum: this.#lossSum, items: this.#items });
     return {

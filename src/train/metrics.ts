@@ -122,18 +122,25 @@ export function mergeCounts(a: Counts, b: Counts): Counts {
 
 /** What a split's meter reports (classification metrics need class logits and index targets). */
 export const SPLIT_METRICS = ['loss', 'accuracy', 'top5', 'macroF1'] as const;
+/** What a causal-LM run's meters report: the token-averaged loss and exp of it. */
+export const LM_METRICS = ['loss', 'perplexity'] as const;
+export type Task = 'classification' | 'causal-lm';
 
 export interface MetricNameOptions {
   /** the run has validation data (eval.* metrics exist) */
   valid: boolean;
   /** k of the top-k accuracy; it is logged as `top5` whatever k is */
   topK?: number;
+  /** 'causal-lm': loss and perplexity (default 'classification') */
+  task?: Task;
 }
+
+const splitMetrics = (o: MetricNameOptions): readonly string[] => (o.task === 'causal-lm' ? LM_METRICS : SPLIT_METRICS);
 
 /** Every metric name a run logs: train.loss, train.accuracy, ..., and eval.* with validation data. */
 export function metricNames(o: MetricNameOptions): string[] {
   const splits = o.valid ? ['train', 'eval'] : ['train'];
-  return splits.flatMap((s) => SPLIT_METRICS.map((m) => `${s}.${m}`));
+  return splits.flatMap((s) => splitMetrics(o).map((m) => `${s}.${m}`));
 }
 
 const METRIC_ALIASES: Record<string, string> = {
@@ -149,6 +156,8 @@ const METRIC_ALIASES: Record<string, string> = {
   macro_f1: 'macroF1',
   f1macro: 'macroF1',
   loss: 'loss',
+  ppl: 'perplexity',
+  perplexity: 'perplexity',
 };
 const EVAL_PREFIXES = ['val_', 'valid_', 'validation_', 'eval_', 'test_', 'val.', 'valid.', 'validation.', 'test.'];
 const TRAIN_PREFIXES = ['train_', 'training_', 'training.'];
@@ -173,7 +182,7 @@ export function suggestMetricName(name: string, o: MetricNameOptions): string | 
   let m = METRIC_ALIASES[flat] ?? (/^top_?\d+/.test(flat) ? 'top5' : undefined);
   if (!m) {
     let best = Number.POSITIVE_INFINITY;
-    for (const k of SPLIT_METRICS) {
+    for (const k of splitMetrics(o)) {
       const dist = editDistance(flat, k.toLowerCase());
       if (dist < best && dist <= Math.max(2, Math.floor(k.length / 3))) [m, best] = [k, dist];
     }
@@ -186,7 +195,12 @@ export function suggestMetricName(name: string, o: MetricNameOptions): string | 
 export function checkMetricName(name: string, o: MetricNameOptions, where = 'monitor'): void {
   const known = metricNames(o);
   if (typeof name === 'string' && known.includes(name)) return;
-  if (typeof name === 'string' && name.startsWith('eval.') && !o.valid && metricNames({ valid: true }).includes(name))
+  if (
+    typeof name === 'string' &&
+    name.startsWith('eval.') &&
+    !o.valid &&
+    metricNames({ ...o, valid: true }).includes(name)
+  )
     throw new ArgumentError(
       `${where}: '${name}' is a validation metric, but this run has no validation data`,
       `give validation data, or watch ${name.replace('eval.', 'train.')}`,

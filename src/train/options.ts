@@ -7,7 +7,7 @@ import type { SplitMetrics } from '../report/index.ts';
 import type { AnyScheduler } from '../schedule/index.ts';
 import { crossEntropy, Tensor } from '../tensor/index.ts';
 import type { Callback } from './events.ts';
-import { checkMetricName } from './metrics.ts';
+import { checkMetricName, type Task } from './metrics.ts';
 import type { MetricMap, PhaseRunnerLike } from './runner.ts';
 import type { GradScalerOptions } from './scaler.ts';
 import type { Batch, BatchInput } from './source.ts';
@@ -49,6 +49,8 @@ export interface TrainerOptions {
   topK?: number;
   /** the metric that picks the best epoch (default 'eval.loss', or 'train.loss' without validation) */
   monitor?: string | MonitorSpec;
+  /** 'causal-lm': meters report loss per token and perplexity, no class metrics (default 'classification') */
+  task?: Task;
 }
 
 export interface MonitorSpec {
@@ -58,9 +60,13 @@ export interface MonitorSpec {
 }
 
 /** The monitor with its mode; an unknown metric name is an ArgumentError with a did-you-mean. */
-export function resolveMonitor(m: string | MonitorSpec | undefined, hasValid: boolean): Required<MonitorSpec> {
+export function resolveMonitor(
+  m: string | MonitorSpec | undefined,
+  hasValid: boolean,
+  task?: Task,
+): Required<MonitorSpec> {
   const spec = typeof m === 'string' ? { metric: m } : (m ?? { metric: hasValid ? 'eval.loss' : 'train.loss' });
-  checkMetricName(spec.metric, { valid: hasValid }, 'monitor');
+  checkMetricName(spec.metric, { valid: hasValid, task }, 'monitor');
   const mode = spec.mode ?? (/loss$/i.test(spec.metric) ? 'min' : 'max');
   if (mode !== 'min' && mode !== 'max') throw new ArgumentError(`monitor mode must be 'min' or 'max', got '${mode}'`);
   return { metric: spec.metric, mode };
@@ -93,7 +99,7 @@ export function toDevice(b: Batch, device: string): Batch {
       : Array.isArray(i)
         ? i.map(mv)
         : Object.fromEntries(Object.entries(i).map(([k, t]) => [k, mv(t)]));
-  return { input, target: b.target && mv(b.target) };
+  return { ...b, input, target: b.target && mv(b.target) };
 }
 
 export function flattenMetrics(train: SplitMetrics | undefined, valid: SplitMetrics | undefined): MetricMap {

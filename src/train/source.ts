@@ -11,6 +11,8 @@ export interface Batch {
   input: BatchInput;
   /** class indices (or whatever the loss takes); absent for self-supervised batches */
   target?: Tensor;
+  /** what the loss is a mean over when not the first dimension (a causal-LM batch: its predicted tokens) */
+  items?: number;
 }
 
 export interface BatchSource {
@@ -56,7 +58,8 @@ export function toBatch(raw: unknown): Batch {
     const input: Record<string, Tensor> = { inputIds: o.x };
     if (o.attentionMask instanceof Tensor) input.attentionMask = o.attentionMask;
     if (o.tokenTypeIds instanceof Tensor) input.tokenTypeIds = o.tokenTypeIds;
-    return { input, target: o.y instanceof Tensor ? o.y : undefined };
+    const items = typeof o.items === 'number' ? { items: o.items } : {};
+    return { input, target: o.y instanceof Tensor ? o.y : undefined, ...items };
   }
   const tKey = TARGET_KEYS.find((k) => o[k] instanceof Tensor);
   const iKey = INPUT_KEYS.find((k) => o[k] !== undefined);
@@ -72,6 +75,7 @@ export function toBatch(raw: unknown): Batch {
 
 /** Items in a batch: the target's first dimension, else the input's. */
 export function batchItems(b: Batch): number {
+  if (b.items !== undefined) return b.items;
   if (b.target) return b.target.ndim > 0 ? b.target.size(0) : 1;
   const first = b.input instanceof Tensor ? b.input : Object.values(b.input)[0];
   return first && first.ndim > 0 ? first.size(0) : 1;

@@ -42,6 +42,8 @@ export class Trainer {
   readonly seed: number;
   readonly device: string;
   readonly accumulate: number;
+  /** 'causal-lm' runs report perplexity and check metric names against it */
+  readonly task: 'classification' | 'causal-lm';
   /** the mixed-precision callback's scaler (checkpointed with the run) */
   readonly scaler: GradScaler | undefined;
   readonly amp: { device: 'cpu' | 'cuda'; dtype: 'bfloat16' | 'float16' } | undefined;
@@ -121,9 +123,11 @@ export class Trainer {
     this.forwardFn = o.forward ?? defaultForward;
     this.trainSource = toSource(o.train);
     this.validSource = o.valid === undefined ? undefined : toSource(o.valid);
+    this.task = o.task ?? 'classification';
     this.trainMeter = new Meter(undefined, o.topK);
     this.evalMeter = new Meter(undefined, o.topK);
-    this.monitor = resolveMonitor(o.monitor, this.validSource !== undefined);
+    this.trainMeter.perplexity = this.evalMeter.perplexity = this.task === 'causal-lm';
+    this.monitor = resolveMonitor(o.monitor, this.validSource !== undefined, this.task);
     const names = new Set<string>();
     for (const cb of this.callbacks)
       if (cb.stateDict && cb.name) {
@@ -245,7 +249,8 @@ export class Trainer {
     const len = this.trainSource.length;
     if (len !== undefined && len > 0) this.runner.setStepsPerEpoch?.(Math.ceil(len / this.accumulate));
     const valid = this.validSource !== undefined;
-    for (const m of this.runner.monitors?.() ?? []) checkMetricName(m, { valid }, 'ReduceLROnPlateau monitor');
+    for (const m of this.runner.monitors?.() ?? [])
+      checkMetricName(m, { valid, task: this.task }, 'ReduceLROnPlateau monitor');
     for (const cb of this.callbacks) cb.check?.(this);
     // a phase runner checks its phases when built; a plain optimizer over frozen parameters would
     // reach libtorch's raw "element 0 of tensors does not require grad" at the first backward

@@ -1,5 +1,5 @@
 // The README's code runs: every ```ts block is written to a file in a scratch folder (where
-// `import ... from 'graft'` resolves to this package) and run in its own process; a block that
+// `import ... from 'graft-tune'` resolves to this package) and run in its own process; a block that
 // throws fails its test. What a block takes from the reader (a model, a learning rate, a checkpoint
 // file, an image folder) is declared below, in the open, as a prelude, textual replacements (only
 // epoch counts) or files written into the scratch folder; an epilogue trains what a block only
@@ -115,9 +115,15 @@ const haveFashionMnist = existsSync(join(FASHION_MNIST_DIR, 'train-images-idx3-u
 
 before(async () => {
   dir = tmpDir('graft-readme-');
-  // `import ... from 'graft'` in the scratch folder resolves to this package
-  mkdirSync(join(dir, 'node_modules'));
-  symlinkSync(ROOT, join(dir, 'node_modules', 'graft'), 'dir');
+  // `import ... from 'graft-tune'` in the scratch folder resolves to this checkout's sources (the
+  // published package points at the compiled dist/, which a checkout need not have built)
+  const pkg = join(dir, 'node_modules', 'graft-tune');
+  mkdirSync(pkg, { recursive: true });
+  writeFileSync(
+    join(pkg, 'package.json'),
+    JSON.stringify({ name: 'graft-tune', type: 'module', exports: { '.': './src/index.ts' } }),
+  );
+  symlinkSync(join(ROOT, 'src'), join(pkg, 'src'), 'dir');
   const dp = models.create('resnet18', { numClasses: 1000 });
   writePth(join(dir, 'resnet18_dp.pth'), stateDictRaw(dp, 'module.') as never);
   for (const [k, cls] of ['cat', 'dog'].entries())
@@ -143,7 +149,7 @@ function program(b: Block, s: Setup | undefined): string {
     code = code.replaceAll(from, to);
   }
   return [
-    "import * as G from 'graft';",
+    "import * as G from 'graft-tune';",
     s?.prelude ?? '',
     `// ---- README.md line ${b.line}`,
     code,

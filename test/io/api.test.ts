@@ -19,9 +19,9 @@ test('io.readTfjsModel is exported and reads a TF.js model', () => {
   assert.ok(m.weights.size > 100);
 });
 
-test("every name the README imports from 'graft' or calls as ns.name exists", () => {
+test("every name the README imports from 'graft-tune' or calls as ns.name exists", () => {
   const missing: string[] = [];
-  for (const m of README.matchAll(/import \{([^}]+)\} from 'graft'/g))
+  for (const m of README.matchAll(/import \{([^}]+)\} from 'graft-tune'/g))
     for (const name of m[1]!.split(',').map((s) => s.trim()))
       if (name && !(name in graft)) missing.push(`import { ${name} }`);
   // ns.name in code blocks and inline code: API names are camelCase or capitalised, or called (`ns.name(`)

@@ -44,7 +44,7 @@ export class EarlyStopping implements Callback {
 
   /** An unknown metric name fails when fit() starts, before anything runs, with a did-you-mean. */
   check(t: Trainer): void {
-    checkMetricName(this.monitor, { valid: t.validSource !== undefined }, 'earlyStopping.monitor');
+    checkMetricName(this.monitor, { valid: t.validSource !== undefined, task: t.task }, 'earlyStopping.monitor');
   }
 
   afterEpoch(t: Trainer): void {

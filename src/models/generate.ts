@@ -1,0 +1,167 @@
+// Text generation for causal LMs as transformers' generate() does it: greedy or sampling (temperature,
+// top-k, top-p), repetition penalty, eos / stop sequences, left-padded batches, seeded sampling,
+// and a KV cache for Llama-family and GPT-2 models (each step feeds only the new token).
+import { ArgumentError } from '../errors.ts';
+import type { Module } from '../nn/index.ts';
+import { argmax, aten, dispose, manualSeed, noGrad, type Tensor, tensor, tidy } from '../tensor/index.ts';
+import { type ProcessOptions, processScores } from './generate_processors.ts';
+import { GPT2LMHeadModel } from './gpt2.ts';
+import { LlamaForCausalLM } from './llama.ts';
+
+export interface GenerateOptions extends ProcessOptions {
+  /** tokens to add per sequence (default 20) */
+  maxNewTokens?: number;
+  /** sample from the processed distribution (default false: greedy, temperature / top-k / top-p unused) */
+  doSample?: boolean;
+  /** end-of-sequence id(s): a sequence that emits one is finished; default the Llama config's eos */
+  eosTokenId?: number | number[];
+  /** fills finished sequences; default the config's pad, else the first eos id, else 0 */
+  padTokenId?: number;
+  /** also finish a sequence when its generated tokens end with one of these id sequences */
+  stopSequences?: number[][];
+  /** [B, L] 1 = token, 0 = padding, for left-padded prompts (default all ones) */
+  attentionMask?: Tensor;
+  /** seeds libtorch's generator first (torch.manual_seed) so sampling repeats */
+  seed?: number;
+  /** reuse past keys and values (default true where the model has a cache) */
+  useCache?: boolean;
+  /** called after every step with the new token of each sequence */
+  onToken?: (tokens: number[], step: number) => void;
+}
+
+type Past = [Tensor, Tensor][] | undefined;
+type Step = (ids: Tensor, mask: Tensor, pos: Tensor, past: Past) => { logits: Tensor; past: Past };
+
+function stepper(model: Module, useCache: boolean): { step: Step; cached: boolean } {
+  if (model instanceof LlamaForCausalLM || model instanceof GPT2LMHeadModel) {
+    const m = model as LlamaForCausalLM;
+    return {
+      cached: useCache,
+      step: (ids, attentionMask, positionIds, pastKeyValues) => {
+        const out = m.call(ids, { attentionMask, positionIds, pastKeyValues, useCache });
+        return { logits: out.logits, past: out.pastKeyValues };
+      },
+    };
+  }
+  // any other module: forward(inputIds, {attentionMask}) -> logits or {logits}, the whole sequence each step
+  const anyModel = model as unknown as { call(ids: Tensor, o: object): Tensor | { logits: Tensor } };
+  return {
+    cached: false,
+    step: (ids, attentionMask) => {
+      const out = anyModel.call(ids, { attentionMask });
+      return { logits: 'logits' in out ? out.logits : (out as Tensor), past: undefined };
+    },
+  };
+}
+
+function defaults(model: Module, o: GenerateOptions): { eos: number[]; pad: number } {
+  const cfg = model instanceof LlamaForCausalLM ? model.config : undefined;
+  const eosOpt = o.eosTokenId;
+  const eos = eosOpt === undefined ? (cfg?.eosTokenId ?? []) : Array.isArray(eosOpt) ? eosOpt : [eosOpt];
+  const pad = o.padTokenId ?? cfg?.padTokenId ?? eos[0] ?? 0;
+  return { eos, pad };
+}
+
+const i64 = (rows: number[][]): Tensor =>
+  tensor(
+    BigInt64Array.from(rows.flat(), (v) => BigInt(v)),
+    { shape: [rows.length, rows[0]!.length] },
+  );
+
+/** prepare_inputs_for_generation's positions: cumsum(mask) - 1, and 1 on padding. */
+function positions(mask: number[][]): number[][] {
+  return mask.map((row) => {
+    let c = -1;
+    return row.map((m) => {
+      c += m;
+      return m === 0 ? 1 : c;
+    });
+  });
+}
+
+function rowsOf(t: Tensor): number[][] {
+  if (t.ndim !== 2) throw new ArgumentError(`inputIds must be [batch, seq], got [${t.shape}]`);
+  const [B, L] = t.shape as [number, number];
+  const flat = t.to('int64').toArray();
+  return Array.from({ length: B }, (_, b) => flat.slice(b * L, (b + 1) * L));
+}
+
+function check(o: GenerateOptions): number {
+  const n = o.maxNewTokens ?? 20;
+  if (!Number.isInteger(n) || n < 0) throw new ArgumentError(`maxNewTokens must be an integer >= 0, got ${n}`);
+  for (const s of o.stopSequences ?? [])
+    if (!Array.isArray(s) || s.length === 0) throw new ArgumentError('stopSequences must be non-empty lists of ids');
+  return n;
+}
+
+/**
+ * Continues each prompt (inputIds [B, L], left-padded with attentionMask for mixed lengths) by up to
+ * maxNewTokens tokens; returns the sequences [B, L + n] (finished ones filled with padTokenId), as
+ * transformers' generate() with the same options gives.
+ */
+export function generate(model: Module, inputIds: Tensor, o: GenerateOptions = {}): Tensor {
+  const maxNew = check(o);
+  const seqs = rowsOf(inputIds);
+  const mask = o.attentionMask ? rowsOf(o.attentionMask) : seqs.map((r) => r.map(() => 1));
+  if (mask.length !== seqs.length || mask[0]!.length !== seqs[0]!.length)
+    throw new ArgumentError(`attentionMask [${o.attentionMask?.shape}] must match inputIds [${inputIds.shape}]`);
+  const { eos, pad } = defaults(model, o);
+  const { step, cached } = stepper(model, o.useCache ?? true);
+  if (o.seed !== undefined) manualSeed(o.seed);
+  const B = seqs.length;
+  const unfinished = seqs.map(() => true);
+  const promptLen = seqs[0]!.length;
+  // the whole sequences go to the processors only for the repetition penalty
+  const penalised = o.repetitionPenalty !== undefined && o.repetitionPenalty !== 1;
+  let past: Past;
+  try {
+    noGrad(() => {
+      for (let t = 0; t < maxNew; t++) {
+        const done = cached && past ? seqs[0]!.length - 1 : 0;
+        const next = tidy(() => {
+          const ids = i64(seqs.map((r) => r.slice(done)));
+          const pos = i64(positions(mask).map((r) => r.slice(done)));
+          const out = step(ids, i64(mask), pos, past);
+          const scores = out.logits.select(1, -1).to('float32');
+          const processed = processScores(penalised ? i64(seqs) : undefined, scores, o);
+          const chosen = o.doSample
+            ? (aten('aten::multinomial')(processed.softmax(-1), 1) as Tensor).squeeze(1)
+            : argmax(processed, -1);
+          const old = past;
+          past = out.past;
+          for (const kv of out.past ?? []) for (const x of kv) x.keep();
+          if (old) dispose(old);
+          return chosen.toArray();
+        });
+        // finished sequences get padding (transformers does so with an eos; stop sequences here too)
+        const stops = eos.length > 0 || (o.stopSequences?.length ?? 0) > 0;
+        for (let b = 0; b < B; b++) {
+          const tok = stops && !unfinished[b] ? pad : next[b]!;
+          seqs[b]!.push(tok);
+          mask[b]!.push(1);
+        }
+        o.onToken?.(
+          seqs.map((r) => r.at(-1)!),
+          t,
+        );
+        for (let b = 0; b < B; b++) {
+          if (!unfinished[b]) continue;
+          const row = seqs[b]!;
+          if (eos.includes(row.at(-1)!)) unfinished[b] = false;
+          else if (o.stopSequences?.some((s) => endsWith(row, s, promptLen))) unfinished[b] = false;
+        }
+        if (unfinished.every((u) => !u)) break;
+      }
+    });
+  } finally {
+    if (past) dispose(past);
+  }
+  return i64(seqs);
+}
+
+/** True when the generated part of row (after promptLen) ends with s. */
+function endsWith(row: number[], s: number[], promptLen: number): boolean {
+  if (row.length - promptLen < s.length) return false;
+  for (let i = 1; i <= s.length; i++) if (row[row.length - i] !== s[s.length - i]) return false;
+  return true;
+}

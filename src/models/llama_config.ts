@@ -1,0 +1,279 @@
+// Llama-family config.json (LlamaConfig, MistralConfig, Qwen2Config) -> one typed, checked config.
+import { ArgumentError } from '../errors.ts';
+import type { HFConfigJSON } from './_hf_config.ts';
+
+export type LlamaModelType = 'llama' | 'mistral' | 'qwen2';
+
+/** rope_scaling as modeling_rope_utils reads it; 'default' when config.json has none. */
+export type RopeScaling =
+  | { ropeType: 'default' }
+  | { ropeType: 'linear'; factor: number }
+  | {
+      ropeType: 'llama3';
+      factor: number;
+      lowFreqFactor: number;
+      highFreqFactor: number;
+      originalMaxPositionEmbeddings: number;
+    };
+
+export interface LlamaConfig {
+  modelType: LlamaModelType;
+  vocabSize: number;
+  hiddenSize: number;
+  intermediateSize: number;
+  numHiddenLayers: number;
+  numAttentionHeads: number;
+  numKeyValueHeads: number;
+  headDim: number;
+  maxPositionEmbeddings: number;
+  rmsNormEps: number;
+  ropeTheta: number;
+  ropeScaling: RopeScaling;
+  /** bias on q_proj / k_proj / v_proj (Qwen2 always, Llama with attention_bias) */
+  qkvBias: boolean;
+  /** bias on o_proj (Llama with attention_bias) */
+  oBias: boolean;
+  mlpBias: boolean;
+  /** Mistral: keys further back than this many positions are masked */
+  slidingWindow: number | undefined;
+  attentionDropout: number;
+  tieWordEmbeddings: boolean;
+  initializerRange: number;
+  padTokenId: number | undefined;
+  bosTokenId: number | undefined;
+  /** one or several end-of-sequence ids (Llama 3 lists several) */
+  eosTokenId: number[];
+  /** the config.json this was parsed from, kept so a directory written back keeps every key */
+  raw: HFConfigJSON;
+}
+
+// transformers' defaults per model_type (configuration_{llama,mistral,qwen2}.py)
+const DEFAULTS: Record<LlamaModelType, HFConfigJSON> = {
+  llama: {
+    vocab_size: 32000,
+    hidden_size: 4096,
+    intermediate_size: 11008,
+    num_hidden_layers: 32,
+    num_attention_heads: 32,
+    max_position_embeddings: 2048,
+    rms_norm_eps: 1e-6,
+    bos_token_id: 1,
+    eos_token_id: 2,
+  },
+  mistral: {
+    vocab_size: 32000,
+    hidden_size: 4096,
+    intermediate_size: 14336,
+    num_hidden_layers: 32,
+    num_attention_heads: 32,
+    num_key_value_heads: 8,
+    max_position_embeddings: 4096 * 32,
+    rms_norm_eps: 1e-6,
+    sliding_window: 4096,
+    bos_token_id: 1,
+    eos_token_id: 2,
+  },
+  qwen2: {
+    vocab_size: 151936,
+    hidden_size: 4096,
+    intermediate_size: 22016,
+    num_hidden_layers: 32,
+    num_attention_heads: 32,
+    num_key_value_heads: 32,
+    max_position_embeddings: 32768,
+    rms_norm_eps: 1e-6,
+  },
+};
+
+/**
+ * model_type values read as Llama-family models. Baichuan (7B) is Llama with q/k/v fused into one
+ * W_pack weight, which loading splits: it becomes a 'llama' model (and is written back as one).
+ */
+const MODEL_TYPES: Record<string, LlamaModelType> = {
+  llama: 'llama',
+  mistral: 'mistral',
+  qwen2: 'qwen2',
+  baichuan: 'llama',
+};
+
+function fail(key: string, v: unknown, want: string): never {
+  throw new ArgumentError(`llama config: ${key} = ${JSON.stringify(v)}, expected ${want}`);
+}
+
+function num(c: HFConfigJSON, key: string, o: { int?: boolean; min?: number; positive?: boolean } = {}): number {
+  const v = c[key];
+  if (v === undefined || v === null) throw new ArgumentError(`llama config: ${key} is required`);
+  if (typeof v !== 'number' || !Number.isFinite(v)) fail(key, v, 'a number');
+  if (o.int && !Number.isInteger(v)) fail(key, v, 'an integer');
+  if (o.min !== undefined && v < o.min) fail(key, v, `a number >= ${o.min}`);
+  if (o.positive && !(v > 0)) fail(key, v, 'a positive number');
+  return v;
+}
+
+const optInt = (c: HFConfigJSON, key: string): number | undefined =>
+  c[key] === undefined || c[key] === null ? undefined : num(c, key, { int: true, min: 0 });
+
+function bool(c: HFConfigJSON, key: string, dflt: boolean): boolean {
+  const v = c[key] ?? dflt;
+  if (typeof v !== 'boolean') fail(key, v, 'true or false');
+  return v;
+}
+
+function parseRopeScaling(v: unknown): RopeScaling {
+  if (v === undefined || v === null) return { ropeType: 'default' };
+  if (typeof v !== 'object' || Array.isArray(v)) fail('rope_scaling', v, 'an object or null');
+  const rs = v as HFConfigJSON;
+  // transformers renamed 'type' to 'rope_type' and still reads both
+  const kind = rs.rope_type ?? rs.type;
+  if (kind === 'default') return { ropeType: 'default' };
+  if (kind === 'linear') return { ropeType: 'linear', factor: num(rs, 'factor', { positive: true }) };
+  if (kind === 'llama3') {
+    const s: RopeScaling = {
+      ropeType: 'llama3',
+      factor: num(rs, 'factor', { positive: true }),
+      lowFreqFactor: num(rs, 'low_freq_factor', { positive: true }),
+      highFreqFactor: num(rs, 'high_freq_factor', { positive: true }),
+      originalMaxPositionEmbeddings: num(rs, 'original_max_position_embeddings', { int: true, min: 1 }),
+    };
+    if (s.highFreqFactor <= s.lowFreqFactor)
+      throw new ArgumentError('llama config: rope_scaling high_freq_factor must be above low_freq_factor');
+    return s;
+  }
+  throw new ArgumentError(
+    `llama config: rope_scaling type ${JSON.stringify(kind)} is not supported`,
+    "supported: 'default', 'linear', 'llama3' (or no rope_scaling)",
+  );
+}
+
+function eosIds(v: unknown): number[] {
+  if (v === undefined || v === null) return [];
+  const list = Array.isArray(v) ? v : [v];
+  for (const x of list) if (typeof x !== 'number' || !Number.isInteger(x) || x < 0) fail('eos_token_id', v, 'ids');
+  return list as number[];
+}
+
+/**
+ * transformers' Llama / Mistral / Qwen2 config: model_type picks the defaults and the bias layout
+ * (Qwen2 has q/k/v biases and no others, Mistral none, Llama all four with attention_bias).
+ */
+export function parseLlamaConfig(json: HFConfigJSON = {}): LlamaConfig {
+  const typeName = json.model_type ?? 'llama';
+  const modelType = MODEL_TYPES[String(typeName)];
+  if (!modelType)
+    throw new ArgumentError(
+      `llama config: model_type '${String(typeName)}' is not a Llama-family model`,
+      `supported: ${Object.keys(MODEL_TYPES).join(', ')}`,
+    );
+  // pretraining_tp only splits matmuls into slices (the same sums): it is ignored, as the maths is one
+  const c: HFConfigJSON = { rope_theta: 10000, initializer_range: 0.02, ...DEFAULTS[modelType] };
+  if (typeName === 'baichuan' && json.hidden_size === 5120 && json.num_hidden_layers === 40)
+    throw new ArgumentError(
+      'llama config: Baichuan 13B models use ALiBi position biases, not rotary embeddings: not supported',
+      'Baichuan 7B (rotary, W_pack) loads',
+    );
+  for (const [k, v] of Object.entries(json)) if (v !== undefined) c[k] = v;
+  const heads = num(c, 'num_attention_heads', { int: true, min: 1 });
+  const kvHeads = c.num_key_value_heads ?? heads;
+  c.num_key_value_heads = kvHeads;
+  const hidden = num(c, 'hidden_size', { int: true, min: 1 });
+  const headDim = c.head_dim === undefined || c.head_dim === null ? hidden / heads : num(c, 'head_dim', { int: true });
+  if (!Number.isInteger(headDim))
+    throw new ArgumentError(
+      `llama config: hidden_size ${hidden} is not a multiple of num_attention_heads ${heads}`,
+      'set head_dim, or use a head count that divides hidden_size',
+    );
+  if (headDim % 2 !== 0)
+    throw new ArgumentError(`llama config: head_dim ${headDim} must be even for rotary embeddings`);
+  const kv = num(c, 'num_key_value_heads', { int: true, min: 1 });
+  if (heads % kv !== 0)
+    throw new ArgumentError(
+      `llama config: num_attention_heads ${heads} is not a multiple of num_key_value_heads ${kv}`,
+    );
+  const act = c.hidden_act ?? 'silu';
+  if (act !== 'silu')
+    throw new ArgumentError(
+      `llama config: hidden_act '${String(act)}' is not supported`,
+      "Llama-family models use 'silu'",
+    );
+  if (modelType === 'qwen2' && c.use_sliding_window === true)
+    throw new ArgumentError(
+      'llama config: Qwen2 use_sliding_window is not supported',
+      'set use_sliding_window: false (the released Qwen2 checkpoints do)',
+    );
+  const attentionBias = bool(c, 'attention_bias', false);
+  const dropout = c.attention_dropout ?? 0;
+  if (typeof dropout !== 'number' || dropout < 0 || dropout >= 1) fail('attention_dropout', dropout, 'a probability');
+  return {
+    modelType,
+    vocabSize: num(c, 'vocab_size', { int: true, min: 1 }),
+    hiddenSize: hidden,
+    intermediateSize: num(c, 'intermediate_size', { int: true, min: 1 }),
+    numHiddenLayers: num(c, 'num_hidden_layers', { int: true, min: 0 }),
+    numAttentionHeads: heads,
+    numKeyValueHeads: kv,
+    headDim,
+    maxPositionEmbeddings: num(c, 'max_position_embeddings', { int: true, min: 1 }),
+    rmsNormEps: num(c, 'rms_norm_eps', { positive: true }),
+    ropeTheta: num(c, 'rope_theta', { positive: true }),
+    ropeScaling: parseRopeScaling(c.rope_scaling),
+    qkvBias: modelType === 'qwen2' || (modelType === 'llama' && attentionBias),
+    oBias: modelType === 'llama' && attentionBias,
+    mlpBias: modelType === 'llama' && bool(c, 'mlp_bias', false),
+    slidingWindow: modelType === 'mistral' ? optInt(c, 'sliding_window') : undefined,
+    attentionDropout: dropout,
+    tieWordEmbeddings: bool(c, 'tie_word_embeddings', false),
+    initializerRange: num(c, 'initializer_range', { positive: true }),
+    padTokenId: optInt(c, 'pad_token_id'),
+    bosTokenId: optInt(c, 'bos_token_id'),
+    eosTokenId: eosIds(c.eos_token_id),
+    // a converted Baichuan drops auto_map: it pointed at Baichuan's own modelling code
+    raw: Object.fromEntries(Object.entries({ ...json, model_type: modelType }).filter(([k]) => k !== 'auto_map')),
+  };
+}
+
+/** The config.json transformers would write for this config (HF keys; the parsed source's extra keys kept). */
+export function llamaConfigJson(c: LlamaConfig): HFConfigJSON {
+  const arch = { llama: 'LlamaForCausalLM', mistral: 'MistralForCausalLM', qwen2: 'Qwen2ForCausalLM' }[c.modelType];
+  const rs = c.ropeScaling;
+  const rope =
+    rs.ropeType === 'default'
+      ? null
+      : rs.ropeType === 'linear'
+        ? { rope_type: 'linear', factor: rs.factor }
+        : {
+            rope_type: 'llama3',
+            factor: rs.factor,
+            low_freq_factor: rs.lowFreqFactor,
+            high_freq_factor: rs.highFreqFactor,
+            original_max_position_embeddings: rs.originalMaxPositionEmbeddings,
+          };
+  const out: HFConfigJSON = {
+    ...c.raw,
+    architectures: [arch],
+    model_type: c.modelType,
+    vocab_size: c.vocabSize,
+    hidden_size: c.hiddenSize,
+    intermediate_size: c.intermediateSize,
+    num_hidden_layers: c.numHiddenLayers,
+    num_attention_heads: c.numAttentionHeads,
+    num_key_value_heads: c.numKeyValueHeads,
+    head_dim: c.headDim,
+    hidden_act: 'silu',
+    max_position_embeddings: c.maxPositionEmbeddings,
+    rms_norm_eps: c.rmsNormEps,
+    rope_theta: c.ropeTheta,
+    rope_scaling: rope,
+    attention_dropout: c.attentionDropout,
+    tie_word_embeddings: c.tieWordEmbeddings,
+    initializer_range: c.initializerRange,
+  };
+  if (c.modelType === 'llama') {
+    out.attention_bias = c.oBias;
+    out.mlp_bias = c.mlpBias;
+  }
+  if (c.modelType === 'mistral') out.sliding_window = c.slidingWindow ?? null;
+  if (c.padTokenId !== undefined) out.pad_token_id = c.padTokenId;
+  if (c.bosTokenId !== undefined) out.bos_token_id = c.bosTokenId;
+  if (c.eosTokenId.length) out.eos_token_id = c.eosTokenId.length === 1 ? c.eosTokenId[0] : c.eosTokenId;
+  return out;
+}

@@ -1,0 +1,105 @@
+// Module fusion as torch.ao.quantization.fuse_modules (eval mode): conv + BatchNorm folds the
+// normalisation into the conv's weight and bias (fuse_conv_bn_eval), a following ReLU joins the
+// conv / linear in one fused module, and the absorbed modules become Identity.
+import { QuantError } from '../errors.ts';
+import { BatchNorm2d, Conv2d, Identity, Linear, type Module, ReLU, Sequential } from '../nn/index.ts';
+import { noGrad, type Tensor, zeros } from '../tensor/index.ts';
+
+/** nni.ConvReLU2d: children '0' (Conv2d) and '1' (ReLU), as torch's fused Sequential. */
+export class ConvReLU2d extends Sequential {
+  constructor(conv: Conv2d, relu: ReLU = new ReLU()) {
+    super(conv, relu);
+  }
+  get conv(): Conv2d {
+    return this.at<Conv2d>(0);
+  }
+}
+
+/** nni.LinearReLU: children '0' (Linear) and '1' (ReLU). */
+export class LinearReLU extends Sequential {
+  constructor(linear: Linear, relu: ReLU = new ReLU()) {
+    super(linear, relu);
+  }
+  get linear(): Linear {
+    return this.at<Linear>(0);
+  }
+}
+
+/** torch's fuse_conv_bn_weights: w * (gamma / sqrt(var + eps)), (b - mean) * gamma / sqrt(var + eps) + beta. */
+export function fuseConvBnWeights(
+  convW: Tensor,
+  convB: Tensor | undefined,
+  bn: BatchNorm2d,
+): { weight: Tensor; bias: Tensor } {
+  return noGrad(() => {
+    const rm = bn.runningMean;
+    const rv = bn.runningVar;
+    if (!rm || !rv)
+      throw new QuantError('cannot fold a BatchNorm without running statistics into a conv', 'track_running_stats must be on');
+    const b = convB ?? zeros(rm.shape);
+    const gamma = bn.weight ?? zeros(rm.shape).add(1);
+    const beta = bn.bias ?? zeros(rm.shape);
+    const rsqrt = rv.add(bn.eps).rsqrt();
+    const shape = [-1, ...Array(convW.ndim - 1).fill(1)];
+    const weight = convW.mul(gamma.mul(rsqrt).reshape(shape));
+    const bias = b.sub(rm).mul(rsqrt).mul(gamma).add(beta);
+    return { weight, bias };
+  });
+}
+
+/** A new Conv2d (same geometry, with a bias) holding conv + bn folded (torch's fuse_conv_bn_eval). */
+export function fuseConvBn(conv: Conv2d, bn: BatchNorm2d): Conv2d {
+  if (conv.training || bn.training) throw new QuantError('conv + BatchNorm fusion for post-training quantization needs eval mode', 'call model.eval() first');
+  if (bn.numFeatures !== conv.outChannels)
+    throw new QuantError(`BatchNorm over ${bn.numFeatures} channels cannot follow a conv with ${conv.outChannels} outputs`);
+  const fused = new Conv2d(conv.inChannels, conv.outChannels, conv.kernelSize as [number, number], {
+    stride: conv.stride as [number, number],
+    padding: conv.padding as [number, number],
+    dilation: conv.dilation as [number, number],
+    groups: conv.groups,
+    bias: true,
+  });
+  const { weight, bias } = fuseConvBnWeights(conv.weight.detach(), conv.bias?.detach(), bn);
+  noGrad(() => {
+    fused.weight.copy_(weight);
+    fused.bias!.copy_(bias);
+  });
+  return fused.eval();
+}
+
+const kind = (m: Module): string =>
+  m instanceof Conv2d ? 'conv' : m instanceof BatchNorm2d ? 'bn' : m instanceof ReLU ? 'relu' : m instanceof Linear ? 'linear' : m.constructor.name;
+
+/** The fused module for a run of modules, or a QuantError naming the pattern. */
+export function fuseKnown(mods: Module[], names: string[]): Module {
+  const pattern = mods.map(kind).join('+');
+  switch (pattern) {
+    case 'conv+bn':
+      return fuseConvBn(mods[0] as Conv2d, mods[1] as BatchNorm2d);
+    case 'conv+bn+relu':
+      return new ConvReLU2d(fuseConvBn(mods[0] as Conv2d, mods[1] as BatchNorm2d));
+    case 'conv+relu':
+      return new ConvReLU2d(mods[0] as Conv2d);
+    case 'linear+relu':
+      return new LinearReLU(mods[0] as Linear);
+    default:
+      throw new QuantError(
+        `cannot fuse ${names.join(', ')} (${pattern})`,
+        'fusable runs: conv+bn, conv+bn+relu, conv+relu, linear+relu',
+      );
+  }
+}
+
+/**
+ * fuse_modules(model, groups): each group of dotted names (e.g. ['conv1', 'bn1', 'relu']) becomes one
+ * fused module at the first name, the others Identity. In place; returns the model.
+ */
+export function fuseModules<M extends Module>(model: M, groups: string[][]): M {
+  for (const names of groups) {
+    const mods = names.map((n) => model.getSubmodule(n));
+    const fused = fuseKnown(mods, names);
+    model.setSubmodule(names[0]!, fused);
+    for (const n of names.slice(1)) model.setSubmodule(n, new Identity());
+  }
+  return model;
+}

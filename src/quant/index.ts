@@ -1,0 +1,50 @@
+// graft's quant: int8 quantization on libtorch's quantized kernels, with torch.ao.quantization's
+// observers, qconfigs and module semantics.
+export { engines, livePacked, Packed, setEngine } from './_native.ts';
+export { DynamicQuantizedLinear, type DynamicOptions, type DynamicResult, quantizeDynamic } from './dynamic.ts';
+export { HistogramObserver, type HistogramOptions, histogram } from './histogram.ts';
+export {
+  isQuantized,
+  loadQuantizedStateDict,
+  QuantizedModule,
+  type QuantSpec,
+  releasePacked,
+  specOf,
+} from './module.ts';
+export {
+  MinMaxObserver,
+  minMax,
+  Observer,
+  type ObserverFactory,
+  type ObserverOptions,
+  PerChannelMinMaxObserver,
+  perChannelMinMax,
+  type QScheme,
+  qRange,
+} from './observer.ts';
+export { type ActivationObserver, type Backend, defaultQconfig, dynamicQconfig, type QConfig } from './qconfig.ts';
+export {
+  dequantize,
+  fromIntRepr,
+  intRepr,
+  type QDType,
+  type QParams,
+  qparamsOf,
+  quantize,
+} from './qtensor.ts';
+export { ConvReLU2d, fuseConvBn, fuseConvBnWeights, fuseModules, LinearReLU } from './fuse.ts';
+export { DeQuantize, QFunctional, Quantize, QuantizedConv2d, QuantizedLinear } from './qmodules.ts';
+export {
+  DeQuantStub,
+  FloatFunctional,
+  QuantizableBasicBlock,
+  QuantizableBottleneck,
+  QuantizableCifarNet,
+  QuantizableModel,
+  QuantizableResNet,
+  QuantStub,
+  QuantWrapper,
+  quantizable,
+} from './quantizable.ts';
+export { calibrate, convert, type PrepareOptions, prepare, quantizeStatic } from './static.ts';
+export { loadQuantized, readSpec, saveQuantized, stateDictBytes } from './save.ts';

@@ -1,0 +1,44 @@
+// Recipe fields for compression: a phase's `prune` (iterative pruning to a target sparsity while
+// the phase fine-tunes) and the run's `quantize` (int8 after training, measured before and after).
+import { z } from 'zod';
+import { bool, int, pos, prob, str } from './_schema_parts.ts';
+
+export const PruneSpec = z
+  .strictObject({
+    target: prob().describe('sparsity reached at the end of the phase (0.5: half the weights zero)'),
+    steps: int(1)
+      .optional()
+      .describe("pruning rounds, spread over the phase's epochs (default: one per epoch); each fine-tunes after pruning"),
+    method: z
+      .enum(['l1', 'global', 'random', 'ln-structured'])
+      .optional()
+      .describe(
+        "'l1' (default): smallest |w| per layer; 'global': smallest |w| across layers; 'random'; 'ln-structured': whole output channels by L-n norm",
+      ),
+    n: pos().optional().describe("ln-structured: the norm's n (default 2)"),
+    modules: z
+      .array(str())
+      .optional()
+      .describe('module paths whose Conv2d / Linear weights are pruned (themselves or below); default: all but the classifier'),
+    exclude: z.array(str()).optional().describe('module paths never pruned'),
+  })
+  .describe('prune while this phase trains (torch.nn.utils.prune masks; baked into the weights at the end of the run)');
+
+export const QuantizeSpec = z
+  .strictObject({
+    mode: z
+      .enum(['dynamic', 'static'])
+      .describe("'dynamic': int8 Linear layers (transformers); 'static': int8 convs and linears with calibration (conv nets)"),
+    backend: z
+      .enum(['fbgemm', 'x86', 'qnnpack', 'onednn'])
+      .optional()
+      .describe("static: the qconfig preset torch names after a backend (default 'fbgemm')"),
+    observer: z
+      .enum(['histogram', 'minmax'])
+      .optional()
+      .describe("static: activation observer (default 'histogram', as torch's default qconfig)"),
+    calibrationBatches: int(1).optional().describe('static: training batches run through the observers (default 8)'),
+    perChannel: bool().optional().describe('dynamic: per-channel weight scales (default false, as quantize_dynamic)'),
+    save: bool().optional().describe('write model.int8.safetensors to the run folder (default true)'),
+  })
+  .describe('quantize the trained model to int8; size, accuracy and latency before and after go to metrics and the report');
