@@ -80,8 +80,11 @@ export class QuantError extends GraftError {
  */
 export class DistError extends GraftError {
   readonly op: string;
-  constructor(code: string, op: string, message: string, hint?: string) {
+  /** the ranks found gone (their heartbeat stopped) when this error was explained */
+  readonly ranks?: number[];
+  constructor(code: string, op: string, message: string, hint?: string, ranks?: number[]) {
     super(code, message, hint);
     this.op = op;
+    if (ranks) this.ranks = ranks;
   }
 }

@@ -10,6 +10,7 @@ export * as models from './models/index.ts';
 export * as nn from './nn/index.ts';
 export * as optim from './optim/index.ts';
 export * as prune from './prune/index.ts';
+export * as quant from './quant/index.ts';
 export * as recipe from './recipe/index.ts';
 export * as report from './report/index.ts';
 export * as schedule from './schedule/index.ts';

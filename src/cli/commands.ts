@@ -47,7 +47,8 @@ time per run folder: a second train or resume into a running one is refused.
 
 Exit codes: 0 trained (or stopped early by early stopping), 1 bad recipe, data or checkpoint, a
 failed run (a NaN loss names the step and the last good checkpoint) or a run folder in use, 2 usage,
-130 interrupted by SIGINT, 143 by SIGTERM or SIGHUP.
+130 interrupted by SIGINT, 143 by SIGTERM or SIGHUP. With --nproc: the exit code of the first worker
+that failed (128 + the signal for a killed one).
 
 example: graft train recipes/003_head_then_all.yaml --set optimizer.lr=0.0005 --set phases[1].epochs=3`;
 
@@ -71,7 +72,8 @@ ${SET_HELP}
 Exit codes: 0 ok; 1 a run that would fail before it trains: a bad recipe, data that cannot be read,
 a pretrained load that would fail, a phase in which nothing trains (the message says why); 2 usage.`;
 
-export const EVAL_USAGE = `usage: graft eval RUN_DIR [--split val|test|train] [--weights model|best|last] [--limit N] [--json]
+export const EVAL_USAGE = `usage: graft eval RUN_DIR [--split val|test|train] [--weights model|best|last|int8] [--limit N] [--json]
+       graft eval RUN_DIR --quantize dynamic|static [--calibration N] [--split ...] [--limit N] [--json]
        graft eval RECIPE [--set KEY=VALUE ...] [--split ...] [--limit N] [--json]
 
 RUN_DIR (a folder graft train wrote): the trained model (model.safetensors + config.json, or a
@@ -81,7 +83,11 @@ baseline a run should beat.
 
 Prints loss, accuracy, top-5 accuracy, macro-F1 and the accuracy of every class.
   --split S        val (default), test or train
-  --weights W      model (the exported weights, default), best or last (checkpoints/W.pth)
+  --weights W      model (the exported weights, default), best or last (checkpoints/W.pth), or
+                   int8 (model.int8.safetensors, written by a recipe's quantize section)
+  --quantize M     compare the model with its int8 version (dynamic: Linear layers; static: convs
+                   too, calibrated on training batches): size, accuracy, loss, latency
+  --calibration N  static: calibration batches (default 8)
   --limit N        evaluate N samples of the split (seeded pick)
 ${SET_HELP}
   --json           the metrics as JSON
@@ -96,7 +102,9 @@ config.json records (the run's evaluation transforms: resize, crop, grayscale, n
 
 INPUTS for an image model: image files, folders (their image files, sub-folders included:
 .jpg .jpeg .png .ppm .bmp .pgm .tif .tiff .webp) and quoted globs ('photos/*.jpg', 'shots/**/*.png').
-For a text model each input is a text, or a file whose lines are texts.
+For a text model each input is a text, or a file whose lines are texts. For a causal language model
+(a run of task causal-lm, or a Hugging Face model directory) each input is a prompt it continues, as
+graft generate does with its defaults (greedy, 50 new tokens).
 
   --top-k K               classes per input (default 5)
   --out FILE              write the predictions to FILE: .csv (path, then label and probability
@@ -191,7 +199,7 @@ Writes the trained model of RUN_DIR (config.json + model.safetensors) for deploy
                the tokenizer files) for BERT, GPT-2 and Llama-family runs
 
   --out PATH         the file (the folder for hf); default RUN_DIR/export/model.<ext> (RUN_DIR/export/hf)
-  --quantize int8    dynamic int8 Linear layers (safetensors and pth only; conv layers stay float)
+  --quantize int8    dynamic int8 Linear layers (onnx, safetensors, pth; conv layers stay float)
   --opset N          ONNX opset 13..17 (default 17)
   --fold-batchnorm   fold BatchNorm into the convolution before it (onnx)
   --seq-len N        fix a text model's ONNX sequence length to N tokens (default: dynamic)

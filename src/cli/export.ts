@@ -10,7 +10,7 @@ import type { Module } from '../nn/index.ts';
 import { quantizeDynamic } from '../quant/index.ts';
 import { rebuildFromConfig } from '../recipe/index.ts';
 import { ones, type Tensor, zeros } from '../tensor/index.ts';
-import { loadModel, type ModelConfig } from '../train/index.ts';
+import { loadModel, type ModelConfig, readModelConfig } from '../train/index.ts';
 import { didYouMean } from '../util/spelling.ts';
 import { intFlag, parse, runCommand, UsageError } from './_args.ts';
 import { EXPORT_USAGE as USAGE } from './commands.ts';
@@ -40,6 +40,12 @@ function runModel(dir: string): { model: Module; config: ModelConfig } {
     throw new ExportError(
       `${dir} holds no trained model (no config.json)`,
       'graft train writes config.json + model.safetensors when a run finishes; export a finished run',
+    );
+  const weights = readModelConfig(dir).weights ?? 'model.safetensors';
+  if (!existsSync(join(dir, weights)))
+    throw new ExportError(
+      `${dir} has a config.json but no ${weights}`,
+      'the run did not finish writing its model; export a finished run (or copy the weights back)',
     );
   return loadModel(dir, { build: rebuildFromConfig });
 }
@@ -122,9 +128,9 @@ export function run(args: string[]): Promise<number> {
     }
     if (v.quantize !== undefined && v.quantize !== 'int8')
       throw new UsageError(`--quantize takes int8, got '${v.quantize}'`);
-    if (v.quantize && (format === 'onnx' || format === 'hf'))
+    if (v.quantize && format === 'hf')
       throw new UsageError(
-        `--quantize int8 writes safetensors or pth (graft's int8 Linear layers); ${format} is written in float`,
+        '--quantize int8 writes onnx, safetensors or pth; a Hugging Face folder is written in float',
       );
     const opset = intFlag(v.opset, '--opset');
     const seqLen = intFlag(v['seq-len'], '--seq-len');

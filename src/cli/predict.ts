@@ -3,6 +3,7 @@
 // Its usage text lives in commands.ts: main.ts imports this module (and libtorch) only to run it.
 import { existsSync, statSync } from 'node:fs';
 import { DataError, ImageTooLargeError, imageInputs, readUtf8File } from '../data/index.ts';
+import { isHfDir } from '../io/index.ts';
 import { formatPredictions, type Prediction, predict } from '../recipe/index.ts';
 import { readModelConfig } from '../train/index.ts';
 import { writeFileAtomic } from '../util/write.ts';
@@ -65,6 +66,14 @@ export function run(args: string[]): Promise<number> {
     if (!dir) throw new UsageError('missing RUN_DIR');
     if (!inputs.length) throw new UsageError('give at least one input: an image file, a folder or a glob');
     if (!existsSync(dir) || !statSync(dir).isDirectory()) throw new UsageError(`no such run folder: ${dir}`);
+    // a causal LM (run folder or Hugging Face directory) continues each input: graft generate's defaults
+    if (isHfDir(dir) || readModelConfig(dir).task === 'causal-lm') {
+      const extra = (['top-k', 'out', 'max-image-pixels'] as const).filter((f) => v[f] !== undefined);
+      if (extra.length)
+        throw new UsageError(`--${extra[0]} is for classifiers: continue prompts with graft generate and its options`);
+      const { run: generate } = await import('./generate.ts');
+      return generate([dir, ...inputs.flatMap((p) => ['--prompt', p]), ...(v.json ? ['--json'] : [])]);
+    }
     const k = intFlag(v['top-k'], '--top-k') ?? 5;
     const maxImagePixels = intFlag(v['max-image-pixels'], '--max-image-pixels');
     const out = v.out;

@@ -2,7 +2,7 @@
 // continues a stopped run exactly where its last checkpoint left it.
 // Its usage text lives in commands.ts: main.ts imports this module (and libtorch) only to run it.
 import { relative } from 'node:path';
-import { launch, launcherArgs } from '../dist/launch.ts';
+import { exitWithLauncher, launch, launcherArgs } from '../dist/launch.ts';
 import { runRecipe } from '../recipe/index.ts';
 import { signalExitCode, stopSignal } from '../train/index.ts';
 import { intFlag, parse, runCommand, UsageError } from './_args.ts';
@@ -45,7 +45,9 @@ export function run(args: string[]): Promise<number> {
       // the launcher: the recipe is checked once here, then each worker runs this command without these flags
       if (v.nproc === undefined) throw new UsageError('--nnodes, --node-rank and --master go with --nproc N');
       if (process.env.RANK !== undefined && process.env.WORLD_SIZE !== undefined)
-        throw new UsageError('--nproc inside a worker: RANK and WORLD_SIZE are set already (started by torchrun or srun?)');
+        throw new UsageError(
+          '--nproc inside a worker: RANK and WORLD_SIZE are set already (started by torchrun or srun?)',
+        );
       return launch({
         nproc: intFlag(v.nproc, '--nproc')!,
         nnodes: intFlag(v.nnodes, '--nnodes'),
@@ -55,6 +57,7 @@ export function run(args: string[]): Promise<number> {
       });
     }
     const outDir = v.out ?? (v.resume && isRunDir(v.resume) ? v.resume : undefined);
+    exitWithLauncher();
     const result = await runRecipe(loaded, {
       outDir,
       resume: v.resume,

@@ -3,20 +3,22 @@
 // constants folded, the batch size dynamic (dim_param "batch"), BatchNorm folded only when asked.
 import { writeAtomic } from '../io/file.ts';
 import type { Module } from '../nn/index.ts';
-import { QuantizedModule } from '../quant/index.ts';
+import { DynamicQuantizedLinear, QuantizedModule } from '../quant/index.ts';
 import { tensor as makeTensor, noGrad, Tensor, tidy } from '../tensor/index.ts';
 import { ExportError } from './errors.ts';
 import { type Converter, Cx } from './onnx_context.ts';
+import { EXTERNAL_ABOVE, writeExternalData } from './onnx_external.ts';
 import { foldBatchNorms } from './onnx_fold.ts';
 import { OnnxGraph } from './onnx_graph.ts';
 import { MATH_OPS } from './onnx_ops_math.ts';
 import { NN_OPS } from './onnx_ops_nn.ts';
+import { QUANT_OPS } from './onnx_ops_quant.ts';
 import { SHAPE_OPS } from './onnx_ops_shape.ts';
-import { type DimMsg, encodeModel, type ValueInfoMsg } from './onnx_proto.ts';
+import { type DimMsg, encodeModel, type ModelMsg, type ValueInfoMsg } from './onnx_proto.ts';
 import { mergeTraces, type Sym, type SymTrace, staticTrace, symbolName } from './symbolic.ts';
-import { type NamedInput, type Trace, traceModel } from './trace.ts';
+import { type NamedInput, type OpaqueModules, type Trace, traceModel } from './trace.ts';
 
-const CONVERTERS: Record<string, Converter> = { ...MATH_OPS, ...SHAPE_OPS, ...NN_OPS };
+const CONVERTERS: Record<string, Converter> = { ...MATH_OPS, ...SHAPE_OPS, ...NN_OPS, ...QUANT_OPS };
 
 /** The ATen ops (name without overload) the exporter maps. */
 export const supportedOnnxOps = (): string[] => Object.keys(CONVERTERS).sort();
@@ -48,6 +50,11 @@ export interface OnnxExportOptions {
    * (m, x) => m.call(x.input_ids, { attentionMask: x.attention_mask }); the names are the graph's
    */
   call?: (model: Module, inputs: Record<string, Tensor>) => unknown;
+  /**
+   * exportOnnx: weights in a side file PATH.data (ONNX external data), needed past protobuf's 2 GB;
+   * 'auto' (default) does it when the weights exceed 1.8 GB
+   */
+  externalData?: boolean | 'auto';
   /** key/value strings stored in the model (metadata_props): labels, task, ... */
   metadata?: Record<string, string>;
   docString?: string;
@@ -61,7 +68,10 @@ export interface OnnxExportInfo {
   initializers: string[];
   /** the ONNX op types used, sorted */
   onnxOps: string[];
+  /** bytes of the model file */
   bytes: number;
+  /** the external data file, when the weights went to one */
+  dataFile?: string;
 }
 
 export interface OnnxModelBytes extends OnnxExportInfo {
@@ -143,7 +153,12 @@ function sizesOf(symbols: string[], list: NamedInput[], axes: DynamicAxes): [num
   return [lo, hi];
 }
 
-function traceFor(model: Module, inputs: ExampleInputs, o: OnnxExportOptions): { t: SymTrace; axes: DynamicAxes } {
+function traceFor(
+  model: Module,
+  inputs: ExampleInputs,
+  o: OnnxExportOptions,
+  opaque: OpaqueModules,
+): { t: SymTrace; axes: DynamicAxes } {
   const { list, call } = namedInputs(inputs, o);
   if (list.length === 0) throw new ExportError('exportOnnx needs at least one example input');
   for (const l of list)
@@ -153,6 +168,7 @@ function traceFor(model: Module, inputs: ExampleInputs, o: OnnxExportOptions): {
       model,
       list.map((l, i) => ({ name: l.name, tensor: xs[i]! })),
       () => call(model, xs),
+      opaque,
     );
   // one untraced forward first: modules that build caches on first use (rotary tables) then
   // run the same ops in every trace
@@ -197,22 +213,32 @@ function liveNodes(t: SymTrace): Set<number> {
   return nodes;
 }
 
-/** The ONNX model bytes of a model's forward on example inputs (see exportOnnx). */
-export function toOnnx(model: Module, inputs: ExampleInputs, o: OnnxExportOptions = {}): OnnxModelBytes {
+/** The ModelProto (as data) of a model's forward, and what it holds. */
+function buildOnnx(
+  model: Module,
+  inputs: ExampleInputs,
+  o: OnnxExportOptions,
+): { msg: ModelMsg; info: Omit<OnnxExportInfo, 'bytes'> } {
   const opset = o.opset ?? 17;
   if (!Number.isInteger(opset) || opset < 13 || opset > 17)
     throw new ExportError(`opset ${opset} is not supported`, 'use an opset from 13 to 17 (17 is the default)');
+  const opaque: OpaqueModules = new Map();
   for (const [path, m] of model.namedModules())
-    if (m instanceof QuantizedModule)
+    if (m instanceof DynamicQuantizedLinear)
+      opaque.set(m, {
+        op: 'graft::dynamic_quantized_linear',
+        tensors: [m.weight, m.weightScale, m.weightZeroPoint, m.bias],
+      });
+    else if (m instanceof QuantizedModule)
       throw new ExportError(
-        `module '${path || '<root>'}' is a quantized ${m.constructor.name}: its int8 kernels do not go into ONNX here`,
-        "export the float model (without --quantize) and quantize the .onnx file with onnxruntime's quantization tools",
+        `module '${path || '<root>'}' is a quantized ${m.constructor.name}: only dynamic int8 Linear layers go into ONNX`,
+        "export the float model and quantize the .onnx file with onnxruntime's quantization tools",
       );
   const wasTraining = model.training;
   model.eval();
   let traced: ReturnType<typeof traceFor>;
   try {
-    traced = traceFor(model, inputs, o);
+    traced = traceFor(model, inputs, o, opaque);
   } finally {
     model.train(wasTraining);
   }
@@ -296,7 +322,7 @@ export function toOnnx(model: Module, inputs: ExampleInputs, o: OnnxExportOption
   });
   const inputsInfo = t.inputs.map((i) => info(i.name, i.v));
   const outputsInfo = t.outputs.map((x) => info(outName(x.name), x.v));
-  const bytes = encodeModel({
+  const msg: ModelMsg = {
     opset,
     producerVersion: '0.1.0',
     graphName: model.constructor.name,
@@ -306,17 +332,23 @@ export function toOnnx(model: Module, inputs: ExampleInputs, o: OnnxExportOption
     outputs: outputsInfo,
     docString: o.docString,
     metadata: o.metadata,
-  });
-  return {
-    model: bytes,
+  };
+  const summary = {
     inputs: inputsInfo,
     outputs: outputsInfo,
     opset,
     nodes: g.nodes.length,
     initializers: g.initializers.map((x) => x.name),
     onnxOps: [...new Set(g.nodes.map((n) => n.opType))].sort(),
-    bytes: bytes.byteLength,
   };
+  return { msg, info: summary };
+}
+
+/** The ONNX model bytes of a model's forward on example inputs (see exportOnnx). */
+export function toOnnx(model: Module, inputs: ExampleInputs, o: OnnxExportOptions = {}): OnnxModelBytes {
+  const { msg, info } = buildOnnx(model, inputs, o);
+  const bytes = encodeModel(msg);
+  return { model: bytes, ...info, bytes: bytes.byteLength };
 }
 
 /**
@@ -330,7 +362,12 @@ export function exportOnnx(
   path: string,
   o: OnnxExportOptions = {},
 ): OnnxExportInfo {
-  const { model: bytes, ...info } = toOnnx(model, inputs, o);
+  const { msg, info } = buildOnnx(model, inputs, o);
+  const external = o.externalData ?? 'auto';
+  const total = msg.initializers.reduce((n, t) => n + (t.rawData?.byteLength ?? 0), 0);
+  let dataFile: string | undefined;
+  if (external === true || (external === 'auto' && total > EXTERNAL_ABOVE)) dataFile = writeExternalData(msg, path);
+  const bytes = encodeModel(msg);
   writeAtomic(path, (sink) => sink.write(bytes));
-  return info;
+  return { ...info, bytes: bytes.byteLength, ...(dataFile ? { dataFile } : {}) };
 }

@@ -72,7 +72,18 @@ export function namedOutputs(result: unknown): [string, Tensor][] {
 }
 
 /** Runs `run` once under the tracer and returns what it did, every tensor as a value id. */
-export function traceModel(model: Module, inputs: NamedInput[], run: () => unknown): Trace {
+/**
+ * Modules traced as one node each (their inner calls do not reach the op tracer, e.g. quantized
+ * kernels): the node's op name and the tensors it reads besides the module's input.
+ */
+export type OpaqueModules = Map<Module, { op: string; tensors: (Tensor | undefined)[] }>;
+
+export function traceModel(
+  model: Module,
+  inputs: NamedInput[],
+  run: () => unknown,
+  opaque: OpaqueModules = new Map(),
+): Trace {
   const values: TValue[] = [];
   const nodes: TNode[] = [];
   const byHandle = new Map<number, number>();
@@ -119,12 +130,28 @@ export function traceModel(model: Module, inputs: NamedInput[], run: () => unkno
       }),
     );
     removers.push(
-      m.registerForwardHook(() => {
+      m.registerForwardHook((mod, args, output) => {
+        const o = opaque.get(mod);
+        if (o) opaqueNode(o.op, [args[0], ...o.tensors], output);
         stack.pop();
         return undefined;
       }),
     );
   }
+
+  const kindOf = (ins: number[]): ValueKind => {
+    const kinds = new Set(ins.map((i) => values[i]!.kind));
+    return kinds.has('input') || kinds.has('dynamic') ? 'dynamic' : kinds.has('param') ? 'param' : 'const';
+  };
+  const opaqueNode = (op: string, tensors: unknown[], output: unknown): void => {
+    if (!(output instanceof Tensor) || !(tensors[0] instanceof Tensor))
+      throw new ExportError(`${op} in '${stack[stack.length - 1]}': expected one tensor in and out`);
+    const args = tensors.map((t): NArg => ({ kind: 'tensor', v: t instanceof Tensor ? valueIdOf(t.h) : undefined }));
+    const ins = args.flatMap((a) => (a.kind === 'tensor' && a.v !== undefined ? [a.v] : []));
+    const id = add({ ...handleInfo(output.h), kind: kindOf(ins), producer: nodes.length });
+    byHandle.set(output.h, id);
+    nodes.push({ op, overload: '', args, outputs: [id], module: stack[stack.length - 1] ?? '' });
+  };
 
   const onOp = (op: TracedOp): void => {
     const args = op.args.map((a): NArg => {
@@ -135,9 +162,7 @@ export function traceModel(model: Module, inputs: NamedInput[], run: () => unkno
     const ins = args.flatMap((a) =>
       a.kind === 'tensor' ? (a.v === undefined ? [] : [a.v]) : a.kind === 'tensors' ? a.vs : [],
     );
-    const kinds = new Set(ins.map((i) => values[i]!.kind));
-    const kind: ValueKind =
-      kinds.has('input') || kinds.has('dynamic') ? 'dynamic' : kinds.has('param') ? 'param' : 'const';
+    const kind = kindOf(ins);
     const index = nodes.length;
     const outputs = op.outputs.map((h) => {
       const id = add({ ...handleInfo(h), kind, producer: index, data: kind === 'const' ? handleBytes(h) : undefined });

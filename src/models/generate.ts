@@ -62,10 +62,10 @@ function defaults(model: Module, o: GenerateOptions): { eos: number[]; pad: numb
   return { eos, pad };
 }
 
-const i64 = (rows: number[][]): Tensor =>
+const i64 = (rows: number[][], device = 'cpu'): Tensor =>
   tensor(
     BigInt64Array.from(rows.flat(), (v) => BigInt(v)),
-    { shape: [rows.length, rows[0]!.length] },
+    { shape: [rows.length, rows[0]!.length], device },
   );
 
 /** prepare_inputs_for_generation's positions: cumsum(mask) - 1, and 1 on padding. */
@@ -82,7 +82,7 @@ function positions(mask: number[][]): number[][] {
 function rowsOf(t: Tensor): number[][] {
   if (t.ndim !== 2) throw new ArgumentError(`inputIds must be [batch, seq], got [${t.shape}]`);
   const [B, L] = t.shape as [number, number];
-  const flat = t.to('int64').toArray();
+  const flat = tidy(() => t.to('int64').toArray());
   return Array.from({ length: B }, (_, b) => flat.slice(b * L, (b + 1) * L));
 }
 
@@ -113,28 +113,37 @@ export function generate(model: Module, inputIds: Tensor, o: GenerateOptions = {
   const promptLen = seqs[0]!.length;
   // the whole sequences go to the processors only for the repetition penalty
   const penalised = o.repetitionPenalty !== undefined && o.repetitionPenalty !== 1;
+  const stops = eos.length > 0 || (o.stopSequences?.length ?? 0) > 0;
+  // the ids go where the weights are (the returned sequences stay on the CPU)
+  const device = model.parameters()[0]?.device ?? 'cpu';
   let past: Past;
   try {
     noGrad(() => {
       for (let t = 0; t < maxNew; t++) {
         const done = cached && past ? seqs[0]!.length - 1 : 0;
         const next = tidy(() => {
-          const ids = i64(seqs.map((r) => r.slice(done)));
-          const pos = i64(positions(mask).map((r) => r.slice(done)));
-          const out = step(ids, i64(mask), pos, past);
+          const ids = i64(
+            seqs.map((r) => r.slice(done)),
+            device,
+          );
+          const pos = i64(
+            positions(mask).map((r) => r.slice(done)),
+            device,
+          );
+          const out = step(ids, i64(mask, device), pos, past);
           const scores = out.logits.select(1, -1).to('float32');
-          const processed = processScores(penalised ? i64(seqs) : undefined, scores, o);
+          const processed = processScores(penalised ? i64(seqs, device) : undefined, scores, o);
           const chosen = o.doSample
             ? (aten('aten::multinomial')(processed.softmax(-1), 1) as Tensor).squeeze(1)
             : argmax(processed, -1);
+          const picked = chosen.device === 'cpu' ? chosen : chosen.to({ device: 'cpu' });
           const old = past;
           past = out.past;
           for (const kv of out.past ?? []) for (const x of kv) x.keep();
           if (old) dispose(old);
-          return chosen.toArray();
+          return picked.toArray();
         });
         // finished sequences get padding (transformers does so with an eos; stop sequences here too)
-        const stops = eos.length > 0 || (o.stopSequences?.length ?? 0) > 0;
         for (let b = 0; b < B; b++) {
           const tok = stops && !unfinished[b] ? pad : next[b]!;
           seqs[b]!.push(tok);

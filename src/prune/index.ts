@@ -23,4 +23,14 @@ export {
   randomUnstructured,
   type ScoreOptions,
 } from './prune.ts';
+export {
+  lnShrink,
+  type Shrinkable,
+  type ShrinkOptions,
+  type ShrinkPlan,
+  type ShrinkReport,
+  shrinkable,
+  shrinkConv,
+  shrinkPruned,
+} from './shrink.ts';
 export { type LayerSparsity, type SparsityOptions, type SparsityReport, sparsity } from './sparsity.ts';

@@ -5,9 +5,17 @@ import { Linear, type Module } from '../nn/index.ts';
 import type { Tensor } from '../tensor/index.ts';
 import { didYouMean } from '../util/spelling.ts';
 import { type Packed, qcall } from './_native.ts';
-import { dynamicQconfig, type QConfig } from './qconfig.ts';
-import { fromIntRepr, intRepr, type QParams, qparamsFromTensors, qparamsOf, qparamsToTensors, quantize } from './qtensor.ts';
 import { QuantizedModule, setSpec } from './module.ts';
+import { dynamicQconfig, type QConfig } from './qconfig.ts';
+import {
+  fromIntRepr,
+  intRepr,
+  type QParams,
+  qparamsFromTensors,
+  qparamsOf,
+  qparamsToTensors,
+  quantize,
+} from './qtensor.ts';
 
 /**
  * nn.quantized.dynamic.Linear: y = linear_dynamic(x, packed int8 weight) + bias in float. The state
@@ -115,13 +123,15 @@ export function quantizeDynamic(model: Module, o: DynamicOptions = {}): DynamicR
   for (const n of [...(o.modules ?? []), ...(o.exclude ?? [])])
     if (!names.has(n)) {
       const near = didYouMean(n, names);
-      throw new QuantError(`no module '${n}' in the model`, near ? `did you mean '${near}'?` : 'list them with `graft inspect`');
+      throw new QuantError(
+        `no module '${n}' in the model`,
+        near ? `did you mean '${near}'?` : 'list them with `graft inspect`',
+      );
     }
   const under = (n: string, roots: string[]) => roots.some((r) => r === '' || n === r || n.startsWith(`${r}.`));
   const qconfig = dynamicQconfig(o.perChannel ?? false);
   const targets = [...model.namedModules()].filter(
-    ([n, m]) =>
-      m instanceof Linear && n !== '' && under(n, o.modules ?? ['']) && !under(n, o.exclude ?? []),
+    ([n, m]) => m instanceof Linear && n !== '' && under(n, o.modules ?? ['']) && !under(n, o.exclude ?? []),
   );
   const swapped: [string, Module, DynamicQuantizedLinear][] = [];
   for (const [n, m] of targets) {

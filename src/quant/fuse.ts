@@ -35,7 +35,10 @@ export function fuseConvBnWeights(
     const rm = bn.runningMean;
     const rv = bn.runningVar;
     if (!rm || !rv)
-      throw new QuantError('cannot fold a BatchNorm without running statistics into a conv', 'track_running_stats must be on');
+      throw new QuantError(
+        'cannot fold a BatchNorm without running statistics into a conv',
+        'track_running_stats must be on',
+      );
     const b = convB ?? zeros(rm.shape);
     const gamma = bn.weight ?? zeros(rm.shape).add(1);
     const beta = bn.bias ?? zeros(rm.shape);
@@ -49,9 +52,15 @@ export function fuseConvBnWeights(
 
 /** A new Conv2d (same geometry, with a bias) holding conv + bn folded (torch's fuse_conv_bn_eval). */
 export function fuseConvBn(conv: Conv2d, bn: BatchNorm2d): Conv2d {
-  if (conv.training || bn.training) throw new QuantError('conv + BatchNorm fusion for post-training quantization needs eval mode', 'call model.eval() first');
+  if (conv.training || bn.training)
+    throw new QuantError(
+      'conv + BatchNorm fusion for post-training quantization needs eval mode',
+      'call model.eval() first',
+    );
   if (bn.numFeatures !== conv.outChannels)
-    throw new QuantError(`BatchNorm over ${bn.numFeatures} channels cannot follow a conv with ${conv.outChannels} outputs`);
+    throw new QuantError(
+      `BatchNorm over ${bn.numFeatures} channels cannot follow a conv with ${conv.outChannels} outputs`,
+    );
   const fused = new Conv2d(conv.inChannels, conv.outChannels, conv.kernelSize as [number, number], {
     stride: conv.stride as [number, number],
     padding: conv.padding as [number, number],
@@ -68,7 +77,15 @@ export function fuseConvBn(conv: Conv2d, bn: BatchNorm2d): Conv2d {
 }
 
 const kind = (m: Module): string =>
-  m instanceof Conv2d ? 'conv' : m instanceof BatchNorm2d ? 'bn' : m instanceof ReLU ? 'relu' : m instanceof Linear ? 'linear' : m.constructor.name;
+  m instanceof Conv2d
+    ? 'conv'
+    : m instanceof BatchNorm2d
+      ? 'bn'
+      : m instanceof ReLU
+        ? 'relu'
+        : m instanceof Linear
+          ? 'linear'
+          : m.constructor.name;
 
 /** The fused module for a run of modules, or a QuantError naming the pattern. */
 export function fuseKnown(mods: Module[], names: string[]): Module {

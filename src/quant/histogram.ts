@@ -4,7 +4,7 @@
 // torch's tensor ops and Python's float arithmetic in the same order, quirks included (histc's
 // range is int(min)..int(max)), so the qparams equal PyTorch's.
 import { QuantError } from '../errors.ts';
-import { aten, arange, noGrad, type Tensor, tensor, unary, zeros } from '../tensor/index.ts';
+import { arange, aten, noGrad, type Tensor, tensor, unary, zeros } from '../tensor/index.ts';
 import { Observer, type ObserverFactory, type ObserverOptions } from './observer.ts';
 
 export interface HistogramOptions extends ObserverOptions {
@@ -46,7 +46,7 @@ export class HistogramObserver extends Observer {
       return;
     }
     const [newMin, newMax] = aten('aminmax')(x) as [Tensor, Tensor];
-    let cmin = newMin.minimum(this.minVal);
+    const cmin = newMin.minimum(this.minVal);
     let cmax = newMax.maximum(this.maxVal);
     // _adjust_min_max
     const histBinWidth = this.maxVal.sub(this.minVal).div(this.bins * this.upsampleRate);
@@ -55,7 +55,8 @@ export class HistogramObserver extends Observer {
     cmax = cmax.add(e);
     const startIdx = Math.trunc(unary('round', this.minVal.sub(cmin).div(histBinWidth)).item());
     let combined: Tensor = aten('histc')(x, this.bins, Math.trunc(cmin.item()), Math.trunc(cmax.item()));
-    if (cmin.item() === this.minVal.item() && cmax.item() === this.maxVal.item()) combined = combined.add(this.histogram);
+    if (cmin.item() === this.minVal.item() && cmax.item() === this.maxVal.item())
+      combined = combined.add(this.histogram);
     else combined = this.#combine(combined, downsampleRate, startIdx);
     this.histogram.copy_(combined);
     this.minVal.copy_(cmin);

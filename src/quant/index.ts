@@ -1,7 +1,8 @@
 // graft's quant: int8 quantization on libtorch's quantized kernels, with torch.ao.quantization's
 // observers, qconfigs and module semantics.
 export { engines, livePacked, Packed, setEngine } from './_native.ts';
-export { DynamicQuantizedLinear, type DynamicOptions, type DynamicResult, quantizeDynamic } from './dynamic.ts';
+export { type DynamicOptions, DynamicQuantizedLinear, type DynamicResult, quantizeDynamic } from './dynamic.ts';
+export { ConvReLU2d, fuseConvBn, fuseConvBnWeights, fuseModules, LinearReLU } from './fuse.ts';
 export { HistogramObserver, type HistogramOptions, histogram } from './histogram.ts';
 export {
   isQuantized,
@@ -23,6 +24,7 @@ export {
   qRange,
 } from './observer.ts';
 export { type ActivationObserver, type Backend, defaultQconfig, dynamicQconfig, type QConfig } from './qconfig.ts';
+export { DeQuantize, QFunctional, Quantize, QuantizedConv2d, QuantizedLinear } from './qmodules.ts';
 export {
   dequantize,
   fromIntRepr,
@@ -32,8 +34,6 @@ export {
   qparamsOf,
   quantize,
 } from './qtensor.ts';
-export { ConvReLU2d, fuseConvBn, fuseConvBnWeights, fuseModules, LinearReLU } from './fuse.ts';
-export { DeQuantize, QFunctional, Quantize, QuantizedConv2d, QuantizedLinear } from './qmodules.ts';
 export {
   DeQuantStub,
   FloatFunctional,
@@ -46,5 +46,5 @@ export {
   QuantWrapper,
   quantizable,
 } from './quantizable.ts';
-export { calibrate, convert, type PrepareOptions, prepare, quantizeStatic } from './static.ts';
 export { loadQuantized, readSpec, saveQuantized, stateDictBytes } from './save.ts';
+export { calibrate, convert, type PrepareOptions, prepare, quantizeStatic } from './static.ts';

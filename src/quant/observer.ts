@@ -69,8 +69,7 @@ export abstract class Observer extends Module {
   /** The qparams as quantize() takes them (per-tensor: plain numbers, as torch's float()/int()). */
   qparams(axis = 0): QParams {
     const { scale, zeroPoint } = this.calculateQparams();
-    if (!this.perChannel)
-      return { scheme: 'per_tensor', scale: scale.item(), zeroPoint: zeroPoint.item() };
+    if (!this.perChannel) return { scheme: 'per_tensor', scale: scale.item(), zeroPoint: zeroPoint.item() };
     return { scheme: 'per_channel', scales: scale.to('float64'), zeroPoints: zeroPoint.to('int64'), axis };
   }
 
@@ -88,7 +87,8 @@ export abstract class Observer extends Module {
       if (this.qscheme === 'per_tensor_symmetric' || this.qscheme === 'per_channel_symmetric') {
         maxPos = maximum(minNeg.neg(), maxPos);
         scale = maximum(maxPos.div((this.quantMax - this.quantMin) / 2), this.eps);
-        const zp = this.dtype === 'quint8' ? (this.#customRange ? Math.floor((this.quantMin + this.quantMax) / 2) : 128) : 0;
+        const zp =
+          this.dtype === 'quint8' ? (this.#customRange ? Math.floor((this.quantMin + this.quantMax) / 2) : 128) : 0;
         zeroPoint = zeros(minNeg.shape, { dtype: 'int64' }).fill_(zp);
       } else {
         scale = maximum(maxPos.sub(minNeg).div(this.quantMax - this.quantMin), this.eps);

@@ -1,8 +1,8 @@
 // QConfigs: which observer makes activation qparams and which makes weight qparams, as
 // torch.ao.quantization's presets (get_default_qconfig, default_dynamic_qconfig, ...).
 import { QuantError } from '../errors.ts';
-import { type ObserverFactory, minMax, perChannelMinMax } from './observer.ts';
 import { histogram } from './histogram.ts';
+import { minMax, type ObserverFactory, perChannelMinMax } from './observer.ts';
 
 export interface QConfig {
   activation: ObserverFactory;

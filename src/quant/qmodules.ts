@@ -3,17 +3,27 @@
 // tensors: the int8 `weight` with `weight_scale` / `weight_zero_point`, the float `bias`, and the
 // output `scale` / `zero_point` (torch's key names for the last two).
 import { QuantError } from '../errors.ts';
-import { Module, type Conv2d, type Linear } from '../nn/index.ts';
+import { type Conv2d, type Linear, Module } from '../nn/index.ts';
 import { aten, type Tensor, tensor } from '../tensor/index.ts';
 import { type Packed, qcall } from './_native.ts';
 import { QuantizedModule } from './module.ts';
 import type { Observer } from './observer.ts';
 import type { QConfig } from './qconfig.ts';
-import { fromIntRepr, intRepr, type QParams, qparamsFromTensors, qparamsOf, qparamsToTensors, quantize, QDTYPE_CODE } from './qtensor.ts';
+import {
+  fromIntRepr,
+  intRepr,
+  QDTYPE_CODE,
+  type QParams,
+  qparamsFromTensors,
+  qparamsOf,
+  qparamsToTensors,
+  quantize,
+} from './qtensor.ts';
 
 /** The output qparams an activation observer settled on (torch: float(scale), int(zero_point)). */
 export function outputQparams(obs: Observer | undefined, where: string): { scale: number; zeroPoint: number } {
-  if (!obs) throw new QuantError(`${where} has no activation observer`, 'run prepare() and calibrate() before convert()');
+  if (!obs)
+    throw new QuantError(`${where} has no activation observer`, 'run prepare() and calibrate() before convert()');
   const qp = obs.qparams();
   if (qp.scheme !== 'per_tensor') throw new QuantError(`${where}: activation qparams must be per-tensor`);
   return { scale: qp.scale, zeroPoint: qp.zeroPoint };
@@ -60,7 +70,8 @@ abstract class PackedOutputModule extends QuantizedModule {
     this.packed = undefined;
   }
   protected ready(): Packed {
-    if (!this.packed) throw new QuantError(`this quantized ${this.constructor.name} was released`, 'call repack() first');
+    if (!this.packed)
+      throw new QuantError(`this quantized ${this.constructor.name} was released`, 'call repack() first');
     return this.packed;
   }
   protected outScale(): number {
@@ -75,7 +86,14 @@ export class QuantizedLinear extends PackedOutputModule {
   readonly relu: boolean;
   #out: [number, number];
 
-  constructor(inF: number, outF: number, qweight: Tensor, bias: Tensor | undefined, out: { scale: number; zeroPoint: number }, relu = false) {
+  constructor(
+    inF: number,
+    outF: number,
+    qweight: Tensor,
+    bias: Tensor | undefined,
+    out: { scale: number; zeroPoint: number },
+    relu = false,
+  ) {
     super(qweight, bias, out);
     this.inFeatures = inF;
     this.outFeatures = outF;
@@ -117,7 +135,15 @@ export class QuantizedConv2d extends PackedOutputModule {
   #out: [number, number];
 
   constructor(
-    geometry: { inChannels: number; outChannels: number; kernelSize: number[]; stride: number[]; padding: number[]; dilation: number[]; groups: number },
+    geometry: {
+      inChannels: number;
+      outChannels: number;
+      kernelSize: number[];
+      stride: number[];
+      padding: number[];
+      dilation: number[];
+      groups: number;
+    },
     qweight: Tensor,
     bias: Tensor | undefined,
     out: { scale: number; zeroPoint: number },
@@ -155,7 +181,16 @@ export class QuantizedConv2d extends PackedOutputModule {
   repack(): void {
     this.releasePacked();
     this.#out = [this.outScale(), this.zeroPoint.item()];
-    this.packed = qcall('quantized::conv2d_prepack', '', this.quantizedWeight(), this.bias, this.stride, this.padding, this.dilation, this.groups);
+    this.packed = qcall(
+      'quantized::conv2d_prepack',
+      '',
+      this.quantizedWeight(),
+      this.bias,
+      this.stride,
+      this.padding,
+      this.dilation,
+      this.groups,
+    );
   }
 
   forward(x: Tensor): Tensor {

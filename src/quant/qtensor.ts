@@ -14,8 +14,7 @@ export type QParams =
 
 export function quantize(x: Tensor, qp: QParams, dtype: QDType): Tensor {
   const f = x.float();
-  if (qp.scheme === 'per_tensor')
-    return aten('quantize_per_tensor')(f, qp.scale, qp.zeroPoint, QDTYPE_CODE[dtype]);
+  if (qp.scheme === 'per_tensor') return aten('quantize_per_tensor')(f, qp.scale, qp.zeroPoint, QDTYPE_CODE[dtype]);
   return aten('quantize_per_channel')(f, qp.scales, qp.zeroPoints, qp.axis, QDTYPE_CODE[dtype]);
 }
 
@@ -51,6 +50,7 @@ export function qparamsToTensors(qp: QParams): { scale: Tensor; zeroPoint: Tenso
 }
 
 export function qparamsFromTensors(scale: Tensor, zeroPoint: Tensor, axis = 0): QParams {
-  if (scale.ndim === 0) return { scheme: 'per_tensor', scale: scale.item() as number, zeroPoint: zeroPoint.item() as number };
+  if (scale.ndim === 0)
+    return { scheme: 'per_tensor', scale: scale.item() as number, zeroPoint: zeroPoint.item() as number };
   return { scheme: 'per_channel', scales: scale.to('float64'), zeroPoints: zeroPoint.to('int64'), axis };
 }

@@ -3,7 +3,7 @@
 // own output qparams) and fuseModel() listing the conv + bn + relu runs. A form shares the
 // original's layers; fusion replaces them in the form only, so the float model is left as it was.
 import { QuantError } from '../errors.ts';
-import { BasicBlock, Bottleneck, CifarNet, ResNet } from '../models/index.ts';
+import { BasicBlock, type Bottleneck, CifarNet, ResNet } from '../models/index.ts';
 import { BatchNorm2d, Conv2d, Identity, Linear, Module, ReLU, Sequential } from '../nn/index.ts';
 import { F, type Tensor } from '../tensor/index.ts';
 import { fuseKnown, fuseModules } from './fuse.ts';
@@ -75,7 +75,10 @@ export class QuantizableBasicBlock extends QuantizableModel {
     return this.addRelu.addRelu(out, identity);
   }
   fuseModel(): void {
-    fuseModules(this, [['conv1', 'bn1', 'relu'], ['conv2', 'bn2']]);
+    fuseModules(this, [
+      ['conv1', 'bn1', 'relu'],
+      ['conv2', 'bn2'],
+    ]);
     if (this.downsample) fuseModules(this.downsample, [['0', '1']]);
   }
 }
@@ -114,14 +117,19 @@ export class QuantizableBottleneck extends QuantizableModel {
     return this.skipAddRelu.addRelu(out, identity);
   }
   fuseModel(): void {
-    fuseModules(this, [['conv1', 'bn1', 'relu1'], ['conv2', 'bn2', 'relu2'], ['conv3', 'bn3']]);
+    fuseModules(this, [
+      ['conv1', 'bn1', 'relu1'],
+      ['conv2', 'bn2', 'relu2'],
+      ['conv3', 'bn3'],
+    ]);
     if (this.downsample) fuseModules(this.downsample, [['0', '1']]);
   }
 }
 
 // a Sequential of the same children: fusing the twin leaves the original's children in place
 function twinSequential(s: Module): Sequential {
-  if (!(s instanceof Sequential)) throw new QuantError(`a residual downsample must be a Sequential, got ${s.constructor.name}`);
+  if (!(s instanceof Sequential))
+    throw new QuantError(`a residual downsample must be a Sequential, got ${s.constructor.name}`);
   return new Sequential(...[...s]);
 }
 
@@ -145,7 +153,9 @@ export class QuantizableResNet extends QuantizableModel {
       this.registerModule(
         `layer${i + 1}`,
         new Sequential(
-          ...[...layer].map((b) => (b instanceof BasicBlock ? new QuantizableBasicBlock(b) : new QuantizableBottleneck(b as Bottleneck))),
+          ...[...layer].map((b) =>
+            b instanceof BasicBlock ? new QuantizableBasicBlock(b) : new QuantizableBottleneck(b as Bottleneck),
+          ),
         ),
       ),
     );
@@ -163,7 +173,8 @@ export class QuantizableResNet extends QuantizableModel {
   }
   fuseModel(): void {
     fuseModules(this, [['conv1', 'bn1', 'relu']]);
-    for (const m of this.modules()) if (m instanceof QuantizableBasicBlock || m instanceof QuantizableBottleneck) m.fuseModel();
+    for (const m of this.modules())
+      if (m instanceof QuantizableBasicBlock || m instanceof QuantizableBottleneck) m.fuseModel();
   }
 }
 
@@ -197,7 +208,12 @@ export class QuantizableCifarNet extends QuantizableModel {
     return m('dequant').call(m('fc3').call(x));
   }
   fuseModel(): void {
-    fuseModules(this, [['conv1', 'relu1'], ['conv2', 'relu2'], ['fc1', 'relu3'], ['fc2', 'relu4']]);
+    fuseModules(this, [
+      ['conv1', 'relu1'],
+      ['conv2', 'relu2'],
+      ['fc1', 'relu3'],
+      ['fc2', 'relu4'],
+    ]);
   }
 }
 
@@ -224,10 +240,19 @@ export class QuantWrapper extends QuantizableModel {
       if (m instanceof Sequential) {
         const kids = [...m.namedChildren()];
         for (let i = 0; i < kids.length; i++) {
-          const run = runAt(kids.map(([, k]) => k), i);
+          const run = runAt(
+            kids.map(([, k]) => k),
+            i,
+          );
           if (run < 2) continue;
           const names = kids.slice(i, i + run).map(([n]) => n);
-          m.registerModule(names[0]!, fuseKnown(kids.slice(i, i + run).map(([, k]) => k), names.map((n) => (name ? `${name}.${n}` : n))));
+          m.registerModule(
+            names[0]!,
+            fuseKnown(
+              kids.slice(i, i + run).map(([, k]) => k),
+              names.map((n) => (name ? `${name}.${n}` : n)),
+            ),
+          );
           for (const n of names.slice(1)) m.registerModule(n, new Identity());
           i += run - 1;
         }

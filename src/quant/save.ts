@@ -40,7 +40,12 @@ export function readSpec(path: string): QuantSpec | undefined {
 export function loadQuantized(path: string, floatModel: Module): Module {
   if (!existsSync(path)) throw new CheckpointError(path, 'no such file');
   const spec = readSpec(path);
-  if (!spec) throw new CheckpointError(path, 'not a quantized model (no graft.quantization metadata)', 'load it as a float model');
+  if (!spec)
+    throw new CheckpointError(
+      path,
+      'not a quantized model (no graft.quantization metadata)',
+      'load it as a float model',
+    );
   floatModel.eval();
   let model: Module;
   if (spec.mode === 'dynamic') {

@@ -5,10 +5,10 @@ import { QuantError } from '../errors.ts';
 import { BatchNorm2d, Conv2d, Linear, type Module } from '../nn/index.ts';
 import { noGrad, type Tensor } from '../tensor/index.ts';
 import { ConvReLU2d, LinearReLU } from './fuse.ts';
+import { type QuantSpec, setSpec } from './module.ts';
 import type { Observer } from './observer.ts';
 import { type ActivationObserver, type Backend, defaultQconfig, type QConfig } from './qconfig.ts';
-import { type QuantSpec, setSpec } from './module.ts';
-import { DeQuantize, QFunctional, Quantize, QuantizedConv2d, QuantizedLinear, outputQparams } from './qmodules.ts';
+import { DeQuantize, outputQparams, QFunctional, Quantize, QuantizedConv2d, QuantizedLinear } from './qmodules.ts';
 import { DeQuantStub, FloatFunctional, type QuantizableModel, QuantStub, quantizable } from './quantizable.ts';
 
 export interface PrepareOptions {
@@ -85,7 +85,8 @@ function observerOf(m: Module, hooked: Map<Module, { obs: Observer }> | undefine
 /** Swaps the prepared model's modules for quantized ones, in place; returns the model. */
 export function convert<M extends Module>(prepared: M): M {
   const { qconfig, spec } = qconfigs.get(prepared) ?? {};
-  if (!qconfig) throw new QuantError('convert() needs a model from prepare()', 'call quant.prepare(model) and calibrate first');
+  if (!qconfig)
+    throw new QuantError('convert() needs a model from prepare()', 'call quant.prepare(model) and calibrate first');
   const hooked = watched.get(prepared);
   const observerOf_ = (m: Module) => observerOf(m, hooked);
   const swaps: [string, Module][] = [];
@@ -119,7 +120,11 @@ export function convert<M extends Module>(prepared: M): M {
 }
 
 /** prepare + calibrate + convert in one call: the quantized model (a new form sharing nothing float). */
-export function quantizeStatic(model: Module, batches: Iterable<Tensor>, o: PrepareOptions & { limit?: number } = {}): QuantizableModel {
+export function quantizeStatic(
+  model: Module,
+  batches: Iterable<Tensor>,
+  o: PrepareOptions & { limit?: number } = {},
+): QuantizableModel {
   const prepared = prepare(model, o);
   calibrate(prepared, batches, { limit: o.limit });
   return convert(prepared);

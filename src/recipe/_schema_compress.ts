@@ -8,7 +8,9 @@ export const PruneSpec = z
     target: prob().describe('sparsity reached at the end of the phase (0.5: half the weights zero)'),
     steps: int(1)
       .optional()
-      .describe("pruning rounds, spread over the phase's epochs (default: one per epoch); each fine-tunes after pruning"),
+      .describe(
+        "pruning rounds, spread over the phase's epochs (default: one per epoch); each fine-tunes after pruning",
+      ),
     method: z
       .enum(['l1', 'global', 'random', 'ln-structured'])
       .optional()
@@ -19,7 +21,9 @@ export const PruneSpec = z
     modules: z
       .array(str())
       .optional()
-      .describe('module paths whose Conv2d / Linear weights are pruned (themselves or below); default: all but the classifier'),
+      .describe(
+        'module paths whose Conv2d / Linear weights are pruned (themselves or below); default: all but the classifier',
+      ),
     exclude: z.array(str()).optional().describe('module paths never pruned'),
   })
   .describe('prune while this phase trains (torch.nn.utils.prune masks; baked into the weights at the end of the run)');
@@ -28,7 +32,9 @@ export const QuantizeSpec = z
   .strictObject({
     mode: z
       .enum(['dynamic', 'static'])
-      .describe("'dynamic': int8 Linear layers (transformers); 'static': int8 convs and linears with calibration (conv nets)"),
+      .describe(
+        "'dynamic': int8 Linear layers (transformers); 'static': int8 convs and linears with calibration (conv nets)",
+      ),
     backend: z
       .enum(['fbgemm', 'x86', 'qnnpack', 'onednn'])
       .optional()
@@ -41,4 +47,6 @@ export const QuantizeSpec = z
     perChannel: bool().optional().describe('dynamic: per-channel weight scales (default false, as quantize_dynamic)'),
     save: bool().optional().describe('write model.int8.safetensors to the run folder (default true)'),
   })
-  .describe('quantize the trained model to int8; size, accuracy and latency before and after go to metrics and the report');
+  .describe(
+    'quantize the trained model to int8; size, accuracy and latency before and after go to metrics and the report',
+  );

@@ -44,7 +44,8 @@ export function checkCausalLMRecipe(r: Recipe): void {
     );
   if (!lm && r.data.kind === 'causal-lm')
     throw new RecipeError('task', 'data.kind causal-lm is next-token data: set task: causal-lm');
-  if (lm && !r.data.tokenizer && !hfDirOf(r))
+  // a model.pretrained folder may not exist yet when the recipe is checked: its tokenizer is looked for at build
+  if (lm && !r.data.tokenizer && !r.model.pretrained)
     throw new RecipeError(
       'data.tokenizer',
       'causal-LM data needs a tokenizer',
@@ -66,6 +67,12 @@ export interface LMSets {
 
 /** The causal-LM datasets of a recipe (valRatio splits documents' blocks, seeded). */
 export function causalLMSets(d: RecipeData, seed: number, hfDir?: string): LMSets {
+  if (!d.tokenizer && !hfDir)
+    throw new RecipeError(
+      'data.tokenizer',
+      'causal-LM data needs a tokenizer, and model.pretrained is no Hugging Face folder (no config.json) to take it from',
+      'give data.tokenizer: a tokenizer.json or a folder holding one',
+    );
   const tokenizer = atPath('data.tokenizer', () =>
     TextTokenizer.load((d.tokenizer as string | undefined) ?? (hfDir as string)),
   );
@@ -179,7 +186,7 @@ export function hfDirOf(r: Recipe): string | undefined {
 /**
  * A causal LM from a Hugging Face folder: the class and sizes from its config.json (model.name must
  * be that family), the weights loaded one tensor at a time in model.options.dtype (default
- * float32). With bf16 weights and fp32Head, an untied output layer is kept in float32 (seed 002's
+ * float32). With bf16 weights and fp32Head, an untied output layer is kept in float32 (as PyTorch's
  * lm_head.float()); a tied one is used as fp32 where it is applied.
  */
 export function hfCausalLM(r: Recipe, dir: string): { model: Module; files: string[] } {

@@ -9,7 +9,15 @@ import * as models from '../models/index.ts';
 import { Conv2d, Linear, type Module } from '../nn/index.ts';
 import * as prune from '../prune/index.ts';
 import * as quant from '../quant/index.ts';
-import { appendText, formatRecord, METRICS_FILE, type MetricsRecord, type ModelMeasure, type PruneRecord, type QuantizeRecord } from '../report/index.ts';
+import {
+  appendText,
+  formatRecord,
+  METRICS_FILE,
+  type MetricsRecord,
+  type ModelMeasure,
+  type PruneRecord,
+  type QuantizeRecord,
+} from '../report/index.ts';
 import { noGrad, tidy } from '../tensor/index.ts';
 import { type Callback, disposeBatch, type Trainer, toBatch } from '../train/index.ts';
 import { evaluateModel } from './evaluate.ts';
@@ -37,10 +45,18 @@ export function prunePhases(r: Recipe): PrunePhase[] {
     if (p.prune) {
       const at = `phases[${i}].prune`;
       if (!byEpochs || p.epochs === undefined)
-        throw new RecipeError(at, 'a pruning phase and the phases before it need epochs (not steps)', 'give each phase epochs: N');
+        throw new RecipeError(
+          at,
+          'a pruning phase and the phases before it need epochs (not steps)',
+          'give each phase epochs: N',
+        );
       const rounds = p.prune.steps ?? p.epochs;
       if (rounds > p.epochs)
-        throw new RecipeError(`${at}.steps`, `${rounds} pruning rounds do not fit in ${p.epochs} epochs`, 'at most one round per epoch');
+        throw new RecipeError(
+          `${at}.steps`,
+          `${rounds} pruning rounds do not fit in ${p.epochs} epochs`,
+          'at most one round per epoch',
+        );
       out.push({ index: i, name: p.name, spec: p.prune, start, epochs: p.epochs, rounds });
     }
     if (p.epochs === undefined) byEpochs = false;
@@ -48,10 +64,18 @@ export function prunePhases(r: Recipe): PrunePhase[] {
   });
   if (out.length) {
     if (r.train?.export && r.train.export.weights === 'best')
-      throw new RecipeError('train.export.weights', "'best' is not supported with pruning phases", "export the 'last' weights (the pruned ones)");
+      throw new RecipeError(
+        'train.export.weights',
+        "'best' is not supported with pruning phases",
+        "export the 'last' weights (the pruned ones)",
+      );
   }
   if (r.quantize && (r.train?.device ?? 'cpu') !== 'cpu')
-    throw new RecipeError('quantize', 'int8 kernels run on the CPU', "train on the CPU or quantize later with 'graft eval --quantize'");
+    throw new RecipeError(
+      'quantize',
+      'int8 kernels run on the CPU',
+      "train on the CPU or quantize later with 'graft eval --quantize'",
+    );
   return out;
 }
 
@@ -159,8 +183,17 @@ class PruneCallback implements Callback {
   }
 }
 
+/** model(input), or model(...input) for an array (the trainer's default forward). */
+export const plainForward: Trainer['forwardFn'] = (model, input) =>
+  Array.isArray(input) ? (model.call as (...a: unknown[]) => unknown)(...input) : model.call(input);
+
 /** Median milliseconds of a forward pass over one batch (a warm-up pass first). */
-export async function latency(model: Module, loader: DataLoader | undefined, forward: Trainer['forwardFn'], runs = 5): Promise<number | undefined> {
+export async function latency(
+  model: Module,
+  loader: DataLoader | undefined,
+  forward: Trainer['forwardFn'],
+  runs = 5,
+): Promise<number | undefined> {
   if (!loader) return undefined;
   for await (const raw of loader.iterate({ epoch: 0 })) {
     try {
@@ -196,7 +229,10 @@ async function measure(model: Module, t: Trainer, valid: DataLoader | undefined)
 }
 
 /** The first `n` training batches' inputs, for calibration. */
-export async function calibrationInputs(loader: DataLoader, n: number): Promise<{ inputs: unknown[]; dispose(): void }> {
+export async function calibrationInputs(
+  loader: DataLoader,
+  n: number,
+): Promise<{ inputs: unknown[]; dispose(): void }> {
   const raws: unknown[] = [];
   const inputs: unknown[] = [];
   for await (const raw of loader.iterate({ epoch: 0 })) {
@@ -204,7 +240,12 @@ export async function calibrationInputs(loader: DataLoader, n: number): Promise<
     inputs.push(toBatch(raw).input);
     if (inputs.length >= n) break;
   }
-  return { inputs, dispose: () => raws.forEach((r) => disposeBatch(r)) };
+  return {
+    inputs,
+    dispose: () => {
+      for (const r of raws) disposeBatch(r);
+    },
+  };
 }
 
 class QuantizeCallback implements Callback {
@@ -234,7 +275,10 @@ class QuantizeCallback implements Callback {
       const calib = await calibrationInputs(this.train, this.spec.calibrationBatches ?? 8);
       let q: Module;
       try {
-        const prepared = quant.prepare(model, { backend: this.spec.backend ?? 'fbgemm', activation: this.spec.observer ?? 'histogram' });
+        const prepared = quant.prepare(model, {
+          backend: this.spec.backend ?? 'fbgemm',
+          activation: this.spec.observer ?? 'histogram',
+        });
         calibrationBatches = quant.calibrate(prepared, calib.inputs as never[]);
         q = quant.convert(prepared);
       } finally {
@@ -274,7 +318,7 @@ export function compressCallbacks(
       try {
         quant.quantizable(model);
       } catch (e) {
-        throw new RecipeError('quantize.mode', (e as Error).message, "use mode: dynamic for models without convs");
+        throw new RecipeError('quantize.mode', (e as Error).message, 'use mode: dynamic for models without convs');
       }
     out.push(new QuantizeCallback(r.quantize, o.outDir, o.train, o.valid));
   }

@@ -20,6 +20,7 @@ import {
   stateDictTensors,
 } from '../train/index.ts';
 import { evaluateCausalLM, hfCausalLM, hfDirOf, isCausalLM } from './causal_lm.ts';
+import { loadInt8 } from './compress_eval.ts';
 import { type BuiltData, buildData, type Split } from './data.ts';
 import { type LoadedRecipe, loadRecipe } from './load.ts';
 import { buildModel, rebuildFromConfig } from './model.ts';
@@ -49,8 +50,8 @@ export async function evaluateModel(
 
 export interface EvalOptions {
   split?: Split;
-  /** run folders: 'model' (the exported model, default), 'best' or 'last' (checkpoints) */
-  weights?: 'model' | 'best' | 'last';
+  /** run folders: 'model' (the exported model, default), 'best' or 'last' (checkpoints), 'int8' (model.int8.safetensors) */
+  weights?: 'model' | 'best' | 'last' | 'int8';
   /** evaluate only N samples of the split (seeded pick) */
   limit?: number;
 }
@@ -107,6 +108,7 @@ export async function evaluateRun(runDir: string, o: EvalOptions = {}): Promise<
   const weights = o.weights ?? 'model';
   let model: Module;
   if (weights === 'model') model = loadModel(runDir, { build: rebuildFromConfig }).model;
+  else if (weights === 'int8') model = loadInt8(runDir);
   else {
     const file = join(runDir, 'checkpoints', `${weights}.pth`);
     if (!existsSync(file)) throw new RecipeError(runDir, `no checkpoints/${weights}.pth`);
@@ -131,7 +133,12 @@ export async function evaluateRun(runDir: string, o: EvalOptions = {}): Promise<
     return {
       split,
       source: 'run',
-      weights: weights === 'model' ? join(runDir, config.weights) : weights,
+      weights:
+        weights === 'model'
+          ? join(runDir, config.weights)
+          : weights === 'int8'
+            ? join(runDir, 'model.int8.safetensors')
+            : weights,
       metrics,
       classes,
     };

@@ -4,7 +4,7 @@
 // counts, a hash of the samples) kept inside each checkpoint so a resume on other data is refused.
 import { createHash } from 'node:crypto';
 import YAML from 'yaml';
-import { ImageArrayDataset, ImageDataset, TextDataset } from '../data/index.ts';
+import { CausalLMDataset, ImageArrayDataset, ImageDataset, TextDataset } from '../data/index.ts';
 import { RecipeError } from '../errors.ts';
 import { TrainError } from '../train/index.ts';
 import type { BuiltData } from './data.ts';
@@ -193,6 +193,12 @@ function splitFingerprint(ds: unknown): SplitFingerprint | undefined {
     for (const s of ds.samples) h.update(`${s.file.slice(base.length)}\t${s.label}\n`);
   } else if (ds instanceof TextDataset) {
     for (const s of ds.samples) h.update(`${s.text}\t${s.pair ?? ''}\t${s.label}\n`);
+  } else if (ds instanceof CausalLMDataset) {
+    // the tokens and which of them are trained on
+    for (const e of ds.examples)
+      h.update(new Uint8Array(e.ids.buffer, e.ids.byteOffset, e.ids.byteLength))
+        .update(new Uint8Array(e.labels.buffer, e.labels.byteOffset, e.labels.byteLength))
+        .update('\n');
   } else if (ds instanceof ImageArrayDataset) {
     for (let i = 0; i < ds.length; i++) h.update(ds.image(i).data).update(`\t${ds.targets[i]}\n`);
   } else h.update(JSON.stringify(d.targets ?? []));

@@ -78,7 +78,13 @@ export function compressSection(records: { type: string }[]): string {
       table(
         ['model', 'size', 'eval accuracy', 'eval loss', 'latency / batch'],
         [
-          ['float32', mib(q.float.bytes), pct(q.float.accuracy), q.float.loss?.toFixed(4) ?? '-', ms(q.float.msPerBatch)],
+          [
+            'float32',
+            mib(q.float.bytes),
+            pct(q.float.accuracy),
+            q.float.loss?.toFixed(4) ?? '-',
+            ms(q.float.msPerBatch),
+          ],
           ['int8', mib(q.int8.bytes), pct(q.int8.accuracy), q.int8.loss?.toFixed(4) ?? '-', ms(q.int8.msPerBatch)],
           ['float / int8', ratio(q.float.bytes, q.int8.bytes), '', '', ratio(q.float.msPerBatch, q.int8.msPerBatch)],
         ],

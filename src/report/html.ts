@@ -1,6 +1,6 @@
 // The HTML report: one self-contained file (inline CSS and SVG charts, no script, no network).
-import { compressSection } from './compress.ts';
 import { buildCharts, phaseBoundaries } from './charts.ts';
+import { compressSection } from './compress.ts';
 import { confusionSection } from './confusion.ts';
 import { writeFileAtomic } from './files.ts';
 import { type LoadSummary, loadSection } from './load.ts';

@@ -6,6 +6,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { finishedPrefix, run } from '../../src/cli/generate.ts';
+import { run as predict } from '../../src/cli/predict.ts';
 import { byteLevelBpeJson, TextTokenizer } from '../../src/data/tokenizer.ts';
 import { generate, type LlamaForCausalLM, llama, toHfDir } from '../../src/models/index.ts';
 import { manualSeed, noGrad, tensor } from '../../src/tensor/index.ts';
@@ -114,6 +115,14 @@ describe('graft generate', () => {
     const stopIds = tok.encode(stopText, null, { addSpecialTokens: false }).ids;
     assert.deepEqual(cut!.tokens, finishedPrefix(full!.tokens, new Set(), [stopIds]));
     assert.ok(cut!.tokens.length <= 3);
+  });
+
+  test('graft predict RUN PROMPT... continues prompts like graft generate', async () => {
+    const viaGenerate = await gen(RUN, '--prompt', 'hello', '--prompt', 'the cat');
+    const r = await capture(() => predict([RUN, 'hello', 'the cat', '--json']));
+    assert.equal(r.code, 0, r.err);
+    assert.deepEqual(JSON.parse(r.out), viaGenerate);
+    assert.equal((await capture(() => predict([HF, 'hello', '--top-k', '3']))).code, 2);
   });
 
   test('usage errors give 2, a folder that is no causal LM gives 1', async () => {

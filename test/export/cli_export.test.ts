@@ -1,7 +1,7 @@
 // `graft export RUN_DIR --format ...`: ONNX that onnxruntime runs to graft's logits, safetensors and
 // .pth state dicts (int8 with --quantize), a Hugging Face folder; clear errors. And the serving example.
 import assert from 'node:assert/strict';
-import { existsSync, mkdirSync, readFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import type { AddressInfo } from 'node:net';
 import { join } from 'node:path';
 import { after, before, test } from 'node:test';
@@ -99,6 +99,12 @@ test('--format safetensors / pth: the state dict; --quantize int8 stores int8 Li
   assert.equal(q.get('fc1.weight')!.dtype, 'int8');
   assert.ok(q.has('fc1.weight_scale') && q.has('fc1.weight_zero_point'));
   assert.equal(q.get('conv1.weight')!.dtype, 'float32');
+  const onnx = await graft('export', run, '--format', 'onnx', '--quantize', 'int8');
+  assert.equal(onnx.code, 0, onnx.err);
+  const ops = decodeModel(readFileSync(join(run, 'export', 'model.int8.onnx'))).graph.node.map(
+    (n: { opType: string }) => n.opType,
+  );
+  assert.ok(ops.includes('MatMulInteger'));
 });
 
 test('--format hf: a BERT run becomes a Hugging Face folder with its tokenizer files', async () => {
@@ -118,7 +124,7 @@ test('--format hf: a BERT run becomes a Hugging Face folder with its tokenizer f
   assert.deepEqual(a.toArray(), b.toArray());
 });
 
-test('errors: an unknown format, a folder without a model, --quantize with onnx, hf for an image model', async () => {
+test('errors: an unknown format, a folder without a model, --quantize with hf or not int8, hf for an image model', async () => {
   let r = await graft('export', run, '--format', 'onx');
   assert.equal(r.code, 2);
   assert.match(r.err, /unknown format 'onx'.*did you mean 'onnx'/);
@@ -127,7 +133,13 @@ test('errors: an unknown format, a folder without a model, --quantize with onnx,
   r = await graft('export', empty, '--format', 'onnx');
   assert.equal(r.code, 1);
   assert.match(r.err, /holds no trained model/);
-  r = await graft('export', run, '--format', 'onnx', '--quantize', 'int8');
+  writeFileSync(join(empty, 'config.json'), readFileSync(join(run, 'config.json')));
+  r = await graft('export', empty, '--format', 'safetensors');
+  assert.equal(r.code, 1);
+  assert.match(r.err, /has a config\.json but no model\.safetensors/);
+  r = await graft('export', bert, '--format', 'hf', '--quantize', 'int8');
+  assert.equal(r.code, 2);
+  r = await graft('export', run, '--format', 'onnx', '--quantize', 'int4');
   assert.equal(r.code, 2);
   r = await graft('export', run, '--format', 'hf');
   assert.equal(r.code, 1);
@@ -162,4 +174,35 @@ test('examples/serve_onnx.mjs serves an exported model: POST /predict gives its 
   } finally {
     server.close();
   }
+});
+
+test('a GPT-2 run: --format onnx takes input_ids + attention_mask of any length; --format hf copies the tokenizer', async () => {
+  const gpt = join(dir, 'gpt2');
+  mkdirSync(gpt);
+  const config = { n_embd: 16, n_layer: 1, n_head: 2, vocab_size: 50, n_positions: 32 };
+  const lm = models.create('gpt2', { config });
+  saveModel(gpt, lm, {
+    architecture: 'gpt2',
+    modelOptions: { config, numClasses: undefined },
+    task: 'causal-lm',
+    preprocessing: { kind: 'causal-lm' },
+  });
+  lm.dispose();
+  writeFileSync(join(gpt, 'tokenizer.json'), '{"version": "1.0"}');
+  const onnx = join(dir, 'gpt2.onnx');
+  let r = await graft('export', gpt, '--format', 'onnx', '--out', onnx);
+  assert.equal(r.code, 0, r.err);
+  const { model } = loadModel(gpt, { build: rebuildFromConfig });
+  const ids = randint(0, 50, [2, 7]);
+  const mask = fromArray(
+    BigInt64Array.from({ length: 14 }, (_, i) => (i < 12 ? 1n : 0n)),
+    [2, 7],
+  );
+  const want = noGrad(() => (model.call({ inputIds: ids, attentionMask: mask }) as { logits: Tensor }).logits);
+  assertClose((await runOnnx(onnx, { input_ids: ids, attention_mask: mask })).logits!, want);
+  const hf = join(dir, 'gpt2-hf');
+  r = await graft('export', gpt, '--format', 'hf', '--out', hf);
+  assert.equal(r.code, 0, r.err);
+  assert.equal(JSON.parse(readFileSync(join(hf, 'config.json'), 'utf8')).model_type, 'gpt2');
+  assert.equal(readFileSync(join(hf, 'tokenizer.json'), 'utf8'), '{"version": "1.0"}');
 });

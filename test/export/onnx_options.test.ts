@@ -1,10 +1,11 @@
 // exportOnnx's options and errors: BatchNorm folding, opset 13, a fixed batch size, unmappable ops.
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import { toOnnx, UnsupportedOpError } from '../../src/export/index.ts';
+import { exportOnnx, toOnnx, UnsupportedOpError } from '../../src/export/index.ts';
 import { decodeModel } from '../../src/export/onnx_proto.ts';
 import * as models from '../../src/models/index.ts';
 import { BatchNorm2d, Conv2d, Module, ReLU, Sequential } from '../../src/nn/index.ts';
+import { quantizeDynamic } from '../../src/quant/index.ts';
 import { aten, manualSeed, noGrad, rand, randint, randn, type Tensor } from '../../src/tensor/index.ts';
 import { assertClose, runOnnx } from './_ort.ts';
 
@@ -105,4 +106,55 @@ test('dropout is the identity in the exported (eval-mode) graph, and the trainin
     (await runOnnx(r.model, { input: x })).output!,
     noGrad(() => m.eval().call(x)),
   );
+});
+
+test('externalData: the weights go to PATH.data, which onnxruntime reads beside the model', async () => {
+  const { mkdtempSync, readFileSync, statSync } = await import('node:fs');
+  const { join } = await import('node:path');
+  const { tmpdir } = await import('node:os');
+  const dir = mkdtempSync(join(tmpdir(), 'graft-onnx-ext-'));
+  const m = models.create('cifar_net', { numClasses: 3 }).eval();
+  const file = join(dir, 'm.onnx');
+  const info = exportOnnx(m, randn([1, 3, 32, 32]), file, { externalData: true });
+  assert.equal(info.dataFile, `${file}.data`);
+  const weight = decodeModel(readFileSync(file)).graph.initializer.find(
+    (t: { name: string }) => t.name === 'fc1.weight',
+  );
+  assert.equal(weight.dataLocation, 1);
+  assert.equal(weight.externalData[0].value, 'm.onnx.data');
+  assert.ok(statSync(file).size < 10_000 && statSync(`${file}.data`).size > 200_000);
+  const x = randn([2, 3, 32, 32]);
+  assertClose(
+    (await runOnnx(file, { input: x })).output!,
+    noGrad(() => m.call(x)),
+  );
+});
+
+test('dynamic int8 Linear layers (quant.quantizeDynamic) export as DynamicQuantizeLinear + MatMulInteger', async () => {
+  manualSeed(4);
+  const config = {
+    hidden_size: 64,
+    num_hidden_layers: 2,
+    num_attention_heads: 4,
+    intermediate_size: 128,
+    vocab_size: 100,
+  };
+  const m = models.create('bert-base-uncased', { numClasses: 3, config }).eval();
+  const x = { inputIds: randint(0, 100, [2, 8]) };
+  const float = toOnnx(m, x, { outputs: ['logits'] });
+  const want = noGrad(() => (m.call(x) as { logits: Tensor }).logits);
+  quantizeDynamic(m);
+  const q = toOnnx(m, x, { outputs: ['logits'] });
+  assert.ok(opTypes(q.model).includes('MatMulInteger'));
+  assert.ok(q.bytes < float.bytes * 0.7, `int8 file ${q.bytes} bytes vs float ${float.bytes}`);
+  const w = decodeModel(q.model).graph.initializer.find(
+    (t: { name: string }) => t.name === 'bert.encoder.layer.0.attention.self.query.weight',
+  );
+  assert.equal(w.dataType, 3, 'int8 weight');
+  const graftInt8 = noGrad(() => (m.call(x) as { logits: Tensor }).logits);
+  const got = (await runOnnx(q.model, { input_ids: x.inputIds })).logits!;
+  const scale = Math.max(...(want.abs().data() as Float32Array));
+  // onnxruntime quantizes activations to 8 bits, fbgemm to 7: equal up to the quantization step
+  assertClose(got, graftInt8, 0.05 * scale, 'onnxruntime int8 vs graft int8');
+  assertClose(got, want, 0.05 * scale, 'onnxruntime int8 vs float');
 });

@@ -1,7 +1,7 @@
 // Hugging Face model directories: reading what save_pretrained writes (sharded, tied), writing it
 // back byte for byte, dtype on load, tokenizer files and chat templates, and the errors.
 import assert from 'node:assert/strict';
-import { mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, describe, test } from 'node:test';
@@ -17,8 +17,17 @@ import {
   readSafetensorsHeader,
   summarizeHfDir,
   writeHfDir,
+  writePth,
 } from '../../src/io/index.ts';
-import { fromHfDir, GPT2LMHeadModel, loadHfModel, toHfDir } from '../../src/models/index.ts';
+import { tensorToRaw } from '../../src/io/tensors.ts';
+import {
+  BertForSequenceClassification,
+  BertModel,
+  fromHfDir,
+  GPT2LMHeadModel,
+  loadHfModel,
+  toHfDir,
+} from '../../src/models/index.ts';
 import { LlamaForCausalLM } from '../../src/models/llama.ts';
 import { cat, liveTensors, noGrad, randint, type Tensor } from '../../src/tensor/index.ts';
 import { assertClose, FIXTURES, readJson, readTensors } from '../models/_fixture.ts';
@@ -211,6 +220,46 @@ describe('writing a directory', () => {
     assert.throws(() => writeHfDir(dir, { config: {}, stateDict: sd, maxShardSize: 4000 }));
     assert.deepEqual(readdirSync(dir).sort(), [...before.keys()].sort());
     for (const [f, bytes] of before) assert.ok(readFileSync(join(dir, f)).equals(bytes), `${f} changed`);
+  });
+
+  test('pytorch_model.bin (torch.save of the state dict) loads like safetensors', () => {
+    const m = LlamaForCausalLM.fromConfig(meta.linear!.config);
+    const dir = join(tmp, 'bin');
+    mkdirSync(dir);
+    const sd = new Map([...m.stateDict()].filter(([k]) => k !== 'lm_head.weight').map(([k, t]) => [k, tensorToRaw(t)]));
+    writePth(join(dir, 'pytorch_model.bin'), sd);
+    writeFileSync(join(dir, 'config.json'), JSON.stringify(meta.linear!.config));
+    assert.equal(readHfDir(dir).format, 'pth');
+    const back = fromHfDir(dir) as LlamaForCausalLM;
+    const ids = randint(3, 48, [2, 5], { dtype: 'int64' });
+    noGrad(() => assertClose(back.call(ids).logits, m.call(ids).logits, 'from .bin', 1e-6, 0));
+  });
+
+  test('BERT: a classifier round-trips; a pre-training checkpoint (bert. prefix, cls heads) loads as BertModel', () => {
+    const cfg = {
+      vocab_size: 50,
+      hidden_size: 16,
+      num_hidden_layers: 1,
+      num_attention_heads: 2,
+      intermediate_size: 24,
+      num_labels: 3,
+    };
+    const cls = BertForSequenceClassification.fromConfig(cfg).eval();
+    const dir = join(tmp, 'bert');
+    toHfDir(cls, dir);
+    const saved = JSON.parse(readFileSync(join(dir, 'config.json'), 'utf8'));
+    assert.deepEqual(saved.id2label, { 0: 'LABEL_0', 1: 'LABEL_1', 2: 'LABEL_2' });
+    const back = fromHfDir(dir) as BertForSequenceClassification;
+    const ids = randint(0, 50, [2, 6], { dtype: 'int64' });
+    noGrad(() => assertClose(back.call(ids).logits, cls.call(ids).logits, 'bert classifier', 1e-6, 0));
+    // bert-base-uncased's layout: BertForPreTraining keys, bert. prefix, MLM / NSP heads
+    const pre = join(tmp, 'bert-pre');
+    const sd = new Map([...cls.bert.stateDict({ keepVars: true })].map(([k, t]) => [`bert.${k}`, t]));
+    sd.set('cls.predictions.bias', cls.classifier.bias!);
+    writeHfDir(pre, { config: { ...saved, architectures: ['BertForPreTraining'] }, stateDict: sd });
+    const base = fromHfDir(pre) as BertModel;
+    assert.ok(base instanceof BertModel);
+    noGrad(() => assertClose(base.call(ids).lastHiddenState, cls.bert.call(ids).lastHiddenState, 'bert base', 1e-6, 0));
   });
 
   test('shard sizes parse as transformers does', () => {

@@ -4,7 +4,7 @@ import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
 import { GPT2LMHeadModel, generate, repetitionPenalty, topKFilter, topPFilter } from '../../src/models/index.ts';
 import { LlamaForCausalLM } from '../../src/models/llama.ts';
-import { manualSeed, randint, type Tensor, tensor } from '../../src/tensor/index.ts';
+import { liveTensors, manualSeed, randint, type Tensor, tensor } from '../../src/tensor/index.ts';
 import { readJson, readTensors } from './_fixture.ts';
 
 type Case = { options: Record<string, unknown>; sequences: number[][] };
@@ -84,6 +84,14 @@ describe('Llama generation equals transformers generate()', () => {
       const plain = generate(m, ids, { ...opts(c.options), attentionMask, useCache: false });
       assert.deepEqual(rows(plain), c.sequences);
     });
+
+  test('no tensor outlives a call (the cache included)', () => {
+    for (const useCache of [true, false]) {
+      const before = liveTensors();
+      generate(m, ids, { attentionMask, maxNewTokens: 5, useCache, repetitionPenalty: 1.3 }).dispose();
+      assert.equal(liveTensors(), before, `useCache ${useCache}`);
+    }
+  });
 
   test('unseeded sampling differs between runs; the same seed repeats', () => {
     const o = { maxNewTokens: 12, doSample: true, temperature: 1.5 };

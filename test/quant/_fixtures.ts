@@ -34,7 +34,11 @@ export function fill(model: Module, seed: number): void {
 export function assertExact(got: Tensor, want: Enc, what: string): void {
   assert.deepEqual(got.shape, want.shape, `${what}: shape`);
   const g = Array.from(got.data() as ArrayLike<number>);
-  assert.deepEqual(g, want.data.map((v) => (Number.isInteger(v) ? v : Math.fround(v))), `${what}: values`);
+  assert.deepEqual(
+    g,
+    want.data.map((v) => (Number.isInteger(v) ? v : Math.fround(v))),
+    `${what}: values`,
+  );
 }
 
 export function assertClose(got: Tensor, want: Enc, tol: number, what: string): void {

@@ -63,7 +63,19 @@ describe('quantizeDynamic: tiny MLP', () => {
     const a = mlp();
     quant.quantizeDynamic(a, { perChannel: true });
     const sd = a.stateDict();
-    assert.deepEqual([...sd.keys()], ['0.weight', '0.weight_scale', '0.weight_zero_point', '0.bias', '2.weight', '2.weight_scale', '2.weight_zero_point', '2.bias']);
+    assert.deepEqual(
+      [...sd.keys()],
+      [
+        '0.weight',
+        '0.weight_scale',
+        '0.weight_zero_point',
+        '0.bias',
+        '2.weight',
+        '2.weight_scale',
+        '2.weight_zero_point',
+        '2.bias',
+      ],
+    );
     const b = new Sequential(new Linear(8, 16), new ReLU(), new Linear(16, 4)).eval();
     quant.quantizeDynamic(b, { perChannel: true });
     quant.loadQuantizedStateDict(b, sd);
@@ -96,7 +108,11 @@ describe('quantizeDynamic: tiny BERT', () => {
     const q = m.getSubmodule('bert.encoder.layer.0.attention.self.query') as quant.DynamicQuantizedLinear;
     assert.deepEqual(nums(q.weight), fx.bert.query0.weight);
     noGrad(() => {
-      const out = m.call({ inputIds: io.get('input_ids')!, attentionMask: io.get('attention_mask')!, tokenTypeIds: io.get('token_type_ids')! });
+      const out = m.call({
+        inputIds: io.get('input_ids')!,
+        attentionMask: io.get('attention_mask')!,
+        tokenTypeIds: io.get('token_type_ids')!,
+      });
       const logits = out.logits;
       assertClose(logits, fx.bert.logits, 1e-5, 'logits');
     });

@@ -31,7 +31,7 @@ describe('saveQuantized / loadQuantized', () => {
     const x = randn([3, 8]).mul(2);
     noGrad(() => assertExact(back.call(x) as Tensor, dyn.per_channel.y2, 'reloaded dynamic'));
     const qBytes = quant.stateDictBytes(back);
-    assert.ok(qBytes.byDtype.int8 === (8 * 16 + 16 * 4), 'int8 weights');
+    assert.ok(qBytes.byDtype.int8 === 8 * 16 + 16 * 4, 'int8 weights');
     assert.ok(qBytes.total < floatBytes, `${qBytes.total} < ${floatBytes}`);
   });
 

@@ -23,7 +23,12 @@ function data(seed: number, batches: number): { calib: Tensor[]; x: Tensor } {
 
 function checkLayers(q: Module, want: Record<string, any>): void {
   for (const [name, w] of Object.entries(want)) {
-    const m = q.getSubmodule(name) as Module & { scale: Tensor; zeroPoint: Tensor; weight?: Tensor; weightScale?: Tensor };
+    const m = q.getSubmodule(name) as Module & {
+      scale: Tensor;
+      zeroPoint: Tensor;
+      weight?: Tensor;
+      weightScale?: Tensor;
+    };
     assert.equal(m.scale.item(), Math.fround(w.scale), `${name}: output scale`);
     assert.equal(m.zeroPoint.item(), w.zero_point, `${name}: output zero point`);
     if (w.weight_scale !== undefined) {
@@ -53,7 +58,8 @@ describe('static int8: CIFAR CNN', () => {
 });
 
 describe('static int8: ResNet-18 (quantized residual add)', () => {
-  test('conv + BatchNorm folding is checked on the fbgemm case', () => assert.equal(Object.keys(fx.resnet18.fbgemm.fused).length, 2));
+  test('conv + BatchNorm folding is checked on the fbgemm case', () =>
+    assert.equal(Object.keys(fx.resnet18.fbgemm.fused).length, 2));
   for (const preset of ['fbgemm', 'qnnpack']) {
     test(`${preset}: fused weights, qparams and outputs equal torch's`, () => {
       const want = fx.resnet18[preset];

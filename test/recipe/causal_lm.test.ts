@@ -5,12 +5,15 @@ import assert from 'node:assert/strict';
 import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { test } from 'node:test';
-import { trainByteLevelBpe } from '../../src/data/index.ts';
+import { causalLMDataset, TextTokenizer, trainByteLevelBpe } from '../../src/data/index.ts';
 import { RecipeError } from '../../src/errors.ts';
 import { readSafetensors } from '../../src/io/index.ts';
 import * as models from '../../src/models/index.ts';
 import {
+  type BuiltData,
   buildRun,
+  dataChanges,
+  dataFingerprint,
   evaluateRun,
   formatEval,
   loadRecipe,
@@ -278,5 +281,20 @@ test('the shipped recipes run: llm_lora.yaml and llm_instruct.yaml on a tiny Lla
     });
     const b = await runRecipe(instruct);
     assert.ok(Number.isFinite(b.metrics['eval.loss']!));
+  });
+});
+
+test('a resume is refused on other text of the same size (the fingerprint hashes the tokens)', async () => {
+  await withTmp(async (dir) => {
+    const d = lmData(dir);
+    const tok = TextTokenizer.load(d.tokenizer);
+    const fp = (text: string) => {
+      writeFileSync(join(dir, 'x.txt'), text);
+      const train = causalLMDataset(join(dir, 'x.txt'), tok, { blockSize: 8 });
+      return dataFingerprint({ classes: [], sets: { train } } as unknown as BuiltData);
+    };
+    const a = fp('the cat sat on the mat');
+    assert.deepEqual(dataChanges(a, fp('the cat sat on the mat')), []);
+    assert.match(dataChanges(a, fp('the mat sat on the cat')).join(), /the same count, but other samples/);
   });
 });

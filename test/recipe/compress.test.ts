@@ -7,7 +7,7 @@ import { test } from 'node:test';
 import { readSafetensors } from '../../src/io/index.ts';
 import * as models from '../../src/models/index.ts';
 import * as quant from '../../src/quant/index.ts';
-import { loadRecipe, runRecipe } from '../../src/recipe/index.ts';
+import { compareQuantized, evaluateRun, formatCompare, loadRecipe, runRecipe } from '../../src/recipe/index.ts';
 import { compressSection } from '../../src/report/index.ts';
 import { quick, readJsonl, recipe, withTmp } from './_helpers.ts';
 
@@ -19,12 +19,14 @@ const zerosOf = (t: { data: Uint8Array; dtype: string }): [number, number] => {
 test('ResNet-18 recipe: pruned to its target in rounds, masks baked, int8 model saved and measured', async () => {
   await withTmp(async (dir) => {
     const out = join(dir, 'run');
-    const loaded = loadRecipe(recipe('004_resnet18_prune_int8.yaml'), [
-      ...quick(2, { train: 8, val: 4, batch: 4 }),
-      'phases[1].epochs=2',
-      'quantize.observer=minmax',
-      'quantize.calibrationBatches=2',
-    ]);
+    const loaded = loadRecipe(recipe('004_resnet18_prune_int8.yaml'), {
+      set: [
+        ...quick(2, { train: 8, val: 4, batch: 4 }),
+        'phases[1].epochs=2',
+        'quantize.observer=minmax',
+        'quantize.calibrationBatches=2',
+      ],
+    });
     await runRecipe(loaded, { outDir: out });
     const recs = readJsonl(join(out, 'metrics.jsonl'));
     const prunes = recs.filter((r) => r.type === 'prune');
@@ -63,14 +65,26 @@ test('ResNet-18 recipe: pruned to its target in rounds, masks baked, int8 model 
     const back = quant.loadQuantized(file, models.create('resnet18', { numClasses: 10 }));
     assert.ok(quant.isQuantized(back));
     assert.match(compressSection(recs), /Pruning[\s\S]*int8 quantization \(static, fbgemm qconfig/);
+    // graft eval --weights int8 and --quantize
+    const ev = await evaluateRun(out, { weights: 'int8' });
+    assert.equal(ev.metrics.accuracy, q.int8.accuracy, 'the saved int8 model evaluates as measured');
+    const c = await compareQuantized(out, { mode: 'dynamic' });
+    assert.equal(c.float.accuracy, q.float.accuracy);
+    assert.ok(c.int8.bytes < c.float.bytes && c.int8.bytes > q.int8.bytes, 'dynamic: only fc is int8');
+    assert.match(formatCompare(c), /int8 dynamic quantization[\s\S]*float32[\s\S]*int8/);
   });
 });
 
 test('prune and quantize sections that cannot run are refused before training', async () => {
   await withTmp(async (dir) => {
-    const r = (sets: string[]) =>
-      runRecipe(loadRecipe(recipe('004_resnet18_prune_int8.yaml'), [...quick(2), ...sets]), { outDir: join(dir, 'x') });
-    await assert.rejects(r(['phases[1].prune.steps=3']), /phases\[1\]\.prune\.steps: 3 pruning rounds do not fit in 1 epochs/);
+    const r = async (sets: string[]) =>
+      runRecipe(loadRecipe(recipe('004_resnet18_prune_int8.yaml'), { set: [...quick(2), ...sets] }), {
+        outDir: join(dir, 'x'),
+      });
+    await assert.rejects(
+      r(['phases[1].prune.steps=3']),
+      /phases\[1\]\.prune\.steps: 3 pruning rounds do not fit in 1 epochs/,
+    );
     await assert.rejects(r(['phases[1].prune.modules=[nope]']), /no module 'nope'/);
     await assert.rejects(r(['train.export={weights: best}']), /'best' is not supported with pruning/);
     await assert.rejects(r(['phases[1].prune.target=2']), /phases\[1\]\.prune\.target/);
