@@ -106,7 +106,7 @@ std::shared_ptr<DistGroup> distGroupOf(napi_env env, napi_value id);
 // Runs `run` on a libuv worker thread, then `done` on the JS thread; returns a Promise that
 // resolves with done's value or rejects with an Error whose code is GRAFT_DIST and whose
 // message is libtorch's (the JS layer names the collective and classifies it).
-napi_value runAsync(napi_env env, const char* name, std::function<void()> run,
+napi_value runAsync(napi_env env, const char* name, std::function<void()> run,  // dist_util.cc
                     std::function<napi_value(napi_env)> done);
 
 // Several tensors travel as one flat buffer per dtype (one c10d call each, like DDP's buckets);

@@ -1,8 +1,8 @@
 // npm's install step for the package: builds the native addon (build/graft.node) against the
 // libtorch it finds (scripts/native.mjs). It never fails the install: without libtorch, a compiler
-// or npm's approval of this script (npm 11 runs a dependency's install script only when the
-// project's package.json `allowScripts` approves it), graft says what to do when first used and
-// `npx graft setup` builds the addon then. GRAFT_SKIP_INSTALL_BUILD=1 skips the build here.
+// or a run of this script at all (npm 11 skips a dependency's install script that the project's
+// package.json `allowScripts` denies, or any under --ignore-scripts), graft says what to do when
+// first used and `npx graft setup` builds the addon then. GRAFT_SKIP_INSTALL_BUILD=1 skips the build.
 import { ensureAddon, NO_LIBTORCH } from './native.mjs';
 
 if (process.env.GRAFT_SKIP_INSTALL_BUILD === '1') process.exit(0);

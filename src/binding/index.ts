@@ -89,8 +89,8 @@ function load(): Native {
   if (!existsSync(addonPath)) {
     throw new BindingError(
       `the native addon is not built (${addonPath} is missing)`,
-      'run `npx graft setup`: it finds libtorch and builds the addon (npm skips install scripts your ' +
-        "package.json's allowScripts does not approve); `npx graft doctor` says what is missing",
+      'run `npx graft setup`: it finds libtorch and builds the addon (npm skipped it, or found no ' +
+        'libtorch when installing); `npx graft doctor` says what is missing',
     );
   }
   // libgomp reads this when libtorch loads. Its default spinning wait made a mobilenet_v2

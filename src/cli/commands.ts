@@ -217,8 +217,8 @@ export const SETUP_USAGE = `usage: graft setup [--quiet]
 Builds graft's native addon against the libtorch it finds: GRAFT_LIBTORCH=/path/to/libtorch, the
 libtorch inside an importable Python PyTorch (pip install torch), else Debian's (apt-get install
 libtorch-dev libopenblas0-pthread). npm's install step does the same; run this when npm skipped the
-step (npm 11 runs a dependency's install script only when your package.json allowScripts approves
-it), when libtorch came later, or after changing it. Needs a C++17 compiler and Node's headers.
+step (--ignore-scripts, or your package.json's allowScripts denies graft-tune's install script),
+when libtorch came later, or after changing it. Needs a C++17 compiler and Node's headers.
 
 Exit codes: 0 built or up to date, 1 no libtorch or a failed build (it says what to do), 2 usage.`;
 

@@ -54,6 +54,7 @@ export function run(args: string[]): Promise<number> {
         nodeRank: intFlag(v['node-rank'], '--node-rank', 0),
         master: v.master,
         args: ['train', ...launcherArgs(args)],
+        plainStdout: v.json,
       });
     }
     const outDir = v.out ?? (v.resume && isRunDir(v.resume) ? v.resume : undefined);

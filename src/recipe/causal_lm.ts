@@ -33,6 +33,14 @@ import type { Recipe, RecipeData, RecipeLora } from './schema.ts';
 
 export const isCausalLM = (r: Recipe): boolean => r.task === 'causal-lm';
 
+/** What a Hugging Face folder's load read (for the run's start-of-run line). */
+export interface HfWeights {
+  dir: string;
+  files: string[];
+  /** tensors loaded */
+  loaded: number;
+}
+
 /** The recipe's task and data kind agree; causal-LM data needs a tokenizer. */
 export function checkCausalLMRecipe(r: Recipe): void {
   const lm = isCausalLM(r);
@@ -189,7 +197,7 @@ export function hfDirOf(r: Recipe): string | undefined {
  * float32). With bf16 weights and fp32Head, an untied output layer is kept in float32 (as PyTorch's
  * lm_head.float()); a tied one is used as fp32 where it is applied.
  */
-export function hfCausalLM(r: Recipe, dir: string): { model: Module; files: string[] } {
+export function hfCausalLM(r: Recipe, dir: string): { model: Module; load: HfWeights } {
   const dtype = r.model.options?.dtype as FromHfDirOptions['dtype'] | undefined;
   const { model, dir: d, load } = atPath('model.pretrained', () => loadHfModel(dir, dtype ? { dtype } : {}));
   const type = String(d.config.model_type ?? '');
@@ -207,7 +215,7 @@ export function hfCausalLM(r: Recipe, dir: string): { model: Module; files: stri
   if ((r.train?.fp32Head ?? true) && head.lm_head && !head.tied && head.lm_head.weight.dtype !== 'float32')
     head.lm_head.to({ dtype: 'float32' });
   model.train();
-  return { model, files: load.files };
+  return { model, load: { dir, files: load.files, loaded: load.loaded } };
 }
 
 const FAMILY_NAMES: Record<string, string> = { llama: 'llama', mistral: 'mistral', qwen2: 'qwen2', gpt2: 'gpt2' };
@@ -225,4 +233,10 @@ export async function evaluateCausalLM(
     loss: causalLMLossFn,
   });
   return { ...m, perplexity: Math.exp(m.loss) };
+}
+
+/** What config.json keeps to rebuild a model that came from a Hugging Face folder: its config (dtype is the weights'). */
+export function hfModelOptions(r: Recipe, model: Module): Record<string, unknown> {
+  const { dtype: _dtype, config: _config, ...rest } = r.model.options ?? {};
+  return { ...rest, config: models.hfConfigOf(model) };
 }

@@ -70,6 +70,12 @@ export function prunePhases(r: Recipe): PrunePhase[] {
         "export the 'last' weights (the pruned ones)",
       );
   }
+  if (r.quantize && r.task === 'causal-lm')
+    throw new RecipeError(
+      'quantize',
+      'the quantize section measures classification accuracy; causal-LM runs are not supported',
+      "quantize the exported model with 'graft export --quantize int8'",
+    );
   if (r.quantize && (r.train?.device ?? 'cpu') !== 'cpu')
     throw new RecipeError(
       'quantize',

@@ -157,13 +157,15 @@ export function rebuildFromConfig(config: ModelConfig): Module {
     );
   const { numClasses, ...options } = config.modelOptions ?? {};
   const info = (config.graft ?? {}) as RebuildInfo;
+  // a causal LM's 'classes' are its vocabulary, which its config gives
+  const classes = config.task === 'causal-lm' ? undefined : numClasses;
   const model = createModel(
     {
       name: config.architecture,
       options,
       replace: (config.head ?? info.head) as Record<string, LayerSpecIn> | undefined,
     },
-    numClasses as number | undefined,
+    classes as number | undefined,
     { keras: info.keras === true },
   );
   if (info.lora) applyLora(model, loraOptionsFromConfig(info.lora));

@@ -124,8 +124,8 @@ export function planRecipe(loaded: LoadedRecipe, o: RecipePlanOptions = {}): Rec
   }
   let built: ReturnType<typeof buildModel>;
   let loadError: string | undefined;
+  const hf = isCausalLM(r) ? hfDirOf(r) : undefined;
   try {
-    const hf = hfDirOf(r);
     // a Hugging Face folder: the architecture from its config.json (no weights read)
     const m = hf ? { ...r.model, pretrained: undefined, options: { config: readHfDir(hf).config } } : r.model;
     built = buildModel(m, numClasses, 'preview');
@@ -188,7 +188,9 @@ export function planRecipe(loaded: LoadedRecipe, o: RecipePlanOptions = {}): Rec
           .split('\n')
           .map((l) => (l ? `  ${l}` : l)),
       );
-    } else if (built.pretrained) lines.push(`pretrained: ${built.pretrained.kind} weights`);
+    } else if (hf)
+      lines.push(`pretrained: the Hugging Face folder ${hf} (sizes from its config.json; weights not read)`);
+    else if (built.pretrained) lines.push(`pretrained: ${built.pretrained.kind} weights`);
     else lines.push('pretrained: none (the model starts from its initialisation)');
     lines.push('', p.text);
     return {

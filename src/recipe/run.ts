@@ -34,8 +34,10 @@ import {
   causalLMFitOptions,
   causalLMOutputs,
   checkCausalLMRecipe,
+  type HfWeights,
   hfCausalLM,
   hfDirOf,
+  hfModelOptions,
   isCausalLM,
   withLoraFreeze,
 } from './causal_lm.ts';
@@ -113,6 +115,8 @@ export interface RunPieces {
   numClasses: number | undefined;
   /** the LoRA adapters the recipe's lora section added */
   lora: LoraInfo | undefined;
+  /** the weights came from a Hugging Face folder (model.pretrained) */
+  hfWeights?: HfWeights;
   spec: RunSpec;
   runner: PhaseRunner;
   train: DataLoader;
@@ -169,8 +173,9 @@ export function buildRun(input: LoadedRecipe | Recipe, o: BuildOptions = {}): Ru
   try {
     const numClasses = lm ? undefined : classCount(r, data);
     const hfDir = lm ? hfDirOf(r) : undefined;
-    const built = hfDir
-      ? { model: hfCausalLM(r, hfDir).model, loadReport: undefined, keras: false }
+    const hf = hfDir ? hfCausalLM(r, hfDir) : undefined;
+    const built = hf
+      ? { model: hf.model, loadReport: undefined, keras: false }
       : buildModel(r.model, numClasses, 'weights');
     const model = built.model;
     const lora = r.lora ? applyRecipeLora(model, r.lora, r) : undefined;
@@ -216,7 +221,10 @@ export function buildRun(input: LoadedRecipe | Recipe, o: BuildOptions = {}): Ru
               weights: t.export?.weights ?? 'last',
               architecture: r.model.name,
               ...(numClasses !== undefined ? { numClasses } : {}),
-              modelOptions: { ...(numClasses !== undefined ? { numClasses } : {}), ...(r.model.options ?? {}) },
+              modelOptions: {
+                ...(numClasses !== undefined ? { numClasses } : {}),
+                ...(hf ? hfModelOptions(r, model) : (r.model.options ?? {})),
+              },
               ...(r.model.replace ? { head: r.model.replace } : {}),
               preprocessing: data.preprocessing,
               extra: { graft: { ...rebuild, ...(lora ? { lora: lora.config } : {}) }, recipe: loaded.name },
@@ -242,6 +250,7 @@ export function buildRun(input: LoadedRecipe | Recipe, o: BuildOptions = {}): Ru
       classes: data.classes,
       numClasses,
       lora,
+      ...(hf ? { hfWeights: hf.load } : {}),
       spec,
       runner,
       train,
@@ -369,7 +378,7 @@ async function runRecipeOn(
       log(`resuming ${checkpoint}: epoch ${prior.epoch + 1}, batch ${prior.batch}, step ${prior.step}`, 'info');
       if (changed.length) log(`changed on resume: ${changed.join(', ')}`, 'info');
     } else {
-      const s = loadSummary(p.loadReport);
+      const s = loadSummary(p.loadReport, p.hfWeights);
       for (const line of s.lines) log(line, 'info');
       if (s.warning) log(s.warning, 'warn');
     }

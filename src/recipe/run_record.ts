@@ -68,7 +68,16 @@ export function runRecordCallback(o: {
 }
 
 /** The lines printed when a run starts: where its weights come from, and a warning when little did. */
-export function loadSummary(report: LoadReport | undefined): { lines: string[]; warning?: string } {
+export function loadSummary(
+  report: LoadReport | undefined,
+  hf?: { dir: string; files: string[]; loaded: number },
+): { lines: string[]; warning?: string } {
+  if (hf)
+    return {
+      lines: [
+        `weights: ${hf.dir} (Hugging Face folder: ${hf.loaded} tensors from ${hf.files.length} file(s), all keys matched)`,
+      ],
+    };
   if (!report) return { lines: ['weights: none loaded (the model starts from its initialisation)'] };
   const p = report.parameters;
   const share = p.total ? p.loaded / p.total : 1;

@@ -3,6 +3,7 @@ import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { exportOnnx, toOnnx, UnsupportedOpError } from '../../src/export/index.ts';
 import { decodeModel } from '../../src/export/onnx_proto.ts';
+import { applyLora } from '../../src/finetune/index.ts';
 import * as models from '../../src/models/index.ts';
 import { BatchNorm2d, Conv2d, Module, ReLU, Sequential } from '../../src/nn/index.ts';
 import { quantizeDynamic } from '../../src/quant/index.ts';
@@ -157,4 +158,26 @@ test('dynamic int8 Linear layers (quant.quantizeDynamic) export as DynamicQuanti
   // onnxruntime quantizes activations to 8 bits, fbgemm to 7: equal up to the quantization step
   assertClose(got, graftInt8, 0.05 * scale, 'onnxruntime int8 vs graft int8');
   assertClose(got, want, 0.05 * scale, 'onnxruntime int8 vs float');
+});
+
+test('a LoRA model exports with its adapters under their PEFT names, unmerged', async () => {
+  manualSeed(5);
+  const config = {
+    hidden_size: 32,
+    num_hidden_layers: 1,
+    num_attention_heads: 4,
+    intermediate_size: 64,
+    vocab_size: 100,
+  };
+  const m = models.create('bert-base-uncased', { numClasses: 2, config });
+  applyLora(m, { r: 4, alpha: 8, dropout: 0.1, targetModules: ['query', 'value'] });
+  noGrad(() => {
+    for (const [n, p] of m.namedParameters()) if (n.includes('lora_B')) p.copy_(randn(p.shape).mul(0.1));
+  });
+  m.eval();
+  const x = { inputIds: randint(0, 100, [2, 8]) };
+  const r = toOnnx(m, x, { outputs: ['logits'] });
+  assert.ok(r.initializers.includes('bert.encoder.layer.0.attention.self.query.lora_A.weight'));
+  const want = noGrad(() => (m.call(x) as { logits: Tensor }).logits);
+  assertClose((await runOnnx(r.model, { input_ids: x.inputIds })).logits!, want);
 });

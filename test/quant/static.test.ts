@@ -3,7 +3,7 @@
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
 import { CifarNet, resnet18 } from '../../src/models/index.ts';
-import type { Module } from '../../src/nn/index.ts';
+import { BatchNorm2d, Conv2d, Flatten, Linear, MaxPool2d, type Module, ReLU, Sequential } from '../../src/nn/index.ts';
 import * as quant from '../../src/quant/index.ts';
 import { manualSeed, noGrad, randn, type Tensor } from '../../src/tensor/index.ts';
 import { assertExact, fill, nums, readFixture } from './_fixtures.ts';
@@ -80,6 +80,34 @@ describe('static int8: ResNet-18 (quantized residual add)', () => {
       noGrad(() => assertExact(net.call(x), want.float_y, 'float output after quantizing'));
     });
   }
+});
+
+describe('static int8: a Sequential conv net (QuantWrapper)', () => {
+  test('conv+bn+relu, conv+relu and linear+relu runs fused; outputs equal torch QuantWrapper', () => {
+    const net = new Sequential(
+      new Conv2d(3, 8, 3, { padding: 1 }),
+      new BatchNorm2d(8),
+      new ReLU(),
+      new MaxPool2d(2),
+      new Conv2d(8, 8, 3, { stride: 2 }),
+      new ReLU(),
+      new Flatten(),
+      new Linear(8 * 3 * 3, 16),
+      new ReLU(),
+      new Linear(16, 4),
+    );
+    fill(net, 41);
+    net.eval();
+    manualSeed(42);
+    const calib = [randn([2, 3, 16, 16]), randn([2, 3, 16, 16])];
+    const x = randn([2, 3, 16, 16]);
+    const q = quant.quantizeStatic(net, calib, PRESETS.fbgemm);
+    assert.ok(q instanceof quant.QuantWrapper);
+    assert.ok(q.getSubmodule('module.0') instanceof quant.QuantizedConv2d);
+    assert.ok(q.getSubmodule('module.7') instanceof quant.QuantizedLinear);
+    noGrad(() => assertExact(q.call(x) as Tensor, fx.sequential.y, 'int8 output'));
+    assert.ok(net.at(1) instanceof BatchNorm2d, 'the float Sequential keeps its layers');
+  });
 });
 
 describe('static int8: refusals', () => {

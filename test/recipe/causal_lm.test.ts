@@ -235,6 +235,9 @@ test('a Hugging Face folder as the model: sizes and tokenizer from it, bf16 weig
     await p.dispose();
     const res = await runRecipe(r);
     assert.ok(Number.isFinite(res.metrics['train.loss']!));
+    // the run folder rebuilds from its config.json (the folder's config kept there) for graft eval
+    const ev = await evaluateRun(join(dir, 'run'));
+    assert.ok(Math.abs(ev.metrics.loss - res.metrics['eval.loss']!) < 0.05, 'bf16 run vs fp32 rebuild');
     const wrong = { ...r, model: { ...r.model, name: 'gpt2' } };
     assert.throws(() => buildRun(recipeFrom(wrong)), /'gpt2' but .* holds a llama model/);
   });

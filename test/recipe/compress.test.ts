@@ -7,7 +7,15 @@ import { test } from 'node:test';
 import { readSafetensors } from '../../src/io/index.ts';
 import * as models from '../../src/models/index.ts';
 import * as quant from '../../src/quant/index.ts';
-import { compareQuantized, evaluateRun, formatCompare, loadRecipe, runRecipe } from '../../src/recipe/index.ts';
+import {
+  compareQuantized,
+  evaluateRun,
+  formatCompare,
+  loadRecipe,
+  prunePhases,
+  pruneTargets,
+  runRecipe,
+} from '../../src/recipe/index.ts';
 import { compressSection } from '../../src/report/index.ts';
 import { quick, readJsonl, recipe, withTmp } from './_helpers.ts';
 
@@ -75,18 +83,23 @@ test('ResNet-18 recipe: pruned to its target in rounds, masks baked, int8 model 
   });
 });
 
-test('prune and quantize sections that cannot run are refused before training', async () => {
-  await withTmp(async (dir) => {
-    const r = async (sets: string[]) =>
-      runRecipe(loadRecipe(recipe('004_resnet18_prune_int8.yaml'), { set: [...quick(2), ...sets] }), {
-        outDir: join(dir, 'x'),
-      });
-    await assert.rejects(
-      r(['phases[1].prune.steps=3']),
-      /phases\[1\]\.prune\.steps: 3 pruning rounds do not fit in 1 epochs/,
-    );
-    await assert.rejects(r(['phases[1].prune.modules=[nope]']), /no module 'nope'/);
-    await assert.rejects(r(['train.export={weights: best}']), /'best' is not supported with pruning/);
-    await assert.rejects(r(['phases[1].prune.target=2']), /phases\[1\]\.prune\.target/);
-  });
+test('prune and quantize sections that cannot run are refused before training', () => {
+  const load = (sets: string[]) =>
+    loadRecipe(recipe('004_resnet18_prune_int8.yaml'), { set: [...quick(2), ...sets] }).recipe;
+  assert.throws(
+    () => prunePhases(load(['phases[1].prune.steps=3'])),
+    /phases\[1\]\.prune\.steps: 3 pruning rounds do not fit in 1 epochs/,
+  );
+  assert.throws(() => prunePhases(load(['train.export={weights: best}'])), /'best' is not supported with pruning/);
+  const bySteps = load([]);
+  bySteps.phases[0] = { name: 'train', steps: 5 };
+  assert.throws(() => prunePhases(bySteps), /need epochs/);
+  assert.throws(() => prunePhases(load(['train.device=cuda'])), /int8 kernels run on the CPU/);
+  assert.throws(() => prunePhases({ ...load([]), task: 'causal-lm' }), /causal-LM runs are not supported/);
+  assert.throws(() => load(['phases[1].prune.target=2']), /phases\[1\]\.prune\.target/);
+  const net = models.create('resnet18', { numClasses: 10 });
+  assert.throws(() => pruneTargets(net, { target: 0.5, modules: ['nope'] }), /no module 'nope'/);
+  const targets = pruneTargets(net, { target: 0.5 });
+  assert.equal(targets.length, 20, 'every conv, not the fc classifier');
+  assert.equal(pruneTargets(net, { target: 0.5, modules: ['layer4'], exclude: ['layer4.1'] }).length, 3);
 });

@@ -36,6 +36,9 @@ const fmt = (v: number | undefined, d = 4): string => (v === undefined || !Numbe
 const pct = (v: number | undefined): string =>
   v === undefined || !Number.isFinite(v) ? '-' : `${(v * 100).toFixed(1)}%`;
 
+/** What the rate counts: a causal-LM batch's items are its predicted tokens. */
+const unit = (t: Trainer): string => (t.task === 'causal-lm' ? 'tok/s' : 'img/s');
+
 export class Progress implements Callback {
   readonly order = 10;
   readonly stream: ProgressStream;
@@ -74,7 +77,7 @@ export class Progress implements Callback {
     const loss = this.#lossItems > 0 ? this.#lossSum / this.#lossItems : Number.NaN;
     const skipped = this.#skipped(t);
     const stats =
-      `step ${t.step} loss ${fmt(loss)} ${rate.toFixed(1)} img/s ETA ${formatDuration(eta)}` +
+      `step ${t.step} loss ${fmt(loss)} ${rate.toFixed(1)} ${unit(t)} ETA ${formatDuration(eta)}` +
       (skipped ? ` skipped ${skipped}` : '');
     const count = total !== undefined ? `${done}/${total}` : `${done}`;
     if (!this.tty || total === undefined) return `${this.#head(t)} ${count} ${stats}`;
@@ -153,12 +156,14 @@ export class Progress implements Callback {
     const ev = t.evalMetrics;
     let s = `${this.#head(t)} train loss ${fmt(tr?.loss)}`;
     if (tr?.accuracy !== undefined) s += ` acc ${pct(tr.accuracy)}`;
+    if (tr?.perplexity !== undefined) s += ` ppl ${fmt(tr.perplexity, 2)}`;
     if (ev) {
       s += ` | eval loss ${fmt(ev.loss)}`;
+      if (ev.perplexity !== undefined) s += ` ppl ${fmt(ev.perplexity, 2)}`;
       if (ev.accuracy !== undefined)
         s += ` acc ${pct(ev.accuracy)} top-5 ${pct(ev.top5)} macro-F1 ${fmt(ev.macroF1, 3)}`;
     }
-    s += ` | lr ${this.#lrText(t)} | ${formatDuration(secs)} ${secs > 0 ? (this.#items / secs).toFixed(1) : '-'} img/s`;
+    s += ` | lr ${this.#lrText(t)} | ${formatDuration(secs)} ${secs > 0 ? (this.#items / secs).toFixed(1) : '-'} ${unit(t)}`;
     const skipped = this.#skipped(t);
     if (skipped > 0) s += ` | skipped ${skipped} bad sample${skipped === 1 ? '' : 's'}`;
     if (t.isBestEpoch) s += ' *best';
