@@ -63,7 +63,7 @@ export function checkCausalLMRecipe(r: Recipe): void {
     throw new RecipeError('data.tokenizer', 'a causal-LM tokenizer is a tokenizer.json or a folder holding one');
   if (lm && r.model.numClasses !== undefined)
     throw new RecipeError('model.numClasses', 'a causal LM predicts its vocabulary: numClasses does not apply');
-  if (!lm && r.lora === undefined && (r.train?.gradientCheckpointing || r.train?.fp32Head !== undefined))
+  if (!lm && (r.train?.gradientCheckpointing !== undefined || r.train?.fp32Head !== undefined))
     throw new RecipeError('train', 'gradientCheckpointing and fp32Head apply to task causal-lm');
 }
 

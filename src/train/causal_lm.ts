@@ -32,7 +32,9 @@ export function causalLMTokenLoss(logits: Tensor, labels: Tensor, ignoreIndex = 
     throw new ArgumentError(`labels [${labels.shape}] must match the logits' [batch, seq] = [${B}, ${L}]`);
   return tidy(() => {
     const shifted = logits.slice(1, 0, L - 1).reshape(-1, V);
-    const target = labels.slice(1, 1).reshape(-1).to('int64');
+    // the trainer hands forward the batch as loaded: its labels may still be on the CPU
+    const onDevice = labels.device === logits.device ? labels : labels.to({ device: logits.device });
+    const target = onDevice.slice(1, 1).reshape(-1).to('int64');
     const sum = crossEntropy(shifted.dtype === 'float32' ? shifted : shifted.float(), target, {
       ignoreIndex,
       reduction: 'sum',

@@ -121,6 +121,17 @@ test('recipe checks: perplexity only for causal-lm, task and data kind agree, a 
     bad({ ...base, train: { monitor: 'eval.perplexty' } }, /did you mean 'eval.perplexity'/);
     bad({ ...base, train: { monitor: 'eval.accuracy' } }, /unknown metric 'eval.accuracy'.*eval.perplexity/);
     bad({ ...base, data: { ...base.data, kind: 'text' } }, /data.kind.*task causal-lm trains on text/);
+    bad({ ...base, task: undefined }, /task: data.kind causal-lm is next-token data: set task: causal-lm/);
+    bad(
+      {
+        ...base,
+        model: { ...base.model, name: 'gpt2' },
+        data: { ...base.data, kind: 'text' },
+        task: 'classification',
+        train: { gradientCheckpointing: true },
+      },
+      /gradientCheckpointing and fp32Head apply to task causal-lm/,
+    );
     const noTok = { ...base, data: { ...base.data, tokenizer: undefined } };
     assert.throws(
       () => buildRun(recipeFrom(noTok as Recipe)),
@@ -299,5 +310,31 @@ test('a resume is refused on other text of the same size (the fingerprint hashes
     const a = fp('the cat sat on the mat');
     assert.deepEqual(dataChanges(a, fp('the cat sat on the mat')), []);
     assert.match(dataChanges(a, fp('the mat sat on the cat')).join(), /the same count, but other samples/);
+  });
+});
+
+test('GPT-2 from the registry: tied head, bf16 autocast, checkpointing and accumulation together', async () => {
+  await withTmp(async (dir) => {
+    const d = lmData(dir);
+    const gpt2 = { vocab_size: d.vocab, n_positions: 32, n_embd: 16, n_layer: 2, n_head: 2 };
+    const r = await runRecipe(
+      lmRecipe(d, join(dir, 'gpt2'), {
+        model: { name: 'gpt2', options: { config: gpt2 } },
+        train: {
+          threads: 2,
+          report: false,
+          checkpoint: false,
+          amp: 'bf16',
+          gradientCheckpointing: true,
+          accumulate: 2,
+        },
+      } as Partial<Recipe>),
+    );
+    const epochs = readJsonl(join(dir, 'gpt2', 'metrics.jsonl')).filter((e) => e.type === 'epoch');
+    assert.ok(epochs[1].eval.loss < epochs[0].eval.loss, 'it learns');
+    assert.ok(
+      Math.abs(r.metrics['eval.perplexity']! - Math.exp(r.metrics['eval.loss']!)) <
+        1e-6 * r.metrics['eval.perplexity']!,
+    );
   });
 });
