@@ -110,7 +110,11 @@ function describe(name: string, sym0: ts.Symbol, checker: ts.TypeChecker): { kin
     return { kind, line: code(name) };
   }
   if (sym.flags & ts.SymbolFlags.Enum) return { kind: 'enum', line: code(name) };
-  const type = checker.typeToString(checker.getTypeOfSymbol(sym), decl, flags);
+  // a namespace re-export prints as import("<absolute path>"): name the module by its place in
+  // the package instead, so the page is the same on every machine
+  const type = checker
+    .typeToString(checker.getTypeOfSymbol(sym), decl, flags)
+    .replace(/typeof import\("[^"]*\/src\/(\w+)\/(?:[^"]*\/)?(\w+)"\)/g, 'typeof import("graft-tune/$1").$2');
   return { kind: 'const', line: code(`${name}: ${type.length > 160 ? `${type.slice(0, 157)}…` : type}`) };
 }
 
