@@ -147,7 +147,12 @@ test('without tidy or dispose, tensors are freed by GC once the event loop turns
   );
   assert.equal(liveTensors(), liveBefore, 'every unreferenced tensor was finalized');
   assert.ok(peak < 1000, `GC kept up: at most ${peak} of 2,000 results alive at once`);
-  // freed 256 KB blocks stay in malloc's heap when fragmented, so RSS gets a looser bound here
-  assert.ok(after - before < 2 * LIMIT, `RSS grew ${((after - before) / MB).toFixed(1)} MB`);
+  // freed 256 KB blocks stay in malloc's heap (graft's training malloc settings keep the peak heap
+  // on purpose, see malloc.test.ts), so RSS may keep what was alive at the peak, and no more
+  const peakBytes = peak * 256 * 1024;
+  assert.ok(
+    after - before < peakBytes + LIMIT,
+    `RSS grew ${((after - before) / MB).toFixed(1)} MB (peak alive ${(peakBytes / MB).toFixed(0)} MB)`,
+  );
   assert.equal(tensor([1]).add(1).item(), 2);
 });

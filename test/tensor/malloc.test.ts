@@ -93,7 +93,11 @@ test('graft info --json reports the setting; GRAFT_MALLOC=default leaves glibc m
     trimThreshold: 1024 * MiB,
     mmapMax: 0,
   });
-  assert.equal(training.mmapGrowth, 0, 'under the training thresholds a 24 MiB buffer is not mmapped');
+  // (net change of every mmapped block: Node 22 may unmap a small one of its own meanwhile)
+  assert.ok(
+    Math.abs(training.mmapGrowth) < MiB,
+    `under the training thresholds a 24 MiB buffer is not mmapped (grew ${training.mmapGrowth} bytes)`,
+  );
 
   const untouched = probe({ GRAFT_MALLOC: 'default' });
   assert.deepEqual(untouched.info.malloc, {
@@ -104,7 +108,8 @@ test('graft info --json reports the setting; GRAFT_MALLOC=default leaves glibc m
     mmapMax: -1,
   });
   // glibc's own threshold (128 KiB, rising only after a large mmapped block is freed) mmaps it
-  assert.ok(untouched.mmapGrowth >= 24 * MiB, `mmapped ${untouched.mmapGrowth} bytes`);
+  // net growth: a small mmapped block freed meanwhile (Node 22 frees some) may take a little off
+  assert.ok(untouched.mmapGrowth >= 20 * MiB, `mmapped ${untouched.mmapGrowth} bytes`);
 
   // tuning: mmapping allowed again (glibc's count) above a 1 MiB threshold
   const tuned = probe({ GRAFT_MALLOC_MMAP_THRESHOLD: '1M', GRAFT_MALLOC_MMAP_MAX: '65536' });
