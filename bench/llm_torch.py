@@ -12,7 +12,8 @@ import torch
 import torch.nn as nn
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), '..', 'scripts', 'fixtures'))
-from llama_fixtures import LlamaForCausalLM, generate  # noqa: E402
+from llama_fixtures import LlamaForCausalLM  # noqa: E402
+from llama_generate_fixtures import generate  # noqa: E402
 
 threads, cfg = int(sys.argv[1]), json.loads(sys.argv[2])
 torch.set_num_threads(threads)
