@@ -6,6 +6,7 @@
 // (labels[:, 1:] != -100) so losses average over tokens, not rows, across accumulation steps.
 import { ArgumentError } from '../errors.ts';
 import { type ChatTemplate, chatTemplate } from './causal_lm_chat.ts';
+import { jinjaChatTemplate } from './causal_lm_jinja.ts';
 import { type LMRecord, type ReadLMOptions, readLMRecords } from './causal_lm_sources.ts';
 import type { BatchContext, Dataset, LoadedBatch } from './dataset.ts';
 import type { BadSample } from './errors.ts';
@@ -27,14 +28,22 @@ export interface TokenizeLMOptions {
   appendEos?: boolean;
 }
 
-/** The chat template to use: the one named, else 'simple' when the tokenizer has none; a Jinja one is refused. */
+/**
+ * The chat template to use: the built-in one named; else the tokenizer's own Jinja chat_template
+ * (the 'default' one of a list, as apply_chat_template picks); else 'simple'.
+ */
 export function resolveChatTemplate(tok: TextTokenizer, name?: string): ChatTemplate {
   if (name) return chatTemplate(name);
-  if (typeof tok.config.chat_template === 'string' || Array.isArray(tok.config.chat_template))
+  const own = tok.config.chat_template;
+  if (typeof own === 'string') return jinjaChatTemplate(own);
+  if (Array.isArray(own)) {
+    const d = own.find((t) => (t as { name?: unknown })?.name === 'default') as { template?: unknown } | undefined;
+    if (typeof d?.template === 'string') return jinjaChatTemplate(d.template);
     throw new ArgumentError(
-      "the tokenizer's chat_template is Jinja, which graft does not evaluate",
-      "name the built-in template that renders the same text: chatTemplate: 'chatml' (Qwen2 / ChatML), 'llama3' or 'simple'",
+      "the tokenizer's chat_template is a list without a 'default' template",
+      "name a built-in template: chatTemplate: 'chatml' (Qwen2 / ChatML), 'llama3' or 'simple'",
     );
+  }
   return chatTemplate('simple');
 }
 

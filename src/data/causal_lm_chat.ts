@@ -1,7 +1,7 @@
 // Chat messages as text pieces for causal-LM training: each piece says whether its tokens are
 // trained on (the assistant's replies and the token that ends them) or only read (everything the
-// model is given). graft has no Jinja engine, so a tokenizer_config.json `chat_template` is not
-// evaluated: a recipe names one of these built-in templates that renders the same text.
+// model is given). A tokenizer's own Jinja chat_template runs in causal_lm_jinja.ts; these
+// built-in templates serve tokenizers without one, or a recipe that names one.
 import { ArgumentError } from '../errors.ts';
 
 export interface ChatMessage {

@@ -241,6 +241,6 @@ export const CausalLMData = {
     .enum(['chatml', 'llama3', 'simple'])
     .optional()
     .describe(
-      "causal-lm: the built-in chat template for chat / instruction rows (graft does not evaluate tokenizer_config's Jinja chat_template: name the one that renders the same text); default 'simple' for tokenizers without a template",
+      "causal-lm: a built-in chat template for chat / instruction rows, instead of the tokenizer's own Jinja chat_template (used when this is not given); 'simple' for tokenizers without a template",
     ),
 };

@@ -140,8 +140,35 @@ test('chats: ChatML rendering, loss only on the replies and the token that ends 
   assert.deepEqual([...t.labels], [7, 12, 8, 0]);
 });
 
-test("a tokenizer's Jinja chat_template is refused with the built-in names; none means 'simple'", () => {
-  const jinja = wordTokenizer({ chat_template: '{% for m in messages %}{{ m.content }}{% endfor %}' });
+test("a tokenizer's Jinja chat_template is evaluated: ChatML in Jinja gives the built-in chatml's ids and labels", () => {
+  const qwenLike =
+    "{% for m in messages %}{{ '<|im_start|>' + m['role'] + '\\n' + m['content'] + '<|im_end|>' + '\\n' }}{% endfor %}" +
+    "{% if add_generation_prompt %}{{ '<|im_start|>assistant\\n' }}{% endif %}";
+  const jinja = wordTokenizer({ chat_template: qwenLike });
+  const rec = {
+    messages: [
+      { role: 'user', content: 'hi' },
+      { role: 'assistant', content: 'the cat sat' },
+      { role: 'user', content: 'hi' },
+      { role: 'assistant', content: 'the cat' },
+    ],
+    where: 'x',
+  };
+  const own = tokenizeRecord(rec, jinja);
+  const builtIn = tokenizeRecord(rec, jinja, { chatTemplate: 'chatml' });
+  assert.deepEqual([...own.ids], [...builtIn.ids]);
+  assert.deepEqual([...own.labels], [...builtIn.labels]);
+  assert.equal(predictedTokens(own), 6 + 4, 'both replies and their <|im_end|>, nothing else');
+  // a list of templates: the 'default' one; a template that cannot tell replies apart is refused
+  const listed = wordTokenizer({ chat_template: [{ name: 'default', template: qwenLike }] });
+  assert.deepEqual([...tokenizeRecord(rec, listed).labels], [...builtIn.labels]);
+  const reversed = wordTokenizer({ chat_template: '{% for m in messages | reverse %}{{ m.content }}{% endfor %}' });
+  assert.throws(() => tokenizeRecord(rec, reversed), /cannot be told apart.*hint: name a built-in template/s);
+  assert.throws(() => tokenizeRecord(rec, wordTokenizer({ chat_template: '{% for %}' })), /does not parse/);
+  assert.throws(() => tokenizeRecord(rec, jinja, { chatTemplate: 'nope' }), /unknown chat template 'nope'/);
+});
+
+test("a tokenizer without a chat_template uses 'simple'", () => {
   const rec = {
     messages: [
       { role: 'user', content: 'hi' },
@@ -149,9 +176,6 @@ test("a tokenizer's Jinja chat_template is refused with the built-in names; none
     ],
     where: 'x',
   };
-  assert.throws(() => tokenizeRecord(rec, jinja), /Jinja.*hint: name the built-in template.*chatml/s);
-  assert.equal(tokenizeRecord(rec, jinja, { chatTemplate: 'chatml' }).ids[0], 1);
-  assert.throws(() => tokenizeRecord(rec, jinja, { chatTemplate: 'nope' }), /unknown chat template 'nope'/);
   const bpe = trainByteLevelBpe(['User: hi\nAssistant: there'], { vocabSize: 270 });
   const e = tokenizeRecord(rec, bpe);
   assert.equal(bpe.decode([...e.ids]), 'User: hi\nAssistant: there<|endoftext|>\n');
