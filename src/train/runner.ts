@@ -25,6 +25,8 @@ export interface PhaseRunnerLike {
   /** total epochs, when the phases define them */
   readonly epochs?: number | undefined;
   readonly totalEpochs?: number | undefined;
+  /** the last phase has run all its steps (a phase sized in steps may end mid-epoch) */
+  readonly finished?: boolean;
   /** before the first batch of `epoch` (0-based): freezing, groups, LR changes of a new phase; may return notes ({ text }[]) */
   onEpochStart(epoch: number): unknown;
   /** after every optimizer step (`stepIndex`: the 0-based index of the step just taken) */

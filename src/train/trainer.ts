@@ -198,6 +198,8 @@ export class Trainer {
   }
 
   /** Trains for `epochs` epochs (default: the runner's), from a checkpoint when `resume` is given. */
+  #finishedMidEpoch = false;
+
   async fit(epochs?: number, o: { resume?: string } = {}): Promise<void> {
     this.#prepare();
     const total = epochs ?? this.runner.epochs ?? this.runner.totalEpochs;
@@ -206,6 +208,7 @@ export class Trainer {
     this.epochs = total;
     this.error = undefined;
     this.stopReason = undefined;
+    this.#finishedMidEpoch = false;
     this.model.train();
     this.model.zeroGrad();
     this.#gradsPending = false;
@@ -231,6 +234,10 @@ export class Trainer {
         this.#trackBest();
         this.position = { epoch: this.epoch + 1, batch: 0 };
         await this.#emit('afterEpoch');
+        if (this.#finishedMidEpoch) {
+          this.epoch++;
+          break;
+        }
       }
       if (this.epoch > total) this.epoch = total;
     } catch (e) {
@@ -266,6 +273,8 @@ export class Trainer {
 
   async #trainEpoch(first: number): Promise<void> {
     let b = first;
+    // only a run that finishes during this epoch ends early (one already finished keeps its old course)
+    const endsHere = !this.runner.finished;
     for await (const raw of this.trainSource.batches(this.epoch, first)) {
       this.notes = [];
       this.batchCancelled = false;
@@ -295,6 +304,13 @@ export class Trainer {
       // lets signal handlers run between batches, also when the data never waits on I/O
       await yieldToEventLoop();
       if (this.stopReason && this.atStepBoundary) return;
+      // the last phase's step count is reached mid-epoch: the run ends here (as max_steps does in
+      // Hugging Face's Trainer), validated and checkpointed as an epoch end, not stepped past its
+      // schedule to the end of the data
+      if (endsHere && this.runner.finished && this.stepped && this.atStepBoundary) {
+        this.#finishedMidEpoch = true;
+        return;
+      }
     }
     // a source of unknown length: the last partial window steps here
     if (this.#gradsPending) tidy(() => this.#optimizerStep());

@@ -61,3 +61,30 @@ test('a hand-given stepsPerEpoch that contradicts the data is refused before any
   );
   assert.equal(batches, 0);
 });
+
+test('a last phase sized in steps ends the run at its step count, mid-epoch: validated, no step past the schedule', async () => {
+  const s = setup(4, { n: 80, batchSize: 16 }); // 5 batches per epoch
+  const runner = new PhaseRunner(s.model, {
+    optimizer: { type: 'SGD', lr: 0.1 },
+    phases: [
+      { name: 'head', epochs: 1 },
+      { name: 'all', steps: 7, scheduler: { type: 'linear', num_warmup_steps: 0, interval: 'step' } },
+    ],
+  });
+  const lrs: number[] = [];
+  const epochs: number[] = [];
+  const r = await fit({
+    model: s.model,
+    runner,
+    train: s.train,
+    valid: s.valid,
+    progress: false,
+    callbacks: [{ beforeStep: (t) => void lrs.push(t.lrs()[0]!), afterEpoch: (t) => void epochs.push(t.epoch) }],
+  });
+  // 5 steps of 'head', then 7 of 'all' (5 + 2 of the third epoch), not 15
+  assert.equal(r.steps, 12);
+  assert.equal(lrs.length, 12);
+  assert.deepEqual(epochs, [0, 1, 2], 'the cut epoch is validated like any other');
+  // linear decay over the phase's 7 steps: never back above zero after its end
+  assert.ok(lrs.at(-1)! > 0 && lrs.at(-1)! < lrs[5]!);
+});
