@@ -88,8 +88,8 @@ function prepare(): { source: Corpus; target: Corpus; vocab: number } {
 
 /**
  * A causal-LM recipe of about `steps` optimizer steps: a seeded subset of the training blocks when
- * there are more, several epochs when there are fewer (a phase's length in steps ends the schedule,
- * not the epoch, so the length is given in epochs).
+ * there are more, several epochs when there are fewer (whole epochs, so every run sees each of its
+ * blocks equally often; the step count is what the table prints).
  */
 function lmRecipe(name: string, train: string, steps: number, extra: Partial<recipe.Recipe>): recipe.Recipe {
   const tok = data.TextTokenizer.load(dataDir);
@@ -201,12 +201,12 @@ async function main(): Promise<void> {
   console.log(`pretraining corpus: ${source.name}; target: ${target.name} (every 10th document held out)`);
   console.log(`tokenizer: byte-level BPE, ${vocab} tokens, learnt from the pretraining corpus`);
   console.log(`model: Llama-style, ${JSON.stringify(CONFIG)}; blocks of ${S.block} tokens, batch ${BATCH}`);
-  console.log(`\n== pretraining on ${source.name}: ${S.pretrain} steps`);
+  console.log(`\n== pretraining on ${source.name}: about ${S.pretrain} steps`);
   const pre = spawnChild('pretrain');
   const basePpl = JSON.parse(readFileSync(join(OUT, 'base-ppl.json'), 'utf8')).heldOutPpl as number;
   const rows: Result[] = [];
   for (const name of ['lora', 'full', 'scratch']) {
-    console.log(`\n== ${name}: ${S.tune} steps on ${target.name}`);
+    console.log(`\n== ${name}: about ${S.tune} steps on ${target.name}`);
     rows.push(spawnChild(name));
   }
   const lines = [
