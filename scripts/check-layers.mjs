@@ -1,6 +1,7 @@
 // Keeps DESIGN.md's layering: each src/ folder may import only the folders listed for it, and
-// never another folder's private (`_`-prefixed) files. Only src/tensor/, src/dist/ (c10d) and
-// src/quant/ (quantized kernels) reach the native binding; src/report/ never touches tensors.
+// never another folder's private (`_`-prefixed) files. Only src/tensor/ reaches the native binding
+// (c10d and the quantized kernels too: src/tensor/{dist,quant}_native.ts); src/report/ never
+// touches tensors.
 import { readdirSync, readFileSync, statSync } from 'node:fs';
 import { dirname, join, relative, resolve } from 'node:path';
 import { root } from './native.mjs';
@@ -20,8 +21,8 @@ const allowed = {
   data: ['tensor', ...base],
   report: [...base],
   train: ['tensor', 'nn', 'io', 'models', 'optim', 'schedule', 'finetune', 'data', 'report', ...base],
-  dist: ['binding', 'tensor', 'nn', 'optim', 'data', 'train', ...base],
-  quant: ['binding', 'tensor', 'nn', 'io', 'models', 'prune', ...base],
+  dist: ['tensor', 'nn', 'optim', 'data', 'train', ...base],
+  quant: ['tensor', 'nn', 'io', 'models', 'prune', ...base],
   export: ['tensor', 'nn', 'io', 'models', 'quant', 'prune', ...base],
   recipe: [
     'tensor',

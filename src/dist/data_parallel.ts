@@ -5,8 +5,8 @@
 // backward goes on, and backward returns with the averaged gradients in .grad.
 import { DistError } from '../errors.ts';
 import type { Module, Parameter } from '../nn/index.ts';
+import { dist, type NativeId } from '../tensor/dist_native.ts';
 import { isGradEnabled, Tensor } from '../tensor/index.ts';
-import { dist, type NativeId } from './_native.ts';
 import { asDistError, distError, type ProcessGroup } from './process_group.ts';
 
 export interface DataParallelOptions {

@@ -4,8 +4,8 @@
 // hangs or never arrives: never a silent hang.
 import { lookup } from 'node:dns/promises';
 import { DistError } from '../errors.ts';
+import { dist, type NativeId } from '../tensor/dist_native.ts';
 import { Tensor } from '../tensor/index.ts';
-import { dist, type NativeId } from './_native.ts';
 
 export type Backend = 'gloo' | 'nccl';
 export type ReduceOp = 'sum' | 'avg' | 'max' | 'min' | 'product';

@@ -3,8 +3,8 @@
 import { QuantError } from '../errors.ts';
 import { Linear, type Module } from '../nn/index.ts';
 import type { Tensor } from '../tensor/index.ts';
+import { type Packed, qcall } from '../tensor/quant_native.ts';
 import { didYouMean } from '../util/spelling.ts';
-import { type Packed, qcall } from './_native.ts';
 import { QuantizedModule, setSpec } from './module.ts';
 import { dynamicQconfig, type QConfig } from './qconfig.ts';
 import {

@@ -1,6 +1,6 @@
 // graft's quant: int8 quantization on libtorch's quantized kernels, with torch.ao.quantization's
 // observers, qconfigs and module semantics.
-export { engines, livePacked, Packed, setEngine } from './_native.ts';
+export { engines, livePacked, Packed, setEngine } from '../tensor/quant_native.ts';
 export { type DynamicOptions, DynamicQuantizedLinear, type DynamicResult, quantizeDynamic } from './dynamic.ts';
 export { ConvReLU2d, fuseConvBn, fuseConvBnWeights, fuseModules, LinearReLU } from './fuse.ts';
 export { HistogramObserver, type HistogramOptions, histogram } from './histogram.ts';

@@ -5,7 +5,7 @@
 import { QuantError } from '../errors.ts';
 import { type Conv2d, type Linear, Module } from '../nn/index.ts';
 import { aten, type Tensor, tensor } from '../tensor/index.ts';
-import { type Packed, qcall } from './_native.ts';
+import { type Packed, qcall } from '../tensor/quant_native.ts';
 import { QuantizedModule } from './module.ts';
 import type { Observer } from './observer.ts';
 import type { QConfig } from './qconfig.ts';

@@ -1,8 +1,9 @@
 // The quantized kernels of this libtorch (fbgemm / qnnpack / onednn) through native/quant.cc:
-// prepacked weights are held natively and named by a number, freed when their JS owner is.
+// prepacked weights are held natively and named by a number, freed when their JS owner is. Here
+// because only src/tensor/ reaches the binding; src/quant/ builds the quantized modules on it.
 import { type Handle, native } from '../binding/index.ts';
 import { QuantError } from '../errors.ts';
-import { Tensor } from '../tensor/index.ts';
+import { Tensor } from './tensor.ts';
 
 interface QuantNative {
   quantFind(name: string, overload: string): number;

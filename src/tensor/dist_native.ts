@@ -1,4 +1,5 @@
-// The c10d part of the native addon (native/dist.cc, native/dist_reducer.cc), typed.
+// The c10d part of the native addon (native/dist.cc, native/dist_reducer.cc), typed: here because
+// only src/tensor/ reaches the binding; src/dist/ builds process groups and DataParallel on it.
 import { type Handle, native } from '../binding/index.ts';
 
 export interface DistInitOptions {
