@@ -6,16 +6,12 @@
 // Tokens per second: training counts batch x sequence tokens, generation the new tokens.
 // Usage: node --import tsx bench/llm.ts   (GRAFT_BENCH_THREADS=2, GRAFT_BENCH_REPEATS=4,
 // GRAFT_BENCH_SIZE=small | tiny for a smoke run)
-import { spawn } from 'node:child_process';
-import { existsSync } from 'node:fs';
-import { dirname, join } from 'node:path';
-import { createInterface } from 'node:readline';
-import { fileURLToPath } from 'node:url';
 import { applyLora } from '../src/finetune/index.ts';
 import * as models from '../src/models/index.ts';
 import { AdamW } from '../src/optim/index.ts';
 import { manualSeed, noGrad, randint, setNumThreads, type Tensor, torchVersion } from '../src/tensor/index.ts';
 import { causalLMForward, causalLMLossFn, Trainer } from '../src/train/index.ts';
+import { startTorchSide } from './_torch_side.ts';
 
 const threads = Number(process.env.GRAFT_BENCH_THREADS ?? 2);
 const repeats = Number(process.env.GRAFT_BENCH_REPEATS ?? 4);
@@ -98,37 +94,13 @@ function graftSide(mode: Mode): (n: number) => Promise<number> {
   };
 }
 
-/** The PyTorch side as a long-lived process answering "MODE STEPS" lines. */
+/** The PyTorch side: tokens per second of MODE over N steps. */
 async function torchSide(): Promise<
   { run(mode: Mode, n: number): Promise<number>; close(): void; note: string } | string
 > {
-  const python = process.env.GRAFT_BENCH_PYTHON ?? '/usr/bin/python3';
-  if (!existsSync(python)) return `PyTorch column skipped: ${python} not found (apt-get install python3-torch)`;
-  const script = join(dirname(fileURLToPath(import.meta.url)), 'llm_torch.py');
-  const child = spawn(python, [script, String(threads), JSON.stringify(SIZES)], { stdio: ['pipe', 'pipe', 'pipe'] });
-  let err = '';
-  child.stderr.on('data', (d) => {
-    err += String(d);
-  });
-  const lines = createInterface({ input: child.stdout })[Symbol.asyncIterator]();
-  const next = async (): Promise<Record<string, any>> => {
-    const r = await lines.next();
-    if (r.done) throw new Error(err.trim().split('\n').pop() || 'python exited');
-    return JSON.parse(r.value);
-  };
-  try {
-    const hello = await next();
-    return {
-      note: `PyTorch ${hello.torch} (${python}), ${hello.threads} threads`,
-      async run(mode, n) {
-        child.stdin.write(`${mode} ${n}\n`);
-        return (await next()).tok_s;
-      },
-      close: () => child.stdin.end(),
-    };
-  } catch (e) {
-    return `PyTorch column skipped: ${(e as Error).message}`;
-  }
+  const side = await startTorchSide('llm_torch.py', [String(threads), JSON.stringify(SIZES)], 'python3-torch');
+  if (typeof side === 'string') return side;
+  return { ...side, run: async (mode, n) => (await side.ask(mode, n)).tok_s };
 }
 
 const torch = await torchSide();

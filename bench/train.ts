@@ -6,16 +6,12 @@
 // Usage: node --import tsx bench/train.ts   (GRAFT_BENCH_THREADS=2, GRAFT_BENCH_REPEATS=6)
 // The PyTorch child inherits OMP_WAIT_POLICY from this process (PASSIVE unless set), so both sides
 // wait alike; with ACTIVE the idle side's spinning threads halved the running side's speed here.
-import { spawn } from 'node:child_process';
-import { existsSync } from 'node:fs';
-import { dirname, join } from 'node:path';
-import { createInterface } from 'node:readline';
-import { fileURLToPath } from 'node:url';
 import * as models from '../src/models/index.ts';
 import type { Module } from '../src/nn/index.ts';
 import { SGD } from '../src/optim/index.ts';
 import { manualSeed, noGrad, randint, randn, setNumThreads, type Tensor, torchVersion } from '../src/tensor/index.ts';
 import { type BatchInput, type Callback, type ForwardFn, Trainer } from '../src/train/index.ts';
+import { startTorchSide } from './_torch_side.ts';
 
 const threads = Number(process.env.GRAFT_BENCH_THREADS ?? 2);
 const repeats = Number(process.env.GRAFT_BENCH_REPEATS ?? 6);
@@ -59,38 +55,13 @@ function graftSide(mode: Mode): (steps: number) => Promise<number> {
   return run;
 }
 
-/** The PyTorch side as a long-lived process answering "MODE STEPS" lines. */
+/** The PyTorch side: images per second of MODE over STEPS steps. */
 async function torchSide(): Promise<
   { run(mode: Mode, steps: number): Promise<number>; close(): void; note: string } | string
 > {
-  const python = process.env.GRAFT_BENCH_PYTHON ?? '/usr/bin/python3';
-  if (!existsSync(python))
-    return `PyTorch column skipped: ${python} not found (apt-get install python3-torch python3-torchvision)`;
-  const script = join(dirname(fileURLToPath(import.meta.url)), 'train_torch.py');
-  const child = spawn(python, [script, String(threads)], { stdio: ['pipe', 'pipe', 'pipe'] });
-  let err = '';
-  child.stderr.on('data', (d) => {
-    err += String(d);
-  });
-  const lines = createInterface({ input: child.stdout })[Symbol.asyncIterator]();
-  const next = async (): Promise<Record<string, any>> => {
-    const r = await lines.next();
-    if (r.done) throw new Error(err.trim().split('\n').pop() || 'python exited');
-    return JSON.parse(r.value);
-  };
-  try {
-    const hello = await next();
-    return {
-      note: `PyTorch ${hello.torch} (${python}), ${hello.threads} threads`,
-      async run(mode, steps) {
-        child.stdin.write(`${mode} ${steps}\n`);
-        return (await next()).img_s;
-      },
-      close: () => child.stdin.end(),
-    };
-  } catch (e) {
-    return `PyTorch column skipped: ${(e as Error).message}`;
-  }
+  const side = await startTorchSide('train_torch.py', [String(threads)], 'python3-torch python3-torchvision');
+  if (typeof side === 'string') return side;
+  return { ...side, run: async (mode, steps) => (await side.ask(mode, steps)).img_s };
 }
 
 const torch = await torchSide();

@@ -197,9 +197,10 @@ export class Trainer {
     emitSync(this.callbacks, name, this);
   }
 
-  /** Trains for `epochs` epochs (default: the runner's), from a checkpoint when `resume` is given. */
+  /** the last phase reached its step count during an epoch: the run ends with that epoch */
   #finishedMidEpoch = false;
 
+  /** Trains for `epochs` epochs (default: the runner's), from a checkpoint when `resume` is given. */
   async fit(epochs?: number, o: { resume?: string } = {}): Promise<void> {
     this.#prepare();
     const total = epochs ?? this.runner.epochs ?? this.runner.totalEpochs;

@@ -115,6 +115,25 @@ export function saveSafetensors(file: string, tensors: Map<string, RawTensor>): 
 }
 
 /**
+ * A tiny BERT's encoder weights (the `bert.` keys, seeded) saved as safetensors under `dir`: the
+ * pretrained checkpoint the BERT recipes load. Returns its config and the file.
+ */
+export function tinyBertCheckpoint(
+  dir: string,
+  vocabSize: number,
+): { config: ReturnType<typeof tinyBert>; ckpt: string } {
+  const config = tinyBert(vocabSize);
+  manualSeed(3);
+  const src = models.create('bert-base-uncased', { config, numClasses: 2 });
+  const ckpt = saveSafetensors(
+    join(dir, 'bert.safetensors'),
+    stateDictRaw(src, '', (k) => k.startsWith('bert.')),
+  );
+  src.dispose();
+  return { config, ckpt };
+}
+
+/**
  * The 004_cifar_* fine-tuning recipes start from 004_cifar_base.yaml's model.safetensors: this writes
  * a stand-in (cifar_net with seeded random weights) under `dir` and returns the override to use it.
  */

@@ -5,9 +5,7 @@ import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { test } from 'node:test';
 import { mailBody, spamAssassinCsv } from '../../examples/spam_assassin_csv.ts';
-import * as models from '../../src/models/index.ts';
-import { manualSeed } from '../../src/tensor/index.ts';
-import { quick, recipe, saveSafetensors, stateDictRaw, textData, tinyBert, withTmp } from './_helpers.ts';
+import { quick, recipe, textData, tinyBertCheckpoint, withTmp } from './_helpers.ts';
 import { probeRun } from './_probe.ts';
 
 test('mail bodies: headers dropped, whitespace collapsed, cut', () => {
@@ -37,14 +35,7 @@ test('seed 004 on SpamAssassin: CSVs from the package, then last layer + classif
     assert.equal(train[0], 'text,label');
     assert.equal(train[1], '"the movie was very good, ""0""",ham');
     const text = textData(join(dir, 'text'));
-    const config = tinyBert(text.vocabSize);
-    manualSeed(3);
-    const src = models.create('bert-base-uncased', { config, numClasses: 2 });
-    const ckpt = saveSafetensors(
-      join(dir, 'bert.safetensors'),
-      stateDictRaw(src, '', (k) => k.startsWith('bert.')),
-    );
-    src.dispose();
+    const { config, ckpt } = tinyBertCheckpoint(dir, text.vocabSize);
     const { epochs, steps } = await probeRun(
       recipe('004_bert_spam_assassin.yaml'),
       [

@@ -6,20 +6,8 @@ import { join } from 'node:path';
 import { test } from 'node:test';
 import { readSafetensors } from '../../src/io/index.ts';
 import { tensorToRaw } from '../../src/io/tensors.ts';
-import * as models from '../../src/models/index.ts';
 import { buildRun, loadRecipe, type RunProgress, runRecipe } from '../../src/recipe/index.ts';
-import { manualSeed } from '../../src/tensor/index.ts';
-import {
-  cifarBase,
-  quick,
-  readJsonl,
-  recipe,
-  saveSafetensors,
-  stateDictRaw,
-  textData,
-  tinyBert,
-  withTmp,
-} from './_helpers.ts';
+import { cifarBase, quick, readJsonl, recipe, textData, tinyBertCheckpoint, withTmp } from './_helpers.ts';
 import { close, probeRun, raw, same } from './_probe.ts';
 
 test('seed 004: the base recipe trains the CIFAR net; the fine-tuning recipes start from its weights', async () => {
@@ -79,14 +67,7 @@ test('seed 004: CIFAR net fine-tuned at the last layer, the last 3 layers, all, 
 test('seed 004: BERT with only the last encoder layer and the classifier trainable, AdamW 2e-5, linear warm-up, clip 1.0', async () => {
   await withTmp(async (dir) => {
     const text = textData(join(dir, 'text'));
-    const config = tinyBert(text.vocabSize);
-    manualSeed(3);
-    const src = models.create('bert-base-uncased', { config, numClasses: 2 });
-    const ckpt = saveSafetensors(
-      join(dir, 'bert.safetensors'),
-      stateDictRaw(src, '', (k) => k.startsWith('bert.')),
-    );
-    src.dispose();
+    const { config, ckpt } = tinyBertCheckpoint(dir, text.vocabSize);
     const { epochs, steps } = await probeRun(
       recipe('004_bert_last_layer.yaml'),
       [
