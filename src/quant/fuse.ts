@@ -1,6 +1,8 @@
 // Module fusion as torch.ao.quantization.fuse_modules (eval mode): conv + BatchNorm folds the
 // normalisation into the conv's weight and bias (fuse_conv_bn_eval), a following ReLU joins the
-// conv / linear in one fused module, and the absorbed modules become Identity.
+// conv / linear in one fused module, and the absorbed modules become Identity. For quantization-aware
+// training (fuse_modules_qat) conv + BatchNorm stay apart in ConvBn2d / ConvBnReLU2d: the QAT module
+// folds them in every forward.
 import { QuantError } from '../errors.ts';
 import { BatchNorm2d, Conv2d, Identity, Linear, type Module, ReLU, Sequential } from '../nn/index.ts';
 import { noGrad, type Tensor, zeros } from '../tensor/index.ts';
@@ -22,6 +24,32 @@ export class LinearReLU extends Sequential {
   }
   get linear(): Linear {
     return this.at<Linear>(0);
+  }
+}
+
+/** nni.ConvBn2d for QAT: children '0' (Conv2d) and '1' (BatchNorm2d). */
+export class ConvBn2d extends Sequential {
+  constructor(conv: Conv2d, bn: BatchNorm2d) {
+    super(conv, bn);
+  }
+  get conv(): Conv2d {
+    return this.at<Conv2d>(0);
+  }
+  get bn(): BatchNorm2d {
+    return this.at<BatchNorm2d>(1);
+  }
+}
+
+/** nni.ConvBnReLU2d for QAT: children '0' (Conv2d), '1' (BatchNorm2d), '2' (ReLU). */
+export class ConvBnReLU2d extends Sequential {
+  constructor(conv: Conv2d, bn: BatchNorm2d, relu: ReLU = new ReLU()) {
+    super(conv, bn, relu);
+  }
+  get conv(): Conv2d {
+    return this.at<Conv2d>(0);
+  }
+  get bn(): BatchNorm2d {
+    return this.at<BatchNorm2d>(1);
   }
 }
 
@@ -87,14 +115,18 @@ const kind = (m: Module): string =>
           ? 'linear'
           : m.constructor.name;
 
-/** The fused module for a run of modules, or a QuantError naming the pattern. */
-export function fuseKnown(mods: Module[], names: string[]): Module {
+/** The fused module for a run of modules (qat: BatchNorm kept for training), or a QuantError naming the pattern. */
+export function fuseKnown(mods: Module[], names: string[], qat = false): Module {
   const pattern = mods.map(kind).join('+');
   switch (pattern) {
     case 'conv+bn':
-      return fuseConvBn(mods[0] as Conv2d, mods[1] as BatchNorm2d);
+      return qat
+        ? new ConvBn2d(mods[0] as Conv2d, mods[1] as BatchNorm2d)
+        : fuseConvBn(mods[0] as Conv2d, mods[1] as BatchNorm2d);
     case 'conv+bn+relu':
-      return new ConvReLU2d(fuseConvBn(mods[0] as Conv2d, mods[1] as BatchNorm2d));
+      return qat
+        ? new ConvBnReLU2d(mods[0] as Conv2d, mods[1] as BatchNorm2d, mods[2] as ReLU)
+        : new ConvReLU2d(fuseConvBn(mods[0] as Conv2d, mods[1] as BatchNorm2d));
     case 'conv+relu':
       return new ConvReLU2d(mods[0] as Conv2d);
     case 'linear+relu':
@@ -109,12 +141,13 @@ export function fuseKnown(mods: Module[], names: string[]): Module {
 
 /**
  * fuse_modules(model, groups): each group of dotted names (e.g. ['conv1', 'bn1', 'relu']) becomes one
- * fused module at the first name, the others Identity. In place; returns the model.
+ * fused module at the first name, the others Identity. In place; returns the model. qat: as
+ * fuse_modules_qat (conv + BatchNorm kept apart for quantization-aware training).
  */
-export function fuseModules<M extends Module>(model: M, groups: string[][]): M {
+export function fuseModules<M extends Module>(model: M, groups: string[][], qat = false): M {
   for (const names of groups) {
     const mods = names.map((n) => model.getSubmodule(n));
-    const fused = fuseKnown(mods, names);
+    const fused = fuseKnown(mods, names, qat);
     model.setSubmodule(names[0]!, fused);
     for (const n of names.slice(1)) model.setSubmodule(n, new Identity());
   }

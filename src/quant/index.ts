@@ -2,7 +2,27 @@
 // observers, qconfigs and module semantics.
 export { engines, livePacked, Packed, setEngine } from '../tensor/quant_native.ts';
 export { type DynamicOptions, DynamicQuantizedLinear, type DynamicResult, quantizeDynamic } from './dynamic.ts';
-export { ConvReLU2d, fuseConvBn, fuseConvBnWeights, fuseModules, LinearReLU } from './fuse.ts';
+export {
+  defaultQatQconfig,
+  enableFakeQuant,
+  enableObserver,
+  type FakeQuantFactory,
+  FusedMovingAvgObsFakeQuantize,
+  fusedFakeQuant,
+  MovingAverageMinMaxObserver,
+  type MovingAverageOptions,
+  MovingAveragePerChannelMinMaxObserver,
+  type QatQConfig,
+} from './fake_quant.ts';
+export {
+  ConvBn2d,
+  ConvBnReLU2d,
+  ConvReLU2d,
+  fuseConvBn,
+  fuseConvBnWeights,
+  fuseModules,
+  LinearReLU,
+} from './fuse.ts';
 export { HistogramObserver, type HistogramOptions, histogram } from './histogram.ts';
 export {
   isQuantized,
@@ -23,6 +43,8 @@ export {
   type QScheme,
   qRange,
 } from './observer.ts';
+export { convertQat, freezeBnStats, isQatPrepared, type PrepareQatOptions, prepareQat } from './qat.ts';
+export { isQatModule, QatConv2d, QatConvBn2d, QatLinear, type QatModule } from './qat_modules.ts';
 export { type ActivationObserver, type Backend, defaultQconfig, dynamicQconfig, type QConfig } from './qconfig.ts';
 export { DeQuantize, QFunctional, Quantize, QuantizedConv2d, QuantizedLinear } from './qmodules.ts';
 export {

@@ -42,8 +42,8 @@ export class FloatFunctional extends Module {
 
 /** A model ready for eager-mode static quantization. */
 export abstract class QuantizableModel extends Module {
-  /** Fuses conv + bn (+ relu) and linear + relu runs in place (eval mode). */
-  abstract fuseModel(): void;
+  /** Fuses conv + bn (+ relu) and linear + relu runs in place (eval mode; qat: BatchNorm kept for training). */
+  abstract fuseModel(qat?: boolean): void;
 }
 
 interface Adder {
@@ -74,12 +74,16 @@ export class QuantizableBasicBlock extends QuantizableModel {
     const identity = this.downsample ? this.downsample.call(x) : x;
     return this.addRelu.addRelu(out, identity);
   }
-  fuseModel(): void {
-    fuseModules(this, [
-      ['conv1', 'bn1', 'relu'],
-      ['conv2', 'bn2'],
-    ]);
-    if (this.downsample) fuseModules(this.downsample, [['0', '1']]);
+  fuseModel(qat = false): void {
+    fuseModules(
+      this,
+      [
+        ['conv1', 'bn1', 'relu'],
+        ['conv2', 'bn2'],
+      ],
+      qat,
+    );
+    if (this.downsample) fuseModules(this.downsample, [['0', '1']], qat);
   }
 }
 
@@ -116,13 +120,17 @@ export class QuantizableBottleneck extends QuantizableModel {
     const identity = this.downsample ? this.downsample.call(x) : x;
     return this.skipAddRelu.addRelu(out, identity);
   }
-  fuseModel(): void {
-    fuseModules(this, [
-      ['conv1', 'bn1', 'relu1'],
-      ['conv2', 'bn2', 'relu2'],
-      ['conv3', 'bn3'],
-    ]);
-    if (this.downsample) fuseModules(this.downsample, [['0', '1']]);
+  fuseModel(qat = false): void {
+    fuseModules(
+      this,
+      [
+        ['conv1', 'bn1', 'relu1'],
+        ['conv2', 'bn2', 'relu2'],
+        ['conv3', 'bn3'],
+      ],
+      qat,
+    );
+    if (this.downsample) fuseModules(this.downsample, [['0', '1']], qat);
   }
 }
 
@@ -171,10 +179,10 @@ export class QuantizableResNet extends QuantizableModel {
     x = this.fc.call(this.avgpool.call(x).flatten(1));
     return this.dequant.call(x);
   }
-  fuseModel(): void {
-    fuseModules(this, [['conv1', 'bn1', 'relu']]);
+  fuseModel(qat = false): void {
+    fuseModules(this, [['conv1', 'bn1', 'relu']], qat);
     for (const m of this.modules())
-      if (m instanceof QuantizableBasicBlock || m instanceof QuantizableBottleneck) m.fuseModel();
+      if (m instanceof QuantizableBasicBlock || m instanceof QuantizableBottleneck) m.fuseModel(qat);
   }
 }
 
@@ -207,13 +215,17 @@ export class QuantizableCifarNet extends QuantizableModel {
     x = m('relu4').call(m('fc2').call(x));
     return m('dequant').call(m('fc3').call(x));
   }
-  fuseModel(): void {
-    fuseModules(this, [
-      ['conv1', 'relu1'],
-      ['conv2', 'relu2'],
-      ['fc1', 'relu3'],
-      ['fc2', 'relu4'],
-    ]);
+  fuseModel(qat = false): void {
+    fuseModules(
+      this,
+      [
+        ['conv1', 'relu1'],
+        ['conv2', 'relu2'],
+        ['fc1', 'relu3'],
+        ['fc2', 'relu4'],
+      ],
+      qat,
+    );
   }
 }
 
@@ -235,7 +247,7 @@ export class QuantWrapper extends QuantizableModel {
   forward(x: Tensor): Tensor {
     return this.dequant.call(this.module.call(this.quant.call(x)));
   }
-  fuseModel(): void {
+  fuseModel(qat = false): void {
     for (const [name, m] of [...this.module.namedModules()])
       if (m instanceof Sequential) {
         const kids = [...m.namedChildren()];
@@ -251,6 +263,7 @@ export class QuantWrapper extends QuantizableModel {
             fuseKnown(
               kids.slice(i, i + run).map(([, k]) => k),
               names.map((n) => (name ? `${name}.${n}` : n)),
+              qat,
             ),
           );
           for (const n of names.slice(1)) m.registerModule(n, new Identity());

@@ -7,6 +7,7 @@ import { noGrad, type Tensor } from '../tensor/index.ts';
 import { ConvReLU2d, LinearReLU } from './fuse.ts';
 import { type QuantSpec, setSpec } from './module.ts';
 import type { Observer } from './observer.ts';
+import { convertQat, isQatPrepared } from './qat.ts';
 import { type ActivationObserver, type Backend, defaultQconfig, type QConfig } from './qconfig.ts';
 import { DeQuantize, outputQparams, QFunctional, Quantize, QuantizedConv2d, QuantizedLinear } from './qmodules.ts';
 import { DeQuantStub, FloatFunctional, type QuantizableModel, QuantStub, quantizable } from './quantizable.ts';
@@ -82,8 +83,9 @@ function observerOf(m: Module, hooked: Map<Module, { obs: Observer }> | undefine
   return undefined;
 }
 
-/** Swaps the prepared model's modules for quantized ones, in place; returns the model. */
+/** Swaps the prepared (or QAT-prepared) model's modules for quantized ones, in place; returns the model. */
 export function convert<M extends Module>(prepared: M): M {
+  if (isQatPrepared(prepared)) return convertQat(prepared);
   const { qconfig, spec } = qconfigs.get(prepared) ?? {};
   if (!qconfig)
     throw new QuantError('convert() needs a model from prepare()', 'call quant.prepare(model) and calibrate first');
