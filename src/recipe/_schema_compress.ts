@@ -31,14 +31,20 @@ export const PruneSpec = z
 export const QuantizeSpec = z
   .strictObject({
     mode: z
-      .enum(['dynamic', 'static'])
+      .enum(['dynamic', 'static', 'qat'])
       .describe(
-        "'dynamic': int8 Linear layers (transformers); 'static': int8 convs and linears with calibration (conv nets)",
+        "'dynamic': int8 Linear layers (transformers); 'static': int8 convs and linears with calibration (conv nets); 'qat': the whole run trains with fake quantization (quantization-aware training), then int8",
       ),
     backend: z
       .enum(['fbgemm', 'x86', 'qnnpack', 'onednn'])
       .optional()
-      .describe("static: the qconfig preset torch names after a backend (default 'fbgemm')"),
+      .describe("static / qat: the qconfig preset torch names after a backend (default 'fbgemm')"),
+    freezeBnAfter: int(0)
+      .optional()
+      .describe('qat: from this epoch (0-based) on BatchNorm uses and keeps its running statistics (default: never)'),
+    observersOffAfter: int(0)
+      .optional()
+      .describe('qat: from this epoch (0-based) on scales and zero points stop moving (default: never)'),
     observer: z
       .enum(['histogram', 'minmax'])
       .optional()

@@ -201,6 +201,10 @@ export async function latency(
   runs = 5,
 ): Promise<number | undefined> {
   if (!loader) return undefined;
+  // eval mode, as the accuracy was measured: a forward in train mode would move BatchNorm's running
+  // statistics (and so the weights exported after this) and run dropout
+  const modes = [...model.modules()].map((m) => [m, m.training] as const);
+  model.eval();
   for await (const raw of loader.iterate({ epoch: 0 })) {
     try {
       const batch = toBatch(raw);
@@ -216,8 +220,10 @@ export async function latency(
       return times[Math.floor(times.length / 2)];
     } finally {
       disposeBatch(raw);
+      for (const [m, t] of modes) m.training = t;
     }
   }
+  for (const [m, t] of modes) m.training = t;
   return undefined;
 }
 
@@ -261,10 +267,12 @@ class QuantizeCallback implements Callback {
     readonly outDir: string,
     readonly train: DataLoader,
     readonly valid: DataLoader | undefined,
+    readonly floatModel: Module,
   ) {}
   async afterFit(t: Trainer): Promise<void> {
     if (t.error) return;
     const model = t.model;
+    if (this.spec.mode === 'qat') return this.#afterQat(t);
     const float = await measure(model, t, this.valid);
     const file = this.spec.save === false ? undefined : join(this.outDir, 'model.int8.safetensors');
     let int8: ModelMeasure;
@@ -294,11 +302,24 @@ class QuantizeCallback implements Callback {
       if (file) quant.saveQuantized(file, q);
       quant.releasePacked(q);
     }
+    this.#write(float, int8, file, calibrationBatches);
+  }
+  // QAT: the trained model is the fake-quantized form; 'float' is the float model sharing its weights
+  async #afterQat(t: Trainer): Promise<void> {
+    const file = this.spec.save === false ? undefined : join(this.outDir, 'model.int8.safetensors');
+    const float = await measure(this.floatModel, t, this.valid);
+    const q = quant.convert(t.model);
+    const int8 = await measure(q, t, this.valid);
+    if (file) quant.saveQuantized(file, q);
+    quant.releasePacked(q);
+    this.#write(float, int8, file);
+  }
+  #write(float: ModelMeasure, int8: ModelMeasure, file: string | undefined, calibrationBatches?: number): void {
     writeRecord(this.outDir, {
       type: 'quantize',
       time: Date.now() / 1000,
       mode: this.spec.mode,
-      ...(this.spec.mode === 'static' ? { backend: this.spec.backend ?? 'fbgemm' } : {}),
+      ...(this.spec.mode !== 'dynamic' ? { backend: this.spec.backend ?? 'fbgemm' } : {}),
       engine: quant.engines().current,
       ...(calibrationBatches ? { calibrationBatches } : {}),
       float,
@@ -319,6 +340,11 @@ export function compressCallbacks(
   // every rank prunes (the replicas must stay equal); the main rank alone writes and quantizes
   const main = o.main ?? true;
   if (phases.length) out.push(new PruneCallback(phases, main ? o.outDir : undefined, model));
+  const q = r.quantize;
+  if (q && q.mode !== 'qat')
+    for (const k of ['freezeBnAfter', 'observersOffAfter'] as const)
+      if (q[k] !== undefined) throw new RecipeError(`quantize.${k}`, `only for mode: qat (mode is '${q.mode}')`);
+  if (q?.mode === 'qat') out.push(new QatScheduleCallback(q));
   if (r.quantize && main) {
     if (r.quantize.mode === 'static')
       try {
@@ -326,7 +352,40 @@ export function compressCallbacks(
       } catch (e) {
         throw new RecipeError('quantize.mode', (e as Error).message, 'use mode: dynamic for models without convs');
       }
-    out.push(new QuantizeCallback(r.quantize, o.outDir, o.train, o.valid));
+    out.push(new QuantizeCallback(r.quantize, o.outDir, o.train, o.valid, model));
   }
   return out;
+}
+
+/**
+ * quantize.mode 'qat': the model's QAT form (fake-quantized, sharing the float model's parameters),
+ * which the run trains in its place, as torchvision's quantization training script does.
+ */
+export function prepareRecipeQat(
+  model: Module,
+  spec: QuantizeSection,
+  exported?: false | { weights?: 'last' | 'best' },
+): Module {
+  if (exported && exported.weights === 'best')
+    throw new RecipeError(
+      'train.export.weights',
+      "quantization-aware training exports the last weights (best.pth holds the fake-quantized form's keys)",
+      "remove train.export.weights or set it to 'last'",
+    );
+  try {
+    return quant.prepareQat(model, { backend: spec.backend ?? 'fbgemm' });
+  } catch (e) {
+    throw new RecipeError('quantize.mode', (e as Error).message, 'use mode: dynamic for models without convs');
+  }
+}
+
+// QAT's late-training switches, by epoch (re-applied on resume: the flags follow the epoch)
+class QatScheduleCallback implements Callback {
+  readonly order = 4;
+  constructor(readonly spec: QuantizeSection) {}
+  beforeEpoch(t: Trainer): void {
+    const { freezeBnAfter, observersOffAfter } = this.spec;
+    if (freezeBnAfter !== undefined && t.epoch >= freezeBnAfter) quant.freezeBnStats(t.model);
+    if (observersOffAfter !== undefined && t.epoch >= observersOffAfter) quant.enableObserver(t.model, false);
+  }
 }

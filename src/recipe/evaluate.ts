@@ -23,7 +23,7 @@ import { evaluateCausalLM, hfCausalLM, hfDirOf, isCausalLM } from './causal_lm.t
 import { loadInt8 } from './compress_eval.ts';
 import { type BuiltData, buildData, type Split } from './data.ts';
 import { type LoadedRecipe, loadRecipe } from './load.ts';
-import { buildModel, rebuildFromConfig } from './model.ts';
+import { buildModel, fetchPretrained, rebuildFromConfig } from './model.ts';
 
 export interface EvalResult {
   split: Split;
@@ -122,7 +122,10 @@ export async function evaluateRun(runDir: string, o: EvalOptions = {}): Promise<
     }
   }
   try {
-    const meta = models.metaOf(model);
+    // an int8 model is a quantized form without registry metadata: the architecture's gives the
+    // input size and normalisation the run trained with
+    const arch = config.architecture;
+    const meta = models.metaOf(model) ?? (arch && models.list().includes(arch) ? models.getMeta(arch) : undefined);
     const data = buildData(loaded.recipe, {
       seed: loaded.recipe.train?.seed ?? 0,
       meta,
@@ -151,6 +154,7 @@ export async function evaluateRun(runDir: string, o: EvalOptions = {}): Promise<
 export async function evaluateRecipe(input: LoadedRecipe, o: EvalOptions = {}): Promise<EvalResult> {
   const loaded = withLimit(input, o);
   const r = loaded.recipe;
+  await fetchPretrained(r.model);
   const seed = r.train?.seed ?? 0;
   manualSeed(seed);
   const meta = models.getMeta(r.model.name);

@@ -33,7 +33,7 @@ export interface ModelMeasure {
 export interface QuantizeRecord {
   type: 'quantize';
   time: number;
-  mode: 'dynamic' | 'static';
+  mode: 'dynamic' | 'static' | 'qat';
   backend?: string;
   engine: string;
   calibrationBatches?: number;
@@ -91,6 +91,8 @@ export function compressSection(records: { type: string }[]): string {
       ),
     );
     if (q.calibrationBatches) parts.push(`<p class="muted">calibrated on ${q.calibrationBatches} training batches</p>`);
+    if (q.mode === 'qat')
+      parts.push('<p class="muted">trained with fake quantization; float32: the same weights without it</p>');
     if (q.file) parts.push(`<p class="muted">int8 model: ${esc(q.file)}</p>`);
   }
   return parts.join('\n');

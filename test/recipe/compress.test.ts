@@ -76,6 +76,7 @@ test('ResNet-18 recipe: pruned to its target in rounds, masks baked, int8 model 
     // graft eval --weights int8 and --quantize
     const ev = await evaluateRun(out, { weights: 'int8' });
     assert.equal(ev.metrics.accuracy, q.int8.accuracy, 'the saved int8 model evaluates as measured');
+    assert.equal(ev.metrics.loss, q.int8.loss, 'same loss: same weights, same preprocessing');
     const c = await compareQuantized(out, { mode: 'dynamic' });
     assert.equal(c.float.accuracy, q.float.accuracy);
     assert.ok(c.int8.bytes < c.float.bytes && c.int8.bytes > q.int8.bytes, 'dynamic: only fc is int8');

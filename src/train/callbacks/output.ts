@@ -8,6 +8,7 @@
 import { existsSync, mkdirSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import type { LoadReport, RawTensor } from '../../io/index.ts';
+import type { Module } from '../../nn/index.ts';
 import {
   LOAD_REPORT_FILE,
   type LoadSummary,
@@ -87,6 +88,8 @@ export interface ExportOptions extends ExportInfo {
   weights?: 'last' | 'best';
   /** where best.pth is, for weights: 'best' */
   bestCheckpoint?: string;
+  /** the module whose weights are exported, if not the trained one (QAT: the float model sharing its parameters) */
+  model?: Module;
 }
 
 export class ExportCallback implements Callback {
@@ -104,6 +107,7 @@ export class ExportCallback implements Callback {
       weights = new Map([...(raw.get('model') as Map<string, RawTensor>)]);
       metrics = tree.metrics ?? metrics;
     }
-    this.written = saveModel(this.o.dir, t.model, { ...this.o, metrics: this.o.metrics ?? metrics }, weights);
+    const { model = t.model, ...info } = this.o;
+    this.written = saveModel(this.o.dir, model, { ...info, metrics: this.o.metrics ?? metrics }, weights);
   }
 }
