@@ -24,7 +24,12 @@ const csvField = (v: string): string => (/[",\r\n]/.test(v) || v !== v.trim() ? 
 export function predictionsCsv(ps: readonly Prediction[], k: number, first: 'path' | 'text' = 'path'): string {
   const n = Math.max(0, ...ps.map((p) => p.top.length));
   const cols = Math.min(k, n || k);
-  const header = [first, ...Array.from({ length: cols }, (_, r) => [`label_${r + 1}`, `prob_${r + 1}`]).flat()];
+  const errors = ps.some((p) => p.error !== undefined);
+  const header = [
+    first,
+    ...Array.from({ length: cols }, (_, r) => [`label_${r + 1}`, `prob_${r + 1}`]).flat(),
+    ...(errors ? ['error'] : []),
+  ];
   const rows = ps.map((p) =>
     [
       p.input,
@@ -32,6 +37,7 @@ export function predictionsCsv(ps: readonly Prediction[], k: number, first: 'pat
         const t = p.top[r];
         return t ? [t.label, String(t.prob)] : ['', ''];
       }).flat(),
+      ...(errors ? [p.error ?? ''] : []),
     ]
       .map(csvField)
       .join(','),
@@ -84,7 +90,8 @@ export function run(args: string[]): Promise<number> {
     const items = text ? textInputs(inputs) : imageInputs(inputs);
     let preds: Prediction[];
     try {
-      preds = await predict(dir, items, { topK: k, maxImagePixels });
+      // one unreadable image among many: the others are predicted, it is named, the exit code says so
+      preds = await predict(dir, items, { topK: k, maxImagePixels, skipUnreadable: !text && items.length > 1 });
     } catch (e) {
       if (e instanceof ImageTooLargeError)
         throw new DataError(
@@ -102,6 +109,10 @@ export function run(args: string[]): Promise<number> {
       );
       console.log(`wrote ${preds.length} prediction${preds.length === 1 ? '' : 's'} (top ${k}) to ${out}`);
     } else console.log(v.json ? JSON.stringify(preds, null, 1) : formatPredictions(preds));
-    return 0;
+    const bad = preds.filter((p) => p.error !== undefined);
+    for (const p of bad) console.error(`graft predict: skipped ${p.input}: ${p.error}`);
+    if (bad.length)
+      console.error(`graft predict: ${bad.length} of ${preds.length} inputs could not be read (exit code 1)`);
+    return bad.length ? 1 : 0;
   });
 }

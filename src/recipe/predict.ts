@@ -2,7 +2,7 @@
 // rebuilt from RUN_DIR/config.json + model.safetensors; images go through the evaluation pipeline
 // config.json recorded, texts through the recorded tokenizer.
 
-import { applyTransforms, Rng, readImage, T, TextTokenizer, type Transform } from '../data/index.ts';
+import { applyTransforms, DataError, Rng, readImage, T, TextTokenizer, type Transform } from '../data/index.ts';
 import { RecipeError } from '../errors.ts';
 import type { Module } from '../nn/index.ts';
 import { F, fromArray, type Tensor, tidy, topk } from '../tensor/index.ts';
@@ -12,7 +12,10 @@ import { rebuildFromConfig } from './model.ts';
 export interface Prediction {
   /** the file (or text) predicted */
   input: string;
+  /** empty when the input could not be read (see error) */
   top: { index: number; label: string; prob: number }[];
+  /** why the input was skipped (skipUnreadable): the image could not be read or decoded */
+  error?: string;
 }
 
 function topOf(logits: Tensor, k: number, names: readonly string[]): Prediction['top'][] {
@@ -46,6 +49,8 @@ export interface PredictOptions {
   batchSize?: number;
   /** images with more pixels are refused before decoding (default: the data layer's MAX_IMAGE_PIXELS; null: no limit) */
   maxImagePixels?: number | null;
+  /** an image that cannot be read gets a prediction with `error` and the others go on (default: it throws) */
+  skipUnreadable?: boolean;
 }
 
 /** Top-k predictions for image files (or, for text models, lines of text). */
@@ -62,11 +67,20 @@ export async function predict(
     const batchSize = o.batchSize ?? 16;
     if (!Number.isInteger(batchSize) || batchSize < 1)
       throw new RecipeError('predict', `batchSize must be an integer >= 1, got ${batchSize}`);
+    const failed = new Map<number, string>();
     const batches =
       pre.kind === 'text'
         ? textBatches(config, inputs, batchSize)
-        : imageBatches(config, inputs, batchSize, o.maxImagePixels);
-    return await predictBatches(model, batches, (logits) => topOf(logits, k, names));
+        : imageBatches(config, inputs, batchSize, o.maxImagePixels, o.skipUnreadable ? failed : undefined);
+    const done = await predictBatches(model, batches, (logits) => topOf(logits, k, names));
+    // in input order, the skipped ones where they were
+    const out: Prediction[] = [];
+    let next = 0;
+    inputs.forEach((input, i) => {
+      const error = failed.get(i);
+      out.push(error === undefined ? done[next++]! : { input, top: [], error });
+    });
+    return out;
   } finally {
     model.dispose();
   }
@@ -111,6 +125,7 @@ async function* imageBatches(
   files: readonly string[],
   batchSize: number,
   maxImagePixels: number | null | undefined,
+  failed?: Map<number, string>,
 ): AsyncGenerator<InputBatch> {
   const pre = config.preprocessing ?? {};
   const pipeline = imagePipeline(config);
@@ -127,8 +142,15 @@ async function* imageBatches(
     group = [];
     return b;
   };
-  for (const file of files) {
-    const img = await readImage(file, (pre.mode as 'RGB' | 'L' | undefined) ?? 'RGB', { maxImagePixels });
+  for (const [i, file] of files.entries()) {
+    let img: Awaited<ReturnType<typeof readImage>>;
+    try {
+      img = await readImage(file, (pre.mode as 'RGB' | 'L' | undefined) ?? 'RGB', { maxImagePixels });
+    } catch (e) {
+      if (!failed || !(e instanceof DataError)) throw e;
+      failed.set(i, e.reason);
+      continue;
+    }
     let x = applyTransforms(img, pipeline, new Rng(0));
     // a pipeline without a crop keeps the aspect ratio: fit the model's input exactly
     if (size && (x.shape[1] !== size[1] || x.shape[2] !== size[2])) {
@@ -178,9 +200,10 @@ async function* textBatches(
 /** Predictions as text lines: `file: label 97.1%, label 2.0%, ...`. */
 export function formatPredictions(ps: readonly Prediction[]): string {
   return ps
-    .map(
-      (p) =>
-        `${p.input}\n${p.top.map((t, r) => `  ${r + 1}. ${t.label.padEnd(16)} ${(t.prob * 100).toFixed(2)}%  (class ${t.index})`).join('\n')}`,
+    .map((p) =>
+      p.error !== undefined
+        ? `${p.input}\n  skipped: ${p.error}`
+        : `${p.input}\n${p.top.map((t, r) => `  ${r + 1}. ${t.label.padEnd(16)} ${(t.prob * 100).toFixed(2)}%  (class ${t.index})`).join('\n')}`,
     )
     .join('\n');
 }

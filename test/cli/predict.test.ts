@@ -117,6 +117,26 @@ test('errors name only options predict has (no onBadSample); the pixel limit nam
   assert.equal((await graft('predict', run, big, '--max-image-pixels', '900')).code, 0);
 });
 
+test('one unreadable image among several: the others are predicted, it is named, exit code 1', async () => {
+  const corrupt = join(dir, 'broken.png');
+  writeFileSync(corrupt, 'not a png');
+  const good = join(photos, 'a.jpg');
+  const other = join(photos, 'b.png');
+  const out = join(dir, 'mixed.csv');
+  const r = await graft('predict', run, good, corrupt, other, '--out', out);
+  assert.equal(r.code, 1);
+  assert.match(r.err, /skipped .*broken\.png: cannot decode image/);
+  assert.match(r.err, /1 of 3 inputs could not be read/);
+  const rows = readFileSync(out, 'utf8').trim().split('\n');
+  assert.equal(rows.length, 4, 'a row per input, in order');
+  assert.match(rows[0]!, /,error$/);
+  assert.ok(rows[1]!.startsWith(good) && rows[1]!.endsWith(','), 'the readable one has labels and no error');
+  assert.ok(rows[2]!.startsWith(corrupt) && /cannot decode image/.test(rows[2]!));
+  assert.ok(rows[3]!.startsWith(other) && rows[3]!.endsWith(','), 'the one after the skipped one is predicted');
+  const alone = await graft('predict', run, other, '--json');
+  assert.equal(JSON.parse(alone.out)[0].top[0].label, rows[3]!.split(',')[1], 'as when predicted alone');
+});
+
 test('a text model: texts and files of texts; a folder or a file that is not UTF-8 is an error naming it', async () => {
   const text = textData(join(dir, 'text'));
   const bert = join(dir, 'bert');
