@@ -80,8 +80,28 @@ const sources = () =>
     .filter((f) => f.endsWith('.cc'))
     .sort();
 
+/**
+ * libpng and libjpeg(-turbo) for the image fast path (native/image*.cc), when their headers are
+ * installed (Debian: libpng-dev libjpeg62-turbo-dev); null otherwise, and graft decodes with sharp.
+ * GRAFT_NO_IMAGE=1 builds without them.
+ */
+export function findImageLibs() {
+  if (process.env.GRAFT_NO_IMAGE === '1') return null;
+  for (const prefix of ['/usr', '/usr/local', '/opt/homebrew']) {
+    const inc = join(prefix, 'include');
+    const png = [inc, join(inc, 'libpng16')].find((d) => existsSync(join(d, 'png.h')));
+    if (!png || !existsSync(join(inc, 'jpeglib.h'))) continue;
+    // the compiler searches /usr already: naming it again can break #include_next in libstdc++
+    const includes = [...new Set([inc, png])].filter((d) => d !== '/usr/include');
+    return { includes, libDirs: prefix === '/usr' ? [] : [join(prefix, 'lib')] };
+  }
+  return null;
+}
+
 function compileArgs(torch) {
+  const image = findImageLibs();
   return [
+    ...(image ? ['-DGRAFT_HAVE_IMAGE', ...image.includes.map((i) => `-I${i}`)] : []),
     '-std=c++17',
     '-O2',
     '-fPIC',
@@ -139,6 +159,7 @@ export async function buildAddon(torch, { log = console.log } = {}) {
     }),
   );
   const tmp = `${addonPath}.tmp`;
+  const image = findImageLibs();
   await run(cxx, [
     '-shared',
     '-o',
@@ -149,6 +170,7 @@ export async function buildAddon(torch, { log = console.log } = {}) {
     // macOS links an addon against no node binary: Node-API's symbols resolve when node loads it
     ...(process.platform === 'darwin' ? ['-undefined', 'dynamic_lookup'] : []),
     ...torch.libs.map((l) => `-l${l}`),
+    ...(image ? [...image.libDirs.map((d) => `-L${d}`), '-lpng', '-ljpeg'] : []),
   ]);
   renameSync(tmp, addonPath);
   writeFileSync(stampFile, stamp);

@@ -2,7 +2,7 @@
 // Debian's packages when we may, then build the addon. Idempotent; quick when all is there.
 import { execFileSync } from 'node:child_process';
 import { existsSync, readdirSync } from 'node:fs';
-import { buildAddon, findLibtorch } from './native.mjs';
+import { buildAddon, findImageLibs, findLibtorch } from './native.mjs';
 
 const FASHION = '/usr/share/datasets/fashion-mnist/train-images-idx3-ubyte.gz';
 const canApt = () => process.getuid?.() === 0 && existsSync('/usr/bin/apt-get');
@@ -25,8 +25,15 @@ if ((!torch || torch.source === 'debian') && !hasOpenBlas()) want.push('libopenb
 // the demo's data set (Fashion-MNIST, MIT); tests that need it skip without it
 if (!existsSync(FASHION)) want.push('dataset-fashion-mnist');
 
-if (want.length && canApt()) {
-  aptInstall(want);
+// libpng + libjpeg-turbo headers: PNG/JPEG decoded in the addon (else sharp decodes, slower per image)
+const wantImage = findImageLibs() || process.env.GRAFT_NO_IMAGE === '1' ? [] : ['libpng-dev', 'libjpeg-dev'];
+if (wantImage.length && !canApt())
+  console.error(
+    `graft: note: no libpng/libjpeg headers; images will decode with sharp. For the faster native path:\n  sudo apt-get install -y ${wantImage.join(' ')}   # then: npm run setup`,
+  );
+
+if ((want.length || wantImage.length) && canApt()) {
+  aptInstall([...want, ...wantImage]);
   torch = findLibtorch();
 } else if (want.length) {
   const msg = [

@@ -39,6 +39,11 @@ export interface Dataset {
   loadBatch(indices: number[], ctx: BatchContext): LoadedBatch | Promise<LoadedBatch>;
   /** present when batches can be made in worker threads */
   workerJob?(): ImageJob;
+  /**
+   * A batch function that does the work off the JS thread (the addon's image path), with at most
+   * `concurrency` batches in flight; null when it does not apply. The loader prefers it to workers.
+   */
+  nativeBatches?(concurrency: number): ((indices: number[], ctx: BatchContext) => Promise<LoadedBatch>) | null;
 }
 
 /** A dataset that can be cut into a subset of its samples (for splits). */

@@ -56,6 +56,32 @@ export interface DecodeOptions {
 
 const mp = (n: number) => `${(n / 1e6).toFixed(1)} MP`;
 
+/** The error for an image over the pixel limit (width/height 0 when unknown). */
+export function tooLargeError(file: string, width: number, height: number, limit: number): ImageTooLargeError {
+  const size = width && height ? `${width}x${height} = ${mp(width * height)}` : 'larger than the limit';
+  return new ImageTooLargeError(
+    file,
+    `image is ${size}, over the limit of ${limit} pixels (${mp(limit)}): refused before decoding, as a possible decompression bomb`,
+    width * height,
+    limit,
+    `if the image is trusted, raise maxImagePixels${width && height ? ` to at least ${width * height}` : ''} (data.maxImagePixels in a recipe; null for no limit)`,
+  );
+}
+
+/** The reason for a file that cannot be read, from its errno code. */
+export const readErrorReason = (code: string | undefined, message: string): string =>
+  code === 'EISDIR' ? 'is a folder, not an image file' : `cannot read file: ${code ?? message}`;
+
+/**
+ * A faster decoder for some formats, set by the main thread when the addon has one (worker threads
+ * never load the addon): RGB pixels, or null to leave the bytes to sharp; it throws DataErrors.
+ */
+export type FastDecoder = (bytes: Uint8Array, file: string, maxImagePixels: number | null) => RawImage | null;
+let fastDecoder: FastDecoder | null = null;
+export function setFastDecoder(fn: FastDecoder | null): void {
+  fastDecoder = fn;
+}
+
 /** Decodes an encoded image (JPEG, PNG, WebP, GIF, TIFF, ...) to interleaved uint8 pixels; alpha is dropped. */
 export async function decodeImage(
   bytes: Uint8Array,
@@ -63,8 +89,10 @@ export async function decodeImage(
   file = '<buffer>',
   o: DecodeOptions = {},
 ): Promise<RawImage> {
-  const sharp = await loadSharp();
   const limit = checkPixelLimit(o.maxImagePixels);
+  const fast = fastDecoder?.(bytes, file, limit);
+  if (fast) return mode === 'L' ? P.grayscale(fast, 1) : fast;
+  const sharp = await loadSharp();
   let out: { data: Buffer; info: import('sharp').OutputInfo };
   try {
     // libvips checks the limit against the header, before it allocates the pixels
@@ -79,14 +107,7 @@ export async function decodeImage(
       const { width = 0, height = 0 } = await sharp(bytes, { limitInputPixels: false })
         .metadata()
         .catch(() => ({ width: 0, height: 0 }));
-      const size = width && height ? `${width}x${height} = ${mp(width * height)}` : 'larger than the limit';
-      throw new ImageTooLargeError(
-        file,
-        `image is ${size}, over the limit of ${limit} pixels (${mp(limit)}): refused before decoding, as a possible decompression bomb`,
-        width * height,
-        limit,
-        `if the image is trusted, raise maxImagePixels${width && height ? ` to at least ${width * height}` : ''} (data.maxImagePixels in a recipe; null for no limit)`,
-      );
+      throw tooLargeError(file, width, height, limit);
     }
     throw new DataError(file, `cannot decode image: ${msg}`);
   }
@@ -105,11 +126,7 @@ export async function readImage(file: string, mode: ImageMode = 'RGB', o: Decode
   try {
     bytes = await readFile(file);
   } catch (e) {
-    const code = (e as NodeJS.ErrnoException).code;
-    throw new DataError(
-      file,
-      code === 'EISDIR' ? 'is a folder, not an image file' : `cannot read file: ${code ?? (e as Error).message}`,
-    );
+    throw new DataError(file, readErrorReason((e as NodeJS.ErrnoException).code, (e as Error).message));
   }
   return decodeImage(bytes, mode, file, o);
 }
@@ -165,6 +182,10 @@ export function stackImages(items: { data: Float32Array; shape: readonly number[
   return { data: out, shape: [items.length, ...first.shape] };
 }
 
+/** A sample's error as a dataset reports it: skipping is one more way out. */
+export const withSkipHint = (e: DataError): DataError =>
+  new DataError(e.file, e.reason, e.hint ? `${e.hint}, or ${SKIP_OPTION}` : SKIP_HINT);
+
 /** Loads, decodes and transforms a batch of image files (in a worker or on the main thread). */
 export async function loadImageBatch(job: ImageJob, task: BatchTask): Promise<RawImageBatch> {
   const bad: BadSample[] = [];
@@ -182,8 +203,7 @@ export async function loadImageBatch(job: ImageJob, task: BatchTask): Promise<Ra
           bad.push({ file, reason: e.reason, index });
           return null;
         }
-        // in a dataset, skipping is one more way out
-        throw new DataError(e.file, e.reason, e.hint ? `${e.hint}, or ${SKIP_OPTION}` : SKIP_HINT);
+        throw withSkipHint(e);
       }
     }),
   );

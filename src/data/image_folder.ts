@@ -6,6 +6,7 @@ import { ArgumentError } from '../errors.ts';
 import { type BatchContext, type Dataset, type LoadedBatch, labelField, splitDataset } from './dataset.ts';
 import { type BadSample, DataError, type OnBadSample } from './errors.ts';
 import { checkPixelLimit, type ImageJob, type ImageMode, loadImageBatch, readImage, sampleRng } from './image.ts';
+import { nativeBatchLoader, nativeChain, nativeImagesEnabled } from './image_fast.ts';
 import { countLabels, labelName, looksAlike, tableLabels, warnDropped, warnNearDuplicateLabels } from './labels.ts';
 import { byCodePoint, pickColumn, readTable } from './manifest.ts';
 import { applyTransforms, checkTransforms, type FloatImage, type Transform } from './transforms.ts';
@@ -114,6 +115,12 @@ export class ImageDataset implements Dataset {
   async loadBatch(indices: number[], ctx: BatchContext): Promise<LoadedBatch> {
     const r = await loadImageBatch(this.workerJob(), { indices, ...ctx });
     return imageBatchFields(r, this.targets);
+  }
+
+  /** PNG/JPEG decoded and transformed by the addon when the transforms are a standard chain. */
+  nativeBatches(concurrency: number): ((indices: number[], ctx: BatchContext) => Promise<LoadedBatch>) | null {
+    if (!nativeChain(this.transforms, this.mode) || !nativeImagesEnabled()) return null;
+    return nativeBatchLoader(this.workerJob(), this.targets, concurrency);
   }
 }
 

@@ -2,7 +2,7 @@
 // threads with prefetch; in-memory data gathered on the main thread. `for await (const b of loader)`.
 import { ArgumentError } from '../errors.ts';
 import { fromArray, type Tensor } from '../tensor/index.ts';
-import type { Dataset, LoadedBatch, RawField } from './dataset.ts';
+import type { BatchContext, Dataset, LoadedBatch, RawField } from './dataset.ts';
 import type { BadSample, OnBadSample, SkippedSample } from './errors.ts';
 import { imageBatchFields } from './image_folder.ts';
 import { WorkerPool } from './pool.ts';
@@ -21,7 +21,11 @@ export interface DataLoaderOptions {
   seed?: number;
   dropLast?: boolean;
   sampler?: Sampler;
-  /** worker threads for image-file datasets (0: decode on the main thread); in-memory data never uses them */
+  /**
+   * image-file datasets: batches loading at once. PNG/JPEG under the usual transforms load in the
+   * addon on libuv threads (0: one at a time); other images in worker threads (0: on the main
+   * thread). In-memory data never uses them.
+   */
   workers?: number;
   /** batches loading ahead of the one being used; default 2 per worker (at least 2) */
   prefetch?: number;
@@ -68,6 +72,8 @@ export class DataLoader implements AsyncIterable<Batch> {
   /** the dropped samples, by file (first reason kept), including rows a dataset dropped while loading */
   readonly badSamples = new Map<string, string>();
   private pool: WorkerPool | null = null;
+  /** the dataset's off-thread batch function (the addon's image path), looked up on first use */
+  private fast: ((indices: number[], ctx: BatchContext) => Promise<LoadedBatch>) | null | undefined;
   private skipCount = 0;
   private readonly skippedList: SkippedSample[] = [];
   private readonly skipWarnings: WarnLimiter;
@@ -163,6 +169,9 @@ export class DataLoader implements AsyncIterable<Batch> {
         positions: indices.map((_, j) => positions[k]! + j),
         onBadSample: this.onBadSample,
       };
+      // the addon's image path: `workers` batches decode at once on libuv threads (one when 0)
+      if (this.fast === undefined) this.fast = this.dataset.nativeBatches?.(Math.max(1, this.workers)) ?? null;
+      if (this.fast) return this.fast(indices, ctx);
       if (this.workers > 0) {
         this.pool ??= new WorkerPool(this.dataset.workerJob!(), this.workers);
         return this.pool.run({ indices, ...ctx }).then((r) => imageBatchFields(r, this.dataset.targets ?? []));

@@ -18,11 +18,32 @@ export function blank(width: number, height: number, channels: 1 | 3): RawImage 
   return { data: new Uint8Array(width * height * channels), width, height, channels };
 }
 
-// Pillow's precompute_coeffs + normalize_coeffs_8bpc for the bilinear (triangle) filter
-function coeffs(inSize: number, outSize: number): { bounds: Int32Array; kk: Int32Array; ksize: number } {
+/** Pillow's resampling filters that torchvision uses on PIL images. */
+export type ResampleFilter = 'bilinear' | 'bicubic';
+
+const bilinearFilter = (x: number): number => {
+  const t = Math.abs(x);
+  return t < 1 ? 1 - t : 0;
+};
+// Pillow's bicubic_filter, a = -0.5
+const bicubicFilter = (x: number): number => {
+  const a = -0.5;
+  const t = Math.abs(x);
+  if (t < 1) return ((a + 2.0) * t - (a + 3.0)) * t * t + 1;
+  if (t < 2) return (((t - 5) * t + 8) * t - 4) * a;
+  return 0;
+};
+
+// Pillow's precompute_coeffs + normalize_coeffs_8bpc
+function coeffs(
+  inSize: number,
+  outSize: number,
+  filter: ResampleFilter = 'bilinear',
+): { bounds: Int32Array; kk: Int32Array; ksize: number } {
+  const fn = filter === 'bicubic' ? bicubicFilter : bilinearFilter;
   const scale = inSize / outSize;
   const filterscale = Math.max(scale, 1);
-  const support = 1 * filterscale;
+  const support = (filter === 'bicubic' ? 2 : 1) * filterscale;
   const ksize = Math.ceil(support) * 2 + 1;
   const bounds = new Int32Array(outSize * 2);
   const kk = new Int32Array(outSize * ksize);
@@ -34,8 +55,7 @@ function coeffs(inSize: number, outSize: number): { bounds: Int32Array; kk: Int3
     const xmin = Math.max(0, Math.trunc(center - support + 0.5));
     const xmax = Math.min(inSize, Math.trunc(center + support + 0.5)) - xmin;
     for (let x = 0; x < xmax; x++) {
-      const t = Math.abs((x + xmin - center + 0.5) * ss);
-      w[x] = t < 1 ? 1 - t : 0;
+      w[x] = fn((x + xmin - center + 0.5) * ss);
       ww += w[x]!;
     }
     for (let x = 0; x < xmax; x++) {
@@ -48,15 +68,15 @@ function coeffs(inSize: number, outSize: number): { bounds: Int32Array; kk: Int3
   return { bounds, kk, ksize };
 }
 
-// sums stay below 2^31 (weights are non-negative and add up to ~ONE), so >> is exact
+// sums stay below 2^31 (weights add up to ~ONE; bicubic's negative lobes add < 30 %), so >> is exact
 const clip8 = (ss: number): number => {
   const v = ss >> PRECISION_BITS;
   return v < 0 ? 0 : Math.min(v, 255);
 };
 
-function resizeH(img: RawImage, width: number): RawImage {
+function resizeH(img: RawImage, width: number, filter: ResampleFilter): RawImage {
   const C = img.channels;
-  const { bounds, kk, ksize } = coeffs(img.width, width);
+  const { bounds, kk, ksize } = coeffs(img.width, width, filter);
   const out = blank(width, img.height, C);
   const src = img.data;
   const dst = out.data;
@@ -100,8 +120,8 @@ function resizeH(img: RawImage, width: number): RawImage {
   return out;
 }
 
-function resizeV(img: RawImage, height: number): RawImage {
-  const { bounds, kk, ksize } = coeffs(img.height, height);
+function resizeV(img: RawImage, height: number, filter: ResampleFilter): RawImage {
+  const { bounds, kk, ksize } = coeffs(img.height, height, filter);
   const out = blank(img.width, height, img.channels);
   const src = img.data;
   const dst = out.data;
@@ -134,12 +154,12 @@ function resizeV(img: RawImage, height: number): RawImage {
   return out;
 }
 
-/** Bilinear resize to exactly width x height, as PIL's Image.resize(..., BILINEAR) (antialiased). */
-export function resize(img: RawImage, width: number, height: number): RawImage {
+/** Resize to exactly width x height, as PIL's Image.resize(..., BILINEAR or BICUBIC) (antialiased). */
+export function resize(img: RawImage, width: number, height: number, filter: ResampleFilter = 'bilinear'): RawImage {
   let cur = img;
   // Pillow: horizontal pass first, each pass only when its size changes
-  if (width !== cur.width) cur = resizeH(cur, width);
-  if (height !== cur.height) cur = resizeV(cur, height);
+  if (width !== cur.width) cur = resizeH(cur, width, filter);
+  if (height !== cur.height) cur = resizeV(cur, height, filter);
   return cur === img ? { ...img, data: img.data.slice() } : cur;
 }
 

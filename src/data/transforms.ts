@@ -8,9 +8,15 @@ import * as P from './pixels.ts';
 type Size = number | [number, number];
 
 export type Transform =
-  | { type: 'resize'; size: Size; maxSize?: number }
+  | { type: 'resize'; size: Size; maxSize?: number; interpolation?: P.ResampleFilter }
   | { type: 'centerCrop'; size: [number, number] }
-  | { type: 'randomResizedCrop'; size: [number, number]; scale: [number, number]; ratio: [number, number] }
+  | {
+      type: 'randomResizedCrop';
+      size: [number, number];
+      scale: [number, number];
+      ratio: [number, number];
+      interpolation?: P.ResampleFilter;
+    }
   | { type: 'randomCrop'; size: [number, number]; padding: number }
   | { type: 'randomHorizontalFlip'; p: number }
   | { type: 'randomVerticalFlip'; p: number }
@@ -52,22 +58,40 @@ function jitterRange(v: number | [number, number] | undefined, name: string, cen
   return r[0] === center && r[1] === center ? null : r;
 }
 
+function interpolation(v: P.ResampleFilter | undefined, what: string): { interpolation?: P.ResampleFilter } {
+  if (v === undefined || v === 'bilinear') return {};
+  if (v !== 'bicubic') throw new ArgumentError(`${what}: interpolation must be 'bilinear' or 'bicubic', got '${v}'`);
+  return { interpolation: v };
+}
+
 /** Transform constructors, named and defaulted as torchvision.transforms. Sizes are [height, width]. */
 export const T = {
-  /** An int resizes the shorter side (keeping the aspect ratio); [h, w] resizes exactly. Bilinear, antialiased. */
-  resize: (size: Size, o: { maxSize?: number } = {}): Transform => {
+  /**
+   * An int resizes the shorter side (keeping the aspect ratio); [h, w] resizes exactly. Antialiased,
+   * bilinear by default (torchvision's default) or bicubic.
+   */
+  resize: (size: Size, o: { maxSize?: number; interpolation?: P.ResampleFilter } = {}): Transform => {
     if (typeof size !== 'number') pair(size, 'resize');
     else if (!(Number.isInteger(size) && size > 0))
       throw new ArgumentError(`resize: size must be a positive integer, got ${size}`);
-    return { type: 'resize', size, maxSize: o.maxSize };
+    return { type: 'resize', size, maxSize: o.maxSize, ...interpolation(o.interpolation, 'resize') };
   },
   centerCrop: (size: Size): Transform => ({ type: 'centerCrop', size: pair(size, 'centerCrop') }),
-  randomResizedCrop: (size: Size, o: { scale?: [number, number]; ratio?: [number, number] } = {}): Transform => {
+  randomResizedCrop: (
+    size: Size,
+    o: { scale?: [number, number]; ratio?: [number, number]; interpolation?: P.ResampleFilter } = {},
+  ): Transform => {
     const scale = o.scale ?? [0.08, 1.0];
     const ratio = o.ratio ?? [3 / 4, 4 / 3];
     if (scale[0] > scale[1] || ratio[0] > ratio[1])
       throw new ArgumentError(`randomResizedCrop: scale and ratio should be of kind (min, max), got ${scale} ${ratio}`);
-    return { type: 'randomResizedCrop', size: pair(size, 'randomResizedCrop'), scale, ratio };
+    return {
+      type: 'randomResizedCrop',
+      size: pair(size, 'randomResizedCrop'),
+      scale,
+      ratio,
+      ...interpolation(o.interpolation, 'randomResizedCrop'),
+    };
   },
   /** A random crop; `padding` pads every side with zeros first. */
   randomCrop: (size: Size, o: { padding?: number } = {}): Transform => ({
@@ -181,17 +205,38 @@ export function randomResizedCropParams(
   return [Math.floor((height - h) / 2), Math.floor((width - w) / 2), h, w];
 }
 
+/** torchvision's center_crop box [left, top, width, height] on an h x w image (outside: zero padding). */
+export function centerCropBox(h: number, w: number, ch: number, cw: number): [number, number, number, number] {
+  const top = pyRound((h - ch) / 2);
+  const left = pyRound((w - cw) / 2);
+  // torchvision pads (left, top) by floor((crop - size) / 2) first, then crops at 0 in that axis
+  const x = cw > w ? -Math.floor((cw - w) / 2) : left;
+  const y = ch > h ? -Math.floor((ch - h) / 2) : top;
+  return [x, y, cw, ch];
+}
+
 /** torchvision's center_crop (zero padding when the crop is larger than the image). */
 export function centerCrop(img: P.RawImage, ch: number, cw: number): P.RawImage {
-  const top = pyRound((img.height - ch) / 2);
-  const left = pyRound((img.width - cw) / 2);
-  if (ch > img.height || cw > img.width) {
-    // torchvision pads (left, top) by floor((crop - size) / 2) first, then crops at 0 in that axis
-    const pl = cw > img.width ? Math.floor((cw - img.width) / 2) : 0;
-    const pt = ch > img.height ? Math.floor((ch - img.height) / 2) : 0;
-    return P.crop(img, cw > img.width ? -pl : left, ch > img.height ? -pt : top, cw, ch);
-  }
-  return P.crop(img, left, top, cw, ch);
+  const [x, y] = centerCropBox(img.height, img.width, ch, cw);
+  return P.crop(img, x, y, cw, ch);
+}
+
+/** RandomCrop's box [left, top, width, height] on an h x w image, padding counted (outside: zeros). */
+export function randomCropBox(
+  h: number,
+  w: number,
+  t: Extract<Transform, { type: 'randomCrop' }>,
+  rng: Rng,
+): [number, number, number, number] {
+  const pad = t.padding;
+  const H = h + 2 * pad;
+  const W = w + 2 * pad;
+  const [th, tw] = t.size;
+  if (H < th || W < tw)
+    throw new ArgumentError(`randomCrop: crop size [${th}, ${tw}] larger than the (padded) image [${H}, ${W}]`);
+  const i = rng.randint(0, H - th + 1);
+  const j = rng.randint(0, W - tw + 1);
+  return [j - pad, i - pad, tw, th];
 }
 
 function colorJitter(img: P.RawImage, t: Extract<Transform, { type: 'colorJitter' }>, rng: Rng): P.RawImage {
@@ -216,7 +261,7 @@ export function applyPixelTransforms(img: P.RawImage, ts: readonly Transform[], 
       case 'resize': {
         const [h, w] =
           typeof t.size === 'number' ? resizedSize(img.height, img.width, t.size, t.maxSize) : [t.size[0], t.size[1]];
-        if (h !== img.height || w !== img.width) img = P.resize(img, w, h);
+        if (h !== img.height || w !== img.width) img = P.resize(img, w, h, t.interpolation);
         break;
       }
       case 'centerCrop':
@@ -225,19 +270,12 @@ export function applyPixelTransforms(img: P.RawImage, ts: readonly Transform[], 
       case 'randomResizedCrop': {
         const [i, j, h, w] = randomResizedCropParams(img.height, img.width, t.scale, t.ratio, rng);
         img = P.crop(img, j, i, w, h);
-        if (h !== t.size[0] || w !== t.size[1]) img = P.resize(img, t.size[1], t.size[0]);
+        if (h !== t.size[0] || w !== t.size[1]) img = P.resize(img, t.size[1], t.size[0], t.interpolation);
         break;
       }
       case 'randomCrop': {
-        const pad = t.padding;
-        const H = img.height + 2 * pad;
-        const W = img.width + 2 * pad;
-        const [th, tw] = t.size;
-        if (H < th || W < tw)
-          throw new ArgumentError(`randomCrop: crop size [${th}, ${tw}] larger than the (padded) image [${H}, ${W}]`);
-        const i = rng.randint(0, H - th + 1);
-        const j = rng.randint(0, W - tw + 1);
-        img = P.crop(img, j - pad, i - pad, tw, th);
+        const [x, y, w, h] = randomCropBox(img.height, img.width, t, rng);
+        img = P.crop(img, x, y, w, h);
         break;
       }
       case 'randomHorizontalFlip':

@@ -1,0 +1,289 @@
+// Node-API surface of the image fast path (image_decode.cc, image_resample.cc): a batch of files
+// decoded on a libuv thread, then cropped/resized/flipped/normalized straight into a float32
+// batch tensor on a libuv thread, so the JS thread never touches a pixel. Built without libpng /
+// libjpeg (no GRAFT_HAVE_IMAGE), imageAvailable() is false and graft decodes with sharp.
+#include <c10/util/Exception.h>
+
+#include <array>
+#include <cstring>
+#include <functional>
+#include <memory>
+
+#include "graft.h"
+#include "image.h"
+
+namespace graft {
+
+namespace {
+
+struct ImageWork {
+  napi_async_work work = nullptr;
+  napi_deferred deferred = nullptr;
+  std::function<void()> run;
+  std::function<napi_value(napi_env)> done;
+  std::string error;
+};
+
+void executeWork(napi_env, void* data) {
+  auto* w = static_cast<ImageWork*>(data);
+  try {
+    w->run();
+  } catch (const std::exception& e) {
+    w->error = e.what();
+  } catch (...) {
+    w->error = "unknown native exception";
+  }
+}
+
+napi_value errorOf(napi_env env, const std::string& message) {
+  napi_value c, m, err;
+  napi_create_string_utf8(env, "GRAFT_IMAGE", NAPI_AUTO_LENGTH, &c);
+  napi_create_string_utf8(env, message.c_str(), NAPI_AUTO_LENGTH, &m);
+  napi_create_error(env, c, m, &err);
+  return err;
+}
+
+void completeWork(napi_env env, napi_status status, void* data) {
+  std::unique_ptr<ImageWork> w(static_cast<ImageWork*>(data));
+  napi_delete_async_work(env, w->work);
+  if (status == napi_cancelled && w->error.empty()) w->error = "cancelled";
+  if (!w->error.empty()) {
+    napi_reject_deferred(env, w->deferred, errorOf(env, w->error));
+    return;
+  }
+  try {
+    napi_resolve_deferred(env, w->deferred, w->done(env));
+  } catch (const JsError& e) {
+    napi_reject_deferred(env, w->deferred, errorOf(env, e.message));
+  } catch (const std::exception& e) {
+    napi_reject_deferred(env, w->deferred, errorOf(env, e.what()));
+  }
+}
+
+napi_value queue(napi_env env, std::function<void()> run, std::function<napi_value(napi_env)> done) {
+  auto w = std::make_unique<ImageWork>();
+  w->run = std::move(run);
+  w->done = std::move(done);
+  napi_value promise, name;
+  NAPI_OK(napi_create_promise(env, &w->deferred, &promise));
+  NAPI_OK(napi_create_string_utf8(env, "graft:image", NAPI_AUTO_LENGTH, &name));
+  NAPI_OK(napi_create_async_work(env, nullptr, name, executeWork, completeWork, w.get(), &w->work));
+  NAPI_OK(napi_queue_async_work(env, w->work));
+  w.release();
+  return promise;
+}
+
+struct Decoded {
+  std::vector<image::Rgb> images;
+  ~Decoded() {
+    for (auto& im : images) image::giveBuffer(std::move(im.pixels));
+  }
+};
+
+void freeDecoded(napi_env, void* data, void*) { delete static_cast<Decoded*>(data); }
+
+napi_value bytesCopy(napi_env env, const uint8_t* p, size_t n) {
+  void* out = nullptr;
+  napi_value ab, arr;
+  NAPI_OK(napi_create_arraybuffer(env, n, &out, &ab));
+  if (n) std::memcpy(out, p, n);
+  NAPI_OK(napi_create_typedarray(env, napi_uint8_array, n, ab, 0, &arr));
+  return arr;
+}
+
+void typedArrayOf(napi_env env, napi_value v, napi_typedarray_type want, void** data, size_t* length,
+                  const char* what) {
+  bool is = false;
+  NAPI_OK(napi_is_typedarray(env, v, &is));
+  napi_typedarray_type type;
+  if (is) NAPI_OK(napi_get_typedarray_info(env, v, &type, length, data, nullptr, nullptr));
+  if (!is || type != want) throw JsError{"GRAFT_ARGS", std::string(what) + ": wrong typed array"};
+}
+
+std::vector<image::Plan> plansOf(napi_env env, napi_value v) {
+  void* data;
+  size_t n;
+  typedArrayOf(env, v, napi_int32_array, &data, &n, "plans");
+  if (n % image::kPlanFields) throw JsError{"GRAFT_ARGS", "plans: length is not a multiple of 13"};
+  std::vector<image::Plan> plans(n / image::kPlanFields);
+  std::memcpy(plans.data(), data, n * sizeof(int32_t));
+  return plans;
+}
+
+// a plan that reads outside its image would read out of bounds: refused before any work
+void checkPlan(const image::Plan& p, const image::Rgb& in, int outW, int outH) {
+  bool ok = in.status == image::kOk && p.c1x >= 0 && p.c1y >= 0 && p.c1w > 0 && p.c1h > 0 &&
+            p.c1x + p.c1w <= in.width && p.c1y + p.c1h <= in.height && p.rw > 0 && p.rh > 0 && p.ow == outW &&
+            p.oh == outH && outW > 0 && outH > 0;
+  if (!ok) throw JsError{"GRAFT_ARGS", "image plan outside its image (or for an image that failed)"};
+}
+
+napi_value imageAvailable(napi_env env, napi_callback_info) {
+#ifdef GRAFT_HAVE_IMAGE
+  return jsBool(env, true);
+#else
+  return jsBool(env, false);
+#endif
+}
+
+// imageDecodeFiles(paths, maxPixels) -> Promise<[decoded, Int32Array(status, w, h per file), messages]>
+napi_value imageDecodeFiles(napi_env env, napi_callback_info info) {
+  auto a = args(env, info, 2);
+  if (a.size() < 2) throw JsError{"GRAFT_ARGS", "imageDecodeFiles(paths, maxPixels)"};
+  uint32_t n = 0;
+  NAPI_OK(napi_get_array_length(env, a[0], &n));
+  auto paths = std::make_shared<std::vector<std::string>>();
+  for (uint32_t i = 0; i < n; i++) {
+    napi_value v;
+    NAPI_OK(napi_get_element(env, a[0], i, &v));
+    paths->push_back(stringOf(env, v));
+  }
+  double maxPixels = numberOf(env, a[1]);
+  auto out = std::make_shared<Decoded>();
+  out->images.resize(n);
+  return queue(
+      env,
+      [paths, out, maxPixels] {
+        for (size_t i = 0; i < paths->size(); i++) image::decodeFile((*paths)[i], maxPixels, &out->images[i]);
+      },
+      [out](napi_env env) {
+        const size_t n = out->images.size();
+        void* buf = nullptr;
+        napi_value ab, status, messages, decoded, result;
+        NAPI_OK(napi_create_arraybuffer(env, n * 3 * sizeof(int32_t), &buf, &ab));
+        auto* s = static_cast<int32_t*>(buf);
+        NAPI_OK(napi_create_array_with_length(env, n, &messages));
+        for (size_t i = 0; i < n; i++) {
+          auto& im = out->images[i];
+          s[i * 3] = im.status;
+          s[i * 3 + 1] = im.width;
+          s[i * 3 + 2] = im.height;
+          NAPI_OK(napi_set_element(env, messages, i, jsString(env, im.message)));
+        }
+        NAPI_OK(napi_create_typedarray(env, napi_int32_array, n * 3, ab, 0, &status));
+        auto* held = new Decoded{std::move(out->images)};
+        NAPI_OK(napi_create_external(env, held, freeDecoded, nullptr, &decoded));
+        NAPI_OK(napi_create_array_with_length(env, 3, &result));
+        NAPI_OK(napi_set_element(env, result, 0, decoded));
+        NAPI_OK(napi_set_element(env, result, 1, status));
+        NAPI_OK(napi_set_element(env, result, 2, messages));
+        return result;
+      });
+}
+
+// imageToBatch(decoded, plans, outH, outW, filter, mean|null, std|null) -> Promise<tensor handle>:
+// a [plans, 3, outH, outW] float32 tensor; the decoded pixels are released when it is made
+napi_value imageToBatch(napi_env env, napi_callback_info info) {
+  auto a = args(env, info, 7);
+  if (a.size() < 7) throw JsError{"GRAFT_ARGS", "imageToBatch(decoded, plans, outH, outW, filter, mean, std)"};
+  Decoded* decoded = nullptr;
+  NAPI_OK(napi_get_value_external(env, a[0], reinterpret_cast<void**>(&decoded)));
+  auto plans = std::make_shared<std::vector<image::Plan>>(plansOf(env, a[1]));
+  int outH = static_cast<int>(intOf(env, a[2])), outW = static_cast<int>(intOf(env, a[3]));
+  int filter = static_cast<int>(intOf(env, a[4]));
+  bool normalize = !isNullish(env, a[5]);
+  std::array<float, 6> ms{0, 0, 0, 1, 1, 1};
+  if (normalize) {
+    for (int c = 0; c < 3; c++) {
+      napi_value m, s;
+      NAPI_OK(napi_get_element(env, a[5], c, &m));
+      NAPI_OK(napi_get_element(env, a[6], c, &s));
+      ms[c] = static_cast<float>(numberOf(env, m));
+      ms[3 + c] = static_cast<float>(numberOf(env, s));
+    }
+  }
+  for (auto& p : *plans) {
+    if (p.src < 0 || static_cast<size_t>(p.src) >= decoded->images.size())
+      throw JsError{"GRAFT_ARGS", "image plan names no decoded image"};
+    checkPlan(p, decoded->images[p.src], outW, outH);
+  }
+  auto images = std::make_shared<std::vector<image::Rgb>>(std::move(decoded->images));
+  decoded->images.clear();
+  at::Tensor t = at::empty({static_cast<int64_t>(plans->size()), 3, outH, outW}, at::kFloat);
+  float* base = t.data_ptr<float>();
+  return queue(
+      env,
+      [plans, images, base, outH, outW, filter, normalize, ms] {
+        static thread_local std::vector<uint8_t> px;
+        const size_t slot = static_cast<size_t>(3) * outH * outW;
+        for (size_t k = 0; k < plans->size(); k++) {
+          const auto& p = (*plans)[k];
+          image::applyPlan((*images)[p.src], p, filter, &px);
+          image::toTensor(px.data(), outW, outH, normalize ? ms.data() : nullptr, ms.data() + 3, base + k * slot);
+        }
+        for (auto& im : *images) image::giveBuffer(std::move(im.pixels));
+      },
+      [t](napi_env env) { return wrap(env, t); });
+}
+
+// imagePutSample(tensor, k, Float32Array): writes one sample made elsewhere into row k of a batch
+napi_value imagePutSample(napi_env env, napi_callback_info info) {
+  auto a = args(env, info, 3);
+  if (a.size() < 3) throw JsError{"GRAFT_ARGS", "imagePutSample(tensor, index, data)"};
+  at::Tensor& t = tensorOf(env, a[0]);
+  int64_t k = intOf(env, a[1]);
+  void* data;
+  size_t n;
+  typedArrayOf(env, a[2], napi_float32_array, &data, &n, "imagePutSample");
+  if (t.scalar_type() != at::kFloat || !t.is_contiguous() || t.dim() < 1 || k < 0 || k >= t.size(0) ||
+      static_cast<int64_t>(n) * t.size(0) != t.numel())
+    throw JsError{"GRAFT_ARGS", "imagePutSample: the sample does not fit the batch"};
+  std::memcpy(t.data_ptr<float>() + k * n, data, n * sizeof(float));
+  return undefinedValue(env);
+}
+
+// imageDecode(bytes, maxPixels) -> [status, width, height, message, RGB Uint8Array | undefined]
+napi_value imageDecode(napi_env env, napi_callback_info info) {
+  auto a = args(env, info, 2);
+  if (a.size() < 2) throw JsError{"GRAFT_ARGS", "imageDecode(bytes, maxPixels)"};
+  void* data;
+  size_t n;
+  typedArrayOf(env, a[0], napi_uint8_array, &data, &n, "imageDecode");
+  image::Rgb im;
+  image::decode(static_cast<const uint8_t*>(data), n, numberOf(env, a[1]), &im);
+  napi_value out;
+  NAPI_OK(napi_create_array_with_length(env, 5, &out));
+  NAPI_OK(napi_set_element(env, out, 0, jsNumber(env, im.status)));
+  NAPI_OK(napi_set_element(env, out, 1, jsNumber(env, im.width)));
+  NAPI_OK(napi_set_element(env, out, 2, jsNumber(env, im.height)));
+  NAPI_OK(napi_set_element(env, out, 3, jsString(env, im.message)));
+  NAPI_OK(napi_set_element(env, out, 4,
+                           im.status == image::kOk ? bytesCopy(env, im.pixels.data(), im.pixels.size())
+                                                   : undefinedValue(env)));
+  return out;
+}
+
+// imageApplyPlan(rgb, width, height, plan, filter) -> the plan's uint8 HWC output (tests compare it to PIL)
+napi_value imageApplyPlan(napi_env env, napi_callback_info info) {
+  auto a = args(env, info, 5);
+  if (a.size() < 5) throw JsError{"GRAFT_ARGS", "imageApplyPlan(rgb, width, height, plan, filter)"};
+  void* data;
+  size_t n;
+  typedArrayOf(env, a[0], napi_uint8_array, &data, &n, "imageApplyPlan");
+  image::Rgb im;
+  im.width = static_cast<int>(intOf(env, a[1]));
+  im.height = static_cast<int>(intOf(env, a[2]));
+  if (im.width <= 0 || im.height <= 0 || static_cast<size_t>(im.width) * im.height * 3 != n)
+    throw JsError{"GRAFT_ARGS", "imageApplyPlan: rgb is not width x height x 3 bytes"};
+  im.pixels.assign(static_cast<uint8_t*>(data), static_cast<uint8_t*>(data) + n);
+  auto plans = plansOf(env, a[3]);
+  if (plans.size() != 1) throw JsError{"GRAFT_ARGS", "imageApplyPlan: one plan"};
+  plans[0].src = 0;
+  checkPlan(plans[0], im, plans[0].ow, plans[0].oh);
+  std::vector<uint8_t> out;
+  image::applyPlan(im, plans[0], static_cast<int>(intOf(env, a[4])), &out);
+  return bytesCopy(env, out.data(), out.size());
+}
+
+}  // namespace
+
+void initImage(napi_env env, napi_value exports) {
+  defineFn(env, exports, "imageAvailable", entry<imageAvailable>);
+  defineFn(env, exports, "imageDecodeFiles", entry<imageDecodeFiles>);
+  defineFn(env, exports, "imageToBatch", entry<imageToBatch>);
+  defineFn(env, exports, "imagePutSample", entry<imagePutSample>);
+  defineFn(env, exports, "imageDecode", entry<imageDecode>);
+  defineFn(env, exports, "imageApplyPlan", entry<imageApplyPlan>);
+}
+
+}  // namespace graft

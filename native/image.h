@@ -1,0 +1,57 @@
+// Image decoding (libpng / libjpeg-turbo) and Pillow-exact resampling for the data loader's fast
+// path. Pixels are interleaved 8-bit RGB, as PIL's Image.convert('RGB') gives them.
+#pragma once
+#include <cstdint>
+#include <string>
+#include <vector>
+
+namespace graft {
+namespace image {
+
+// What happened to one file; values shared with src/tensor/image_native.ts.
+enum Status : int32_t {
+  kOk = 0,
+  kReadError = 1,    // message: errno name (ENOENT, EISDIR, ...)
+  kDecodeError = 2,  // message: the decoder's
+  kTooLarge = 3,     // width x height over the pixel limit: refused from the header
+  kUnsupported = 4,  // not PNG/JPEG (or a CMYK JPEG): the caller decodes it another way
+};
+
+struct Rgb {
+  int32_t status = kOk;
+  int32_t width = 0;
+  int32_t height = 0;
+  std::string message;
+  std::vector<uint8_t> pixels;  // height * width * 3
+};
+
+// Pixel buffers are recycled: decoding a batch touches fresh memory otherwise, and the page faults
+// cost more than the decode (glibc hands blocks this size back to the OS on free).
+std::vector<uint8_t> takeBuffer();
+void giveBuffer(std::vector<uint8_t>&& buf);
+
+// Decodes PNG or JPEG bytes to RGB as PIL's open(...).convert('RGB'); maxPixels 0: no limit.
+void decode(const uint8_t* data, size_t size, double maxPixels, Rgb* out);
+// Reads a file and decodes it.
+void decodeFile(const std::string& path, double maxPixels, Rgb* out);
+
+enum Filter : int32_t { kBilinear = 2, kBicubic = 3 };  // PIL's Image.BILINEAR / BICUBIC
+
+// One image's geometry: crop1 (inside the image) -> resize -> crop2 (zero outside) -> flips.
+struct Plan {
+  int32_t src;
+  int32_t c1x, c1y, c1w, c1h;
+  int32_t rw, rh;
+  int32_t c2x, c2y, ow, oh;
+  int32_t hflip, vflip;
+};
+constexpr int kPlanFields = 13;
+
+// Runs a plan on an RGB image: ow x oh x 3 uint8 (PIL's crop/resize/transpose, bit for bit).
+void applyPlan(const Rgb& in, const Plan& p, int filter, std::vector<uint8_t>* out);
+
+// ToTensor + Normalize of an HWC uint8 image into a CHW float32 slot, in float32 as torchvision.
+void toTensor(const uint8_t* hwc, int w, int h, const float* mean, const float* std, float* chw);
+
+}  // namespace image
+}  // namespace graft

@@ -1,0 +1,132 @@
+// The addon's image fast path (native/image*.cc): PNG/JPEG files decoded on a libuv thread as PIL's
+// open(...).convert('RGB'), then cropped, resized (Pillow's resampling, bit for bit), flipped and
+// normalized straight into a float32 batch tensor on a libuv thread. Here because only src/tensor/
+// reaches the binding; src/data/ plans the geometry and falls back to sharp where this does not apply.
+import { type Handle, native } from '../binding/index.ts';
+import { Tensor } from './tensor.ts';
+
+/** What happened to one file (native/image.h's Status). */
+export const IMAGE_OK = 0;
+export const IMAGE_READ_ERROR = 1;
+export const IMAGE_DECODE_ERROR = 2;
+export const IMAGE_TOO_LARGE = 3;
+export const IMAGE_UNSUPPORTED = 4;
+
+/** Resampling filters, numbered as PIL's Image.BILINEAR / Image.BICUBIC. */
+export type ImageFilter = 'bilinear' | 'bicubic';
+const FILTER = { bilinear: 2, bicubic: 3 } as const;
+
+/**
+ * One image's geometry, applied in this order: crop1 (inside the image), resize to rw x rh (when the
+ * size changes), crop2 at (c2x, c2y) of size ow x oh (zeros outside), then the flips.
+ */
+export interface ImagePlan {
+  src: number;
+  crop1: [x: number, y: number, w: number, h: number];
+  resize: [w: number, h: number];
+  crop2: [x: number, y: number, w: number, h: number];
+  hflip: boolean;
+  vflip: boolean;
+}
+const PLAN_FIELDS = 13;
+
+interface ImageNative {
+  imageAvailable(): boolean;
+  imageDecodeFiles(paths: string[], maxPixels: number): Promise<[unknown, Int32Array, string[]]>;
+  imageToBatch(
+    decoded: unknown,
+    plans: Int32Array,
+    outH: number,
+    outW: number,
+    filter: number,
+    mean: number[] | null,
+    std: number[] | null,
+  ): Promise<Handle>;
+  imagePutSample(h: Handle, index: number, data: Float32Array): void;
+  imageDecode(bytes: Uint8Array, maxPixels: number): [number, number, number, string, Uint8Array | undefined];
+  imageApplyPlan(rgb: Uint8Array, width: number, height: number, plan: Int32Array, filter: number): Uint8Array;
+}
+
+const n = native as unknown as Partial<ImageNative>;
+
+/** Whether this addon was built with libpng + libjpeg (else graft decodes with sharp). */
+export const imageNativeAvailable = (): boolean => typeof n.imageAvailable === 'function' && n.imageAvailable();
+
+const img = (): ImageNative => n as ImageNative;
+
+function packPlans(plans: readonly ImagePlan[]): Int32Array {
+  const out = new Int32Array(plans.length * PLAN_FIELDS);
+  plans.forEach((p, k) => {
+    out.set([p.src, ...p.crop1, ...p.resize, ...p.crop2, p.hflip ? 1 : 0, p.vflip ? 1 : 0], k * PLAN_FIELDS);
+  });
+  return out;
+}
+
+/** Decoded files held by the addon until toBatch; per file a status (IMAGE_*), its size and a message. */
+export interface DecodedImages {
+  readonly held: unknown;
+  status(i: number): number;
+  width(i: number): number;
+  height(i: number): number;
+  message(i: number): string;
+}
+
+/** Reads and decodes files on a libuv thread; maxPixels null: no limit. Per-file failures are statuses. */
+export async function decodeImageFiles(paths: readonly string[], maxPixels: number | null): Promise<DecodedImages> {
+  const [held, s, messages] = await img().imageDecodeFiles([...paths], maxPixels ?? 0);
+  return {
+    held,
+    status: (i) => s[i * 3]!,
+    width: (i) => s[i * 3 + 1]!,
+    height: (i) => s[i * 3 + 2]!,
+    message: (i) => messages[i]!,
+  };
+}
+
+/**
+ * A [plans.length, 3, outH, outW] float32 batch: each plan run on its decoded image, then ToTensor and
+ * (when mean/std are given) Normalize, in float32 as torchvision. Releases the decoded pixels.
+ */
+export async function imagesToBatch(
+  decoded: DecodedImages,
+  plans: readonly ImagePlan[],
+  size: [h: number, w: number],
+  o: { filter?: ImageFilter; mean?: readonly number[]; std?: readonly number[] } = {},
+): Promise<Tensor> {
+  const per = (v: readonly number[] | undefined) => (v ? [0, 1, 2].map((c) => v[c % v.length]!) : null);
+  const h = await img().imageToBatch(
+    decoded.held,
+    packPlans(plans),
+    size[0],
+    size[1],
+    FILTER[o.filter ?? 'bilinear'],
+    per(o.mean),
+    per(o.std),
+  );
+  return new Tensor(h);
+}
+
+/** Writes a CHW float32 sample made elsewhere (the sharp fallback) into row `index` of a batch. */
+export function putImageSample(batch: Tensor, index: number, data: Float32Array): void {
+  img().imagePutSample(batch.h, index, data);
+}
+
+/** Decodes PNG/JPEG bytes on this thread: RGB pixels, or a status (IMAGE_*) and message. */
+export function decodeImageBytes(
+  bytes: Uint8Array,
+  maxPixels: number | null,
+): { status: number; width: number; height: number; message: string; rgb?: Uint8Array } {
+  const [status, width, height, message, rgb] = img().imageDecode(bytes, maxPixels ?? 0);
+  return { status, width, height, message, ...(rgb ? { rgb } : {}) };
+}
+
+/** Runs one plan on RGB pixels: the uint8 HWC result (what tests compare with PIL). */
+export function applyImagePlan(
+  rgb: Uint8Array,
+  width: number,
+  height: number,
+  plan: Omit<ImagePlan, 'src'>,
+  filter: ImageFilter = 'bilinear',
+): Uint8Array {
+  return img().imageApplyPlan(rgb, width, height, packPlans([{ src: 0, ...plan }]), FILTER[filter]);
+}
