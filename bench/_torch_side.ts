@@ -6,6 +6,7 @@ import { existsSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { createInterface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
+import { torchSideEnv } from './_side.ts';
 
 export interface TorchSide {
   /** the JSON line answering "MODE N" */
@@ -20,7 +21,8 @@ export async function startTorchSide(script: string, args: string[], packages: s
   const python = process.env.GRAFT_BENCH_PYTHON ?? '/usr/bin/python3';
   if (!existsSync(python)) return `PyTorch column skipped: ${python} not found (apt-get install ${packages})`;
   const path = join(dirname(fileURLToPath(import.meta.url)), script);
-  const child = spawn(python, [path, ...args], { stdio: ['pipe', 'pipe', 'pipe'] });
+  // PyTorch's own defaults: graft's OpenMP and malloc settings stay out of its environment
+  const child = spawn(python, [path, ...args], { stdio: ['pipe', 'pipe', 'pipe'], env: torchSideEnv() });
   let err = '';
   child.stderr.on('data', (d) => {
     err += String(d);

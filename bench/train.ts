@@ -4,56 +4,21 @@
 //   frozen:   all but fc have requiresGrad false, so backward stops at fc
 //   features: the backbone runs under noGrad in eval mode, then fc trains on its output
 // Usage: node --import tsx bench/train.ts   (GRAFT_BENCH_THREADS=2, GRAFT_BENCH_REPEATS=6)
-// The PyTorch child inherits OMP_WAIT_POLICY from this process (PASSIVE unless set), so both sides
-// wait alike; with ACTIVE the idle side's spinning threads halved the running side's speed here.
-import * as models from '../src/models/index.ts';
-import type { Module } from '../src/nn/index.ts';
-import { SGD } from '../src/optim/index.ts';
-import { manualSeed, noGrad, randint, randn, setNumThreads, type Tensor, torchVersion } from '../src/tensor/index.ts';
-import { type BatchInput, type Callback, type ForwardFn, Trainer } from '../src/train/index.ts';
+// The PyTorch child runs with PyTorch's defaults: none of graft's OpenMP/malloc settings reach it
+// (bench/_side.ts torchSideEnv). `npm run bench` (bench/all.ts) runs the same rows with load measured.
+import { setNumThreads, torchVersion } from '../src/tensor/index.ts';
+import { BATCH, graftSide, type Mode, SIZE } from './_resnet_graft.ts';
 import { startTorchSide } from './_torch_side.ts';
 
 const threads = Number(process.env.GRAFT_BENCH_THREADS ?? 2);
 const repeats = Number(process.env.GRAFT_BENCH_REPEATS ?? 6);
 setNumThreads(threads);
-const BATCH = 16;
-const SIZE = 112;
 const WARM = 2;
-type Mode = 'full' | 'frozen' | 'features';
 const MODES: [Mode, string, number][] = [
   ['full', 'full fine-tune', 3],
   ['frozen', 'frozen backbone', 6],
   ['features', 'feature extraction', 6],
 ];
-
-function backbone(r: models.ResNet, x: Tensor): Tensor {
-  x = r.maxpool.call(r.relu.call(r.bn1.call(r.conv1.call(x))));
-  x = r.layer4.call(r.layer3.call(r.layer2.call(r.layer1.call(x))));
-  return r.avgpool.call(x).flatten(1);
-}
-
-function graftSide(mode: Mode): (steps: number) => Promise<number> {
-  manualSeed(0);
-  const model = models.create('resnet18', { numClasses: 10 }) as models.ResNet;
-  const x = randn([BATCH, 3, SIZE, SIZE]);
-  const y = randint(0, 10, [BATCH]);
-  if (mode !== 'full') for (const [n, p] of model.namedParameters()) p.requiresGrad = n.startsWith('fc.');
-  const optimizer = new SGD(mode === 'full' ? model.parameters() : model.fc.parameters(), { lr: 0.01, momentum: 0.9 });
-  const forward: ForwardFn | undefined =
-    mode === 'features'
-      ? (m: Module, input: BatchInput) =>
-          (m as models.ResNet).fc.call(noGrad(() => backbone(m as models.ResNet, input as Tensor)))
-      : undefined;
-  const callbacks: Callback[] = mode === 'features' ? [{ beforeEpoch: (t) => void t.model.eval() }] : [];
-  const run = async (steps: number) => {
-    const train = Array.from({ length: steps }, () => ({ input: x, target: y }));
-    const t = new Trainer({ model, optimizer, train, forward, callbacks });
-    const t0 = performance.now();
-    await t.fit(1);
-    return (steps * BATCH) / ((performance.now() - t0) / 1000);
-  };
-  return run;
-}
 
 /** The PyTorch side: images per second of MODE over STEPS steps. */
 async function torchSide(): Promise<

@@ -27,6 +27,8 @@ struct EnvState {
   // Off while JS is inside a tidy() scope: those tensors are freed by the scope, not by GC, so
   // reporting them only made V8 run a major GC every training step (setExternalReporting).
   bool report = true;
+  // bytes reported to V8 since the last napi_adjust_external_memory call (reportBytes batches them)
+  int64_t pendingExternal = 0;
 };
 
 EnvState& envState(napi_env env);
@@ -63,6 +65,9 @@ napi_value jsNumber(napi_env env, double v);
 napi_value jsBool(napi_env env, bool v);
 napi_value jsString(napi_env env, const std::string& s);
 double numberOf(napi_env env, napi_value v);
+// A JS number as PyTorch's Python binding reads a literal: integral values are int scalars, others
+// (inf and nan too) double; a boolean is a bool scalar.
+c10::Scalar scalarOf(napi_env env, napi_value v);
 int64_t intOf(napi_env env, napi_value v);
 bool boolOf(napi_env env, napi_value v);
 std::string stringOf(napi_env env, napi_value v);
@@ -78,5 +83,10 @@ void initRuntime(napi_env env, napi_value exports);
 void initMalloc(napi_env env, napi_value exports);
 void initDist(napi_env env, napi_value exports);   // dist.cc: c10d process groups, DDP reducer
 void initQuant(napi_env env, napi_value exports);  // quant.cc: quantized kernels (fbgemm/qnnpack)
+namespace fast {
+void initFastMath(napi_env env, napi_value exports);   // fast_math.cc: typed calls of hot ops
+void initFastShape(napi_env env, napi_value exports);  // fast_shape.cc: views, indexing, layers
+}  // namespace fast
+void initImage(napi_env env, napi_value exports);  // image.cc: PNG/JPEG decode + Pillow resample
 
 }  // namespace graft

@@ -116,18 +116,6 @@ static napi_value opFind(napi_env env, napi_callback_info info) {
   return arr;
 }
 
-static c10::Scalar scalarOf(napi_env env, napi_value v) {
-  napi_valuetype t;
-  napi_typeof(env, v, &t);
-  if (t == napi_boolean) return c10::Scalar(boolOf(env, v));
-  double d = numberOf(env, v);
-  // Python semantics: an integral literal is an int scalar, anything else (inf, nan too) a double;
-  // the range check comes before the cast, which is undefined outside int64
-  if (std::isfinite(d) && std::abs(d) < 9.007199254740992e15 && d == std::trunc(d))
-    return c10::Scalar(static_cast<int64_t>(d));
-  return c10::Scalar(d);
-}
-
 static std::vector<napi_value> arrayItems(napi_env env, napi_value v) {
   bool isArray = false;
   napi_is_array(env, v, &isArray);
@@ -335,6 +323,8 @@ static napi_value listOps(napi_env env, napi_callback_info) {
 }
 
 void initOps(napi_env env, napi_value exports) {
+  fast::initFastMath(env, exports);
+  fast::initFastShape(env, exports);
   defineFn(env, exports, "opFind", entry<opFind>);
   defineFn(env, exports, "opCall", entry<opCall>);
   defineFn(env, exports, "opSchema", entry<opSchema>);

@@ -2,7 +2,9 @@
 #include <ATen/Parallel.h>
 #include <ATen/autocast_mode.h>
 #include <c10/core/GradMode.h>
+#include <c10/core/impl/LocalDispatchKeySet.h>
 #include <torch/csrc/api/include/torch/version.h>
+#include <torch/library.h>
 
 #include "graft.h"
 
@@ -85,6 +87,24 @@ static napi_value autocastNest(napi_env env, napi_callback_info info) {
   return jsNumber(env, depth);
 }
 
+// CPU autocast's fp32 list, extended: libtorch 1.13 has no bfloat16 kernel for hardtanh's backward
+// ("hardshrink_backward_cpu" not implemented for 'BFloat16'), so ReLU6 (MobileNetV2's activation)
+// under bf16 autocast failed in backward, in PyTorch 1.13 as here. Under CPU autocast hardtanh now
+// runs in float32, as PyTorch's own fp32-policy ops do; the next conv casts its output back down.
+// Later libtorch versions have the kernel and keep their own behaviour.
+#if TORCH_VERSION_MAJOR < 2
+namespace {
+at::Tensor hardtanhAutocastFp32(const at::Tensor& self, const at::Scalar& min, const at::Scalar& max) {
+  c10::impl::ExcludeDispatchKeyGuard noAutocast(c10::DispatchKey::AutocastCPU);
+  return at::hardtanh(self.scalar_type() == at::kBFloat16 ? self.to(at::kFloat) : self, min, max);
+}
+}  // namespace
+
+TORCH_LIBRARY_IMPL(aten, AutocastCPU, m) {
+  m.impl("hardtanh", TORCH_FN(hardtanhAutocastFp32));
+}
+#endif
+
 static napi_value cudaDeviceCount(napi_env env, napi_callback_info) {
   return jsNumber(env, at::hasCUDA() ? at::getNumGPUs() : 0);
 }
@@ -96,6 +116,8 @@ static napi_value version(napi_env env, napi_callback_info) {
 static napi_value parallelInfo(napi_env env, napi_callback_info) {
   return jsString(env, at::get_parallel_info());
 }
+
+void initAlloc(napi_env env, napi_value exports);  // alloc.cc: the caching CPU allocator
 
 void initRuntime(napi_env env, napi_value exports) {
   defineFn(env, exports, "setNumThreads", entry<setNumThreads>);
@@ -118,8 +140,10 @@ static napi_value Init(napi_env env, napi_value exports) {
     graft::initOps(env, exports);
     graft::initRuntime(env, exports);
     graft::initMalloc(env, exports);
+    graft::initAlloc(env, exports);
     graft::initDist(env, exports);
     graft::initQuant(env, exports);
+    graft::initImage(env, exports);
   } catch (const graft::JsError& e) {
     napi_throw_error(env, e.code.c_str(), e.message.c_str());
   }

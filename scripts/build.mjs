@@ -1,9 +1,9 @@
 // `npm run build` (and prepack): compiles src/*.ts into dist/ as JavaScript + .d.ts for the
 // published package. The repository itself runs the sources through tsx and needs no build.
 import { execFileSync } from 'node:child_process';
-import { readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { copyFileSync, mkdirSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
-import { join } from 'node:path';
+import { dirname, join, relative, sep } from 'node:path';
 import { root } from './native.mjs';
 
 const dist = join(root, 'dist');
@@ -30,4 +30,15 @@ for (const entry of readdirSync(dist, { recursive: true, withFileTypes: true }))
   if (fixed !== text) writeFileSync(path, fixed);
   files++;
 }
-console.log(`graft: built dist/ (${files} declaration files)`);
+// files the code loads at run time next to itself: protobuf definitions (src/export/onnx.proto,
+// TensorBoard's under src/track/proto/) and the licence that comes with TensorBoard's
+const assets = [];
+for (const entry of readdirSync(join(root, 'src'), { recursive: true, withFileTypes: true })) {
+  if (!entry.isFile()) continue;
+  const rel = relative(join(root, 'src'), join(entry.parentPath, entry.name));
+  if (!entry.name.endsWith('.proto') && !(rel.includes(`proto${sep}`) && entry.name === 'LICENSE')) continue;
+  mkdirSync(join(dist, dirname(rel)), { recursive: true });
+  copyFileSync(join(root, 'src', rel), join(dist, rel));
+  assets.push(rel);
+}
+console.log(`graft: built dist/ (${files} declaration files, ${assets.length} .proto and licence files)`);

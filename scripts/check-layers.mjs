@@ -13,17 +13,22 @@ const allowed = {
   tensor: ['binding', ...base],
   nn: ['tensor', ...base],
   io: ['tensor', 'nn', ...base],
-  models: ['tensor', 'nn', 'io', ...base],
+  hub: [...base],
+  models: ['tensor', 'nn', 'io', 'hub', ...base],
   optim: ['tensor', 'nn', ...base],
   prune: ['tensor', 'nn', ...base],
   schedule: ['optim', ...base],
   finetune: ['tensor', 'nn', 'io', 'models', 'optim', 'schedule', ...base],
   data: ['tensor', ...base],
   report: [...base],
+  // the run board reads run folders (report's loaders, train's run lock) and never loads tensors
+  board: ['report', 'train', ...base],
   train: ['tensor', 'nn', 'io', 'models', 'optim', 'schedule', 'finetune', 'data', 'report', ...base],
   dist: ['tensor', 'nn', 'optim', 'data', 'train', ...base],
   quant: ['tensor', 'nn', 'io', 'models', 'prune', ...base],
   export: ['tensor', 'nn', 'io', 'models', 'quant', 'prune', ...base],
+  // run tracking: TensorBoard / CSV loggers and the training callback that feeds them
+  track: ['tensor', 'nn', 'optim', 'train', 'report', ...base],
   recipe: [
     'tensor',
     'nn',
@@ -39,11 +44,13 @@ const allowed = {
     'prune',
     'quant',
     'export',
+    'hub',
+    'track',
     ...base,
   ],
 };
 // the command line may use everything, the recipes included
-allowed.cli = [...allowed.recipe, 'recipe'];
+allowed.cli = [...allowed.recipe, 'recipe', 'board'];
 
 const src = join(root, 'src');
 const files = [];

@@ -1,6 +1,7 @@
 // Writes docs/cli.md (every command's usage text, from src/cli/commands.ts) and docs/api.md (every
 // export of the package, namespace by namespace, from the types: TypeScript's own compiler reads
-// src/index.ts, so the pages say what the .d.ts files say). `npm run docs`; `--check` exits 1 when
+// src/index.ts, so the pages say what the .d.ts files say), and the model-card table of
+// docs/weights.md (from src/models/weights.ts). `npm run docs`; `--check` exits 1 when
 // a committed page is out of date (`npm run check`).
 //   node --import tsx scripts/gen-docs.ts [--check]
 import { readFileSync, writeFileSync } from 'node:fs';
@@ -8,6 +9,7 @@ import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import ts from 'typescript';
 import { commands } from '../src/cli/commands.ts';
+import { weightsMarkdown } from '../src/models/weights.ts';
 
 const root = join(dirname(fileURLToPath(import.meta.url)), '..');
 
@@ -167,12 +169,22 @@ export function apiPage(): string {
   return out.join('\n');
 }
 
+/** docs/weights.md with its model-card table regenerated between the two markers. */
+function weightsPage(): string {
+  const text = readFileSync(join(root, 'docs', 'weights.md'), 'utf8');
+  return text.replace(
+    /(<!-- weights-table[^>]*-->\n)[\s\S]*?(<!-- \/weights-table -->)/,
+    (_, open: string, close: string) => `${open}${weightsMarkdown()}\n${close}`,
+  );
+}
+
 if (import.meta.url === `file://${process.argv[1]}`) {
   const check = process.argv.includes('--check');
   let stale = 0;
   for (const [file, text] of [
     ['docs/cli.md', cliPage()],
     ['docs/api.md', apiPage()],
+    ['docs/weights.md', weightsPage()],
   ] as const) {
     const path = join(root, file);
     let old = '';

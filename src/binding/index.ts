@@ -1,11 +1,12 @@
 // Loads the native addon (build/graft.node) and types its surface. Only src/tensor/ imports this.
 import { existsSync } from 'node:fs';
 import { createRequire } from 'node:module';
-import { availableParallelism } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { BindingError } from '../errors.ts';
-import { type MallocSetting, mallocSettingFromEnv } from './malloc.ts';
+import { chooseThreads, type ThreadChoice, usableMemory } from './machine.ts';
+import { type AllocatorSetting, allocatorSettingFromEnv, type MallocSetting, mallocSettingFromEnv } from './malloc.ts';
+import { type OmpSetting, ompSettingFromEnv } from './omp.ts';
 
 /** A native tensor handle: a number naming a slot (and its generation) in the addon's tensor table. */
 export type Handle = number & { readonly __handle: unique symbol };
@@ -68,6 +69,29 @@ export interface Native {
   /** mallopt each value that is >= 0; false where malloc is not glibc's */
   configureMalloc(mmapThreshold: number, trimThreshold: number, mmapMax: number): boolean;
   mallocInfo(): NativeMallocInfo;
+  /** makes graft's caching allocator libtorch's CPU allocator (alloc.cc); true when it is in effect */
+  useCachingAllocator(capBytes: number, minBytes: number): boolean;
+  /** returns the caching allocator's free blocks to malloc, then glibc's free heap to the OS; the cache's bytes */
+  emptyCache(): number;
+  allocatorStats(): NativeAllocatorStats;
+}
+
+/** The caching CPU allocator's state (alloc.cc); all 0 and caching false while it is not in use. */
+export interface NativeAllocatorStats {
+  caching: boolean;
+  capBytes: number;
+  minBytes: number;
+  /** freed blocks kept for reuse */
+  cachedBytes: number;
+  cachedBlocks: number;
+  /** blocks the cache handed out and not yet freed, and their peak */
+  liveBytes: number;
+  peakBytes: number;
+  /** requests served from the cache / sent to malloc; frees over the cap; blocks given back by emptyCache */
+  hits: number;
+  misses: number;
+  overflows: number;
+  emptied: number;
 }
 
 /** The thresholds configureMalloc applied (-1: glibc's default) and mallinfo2's counters. */
@@ -93,11 +117,12 @@ function load(): Native {
         'libtorch when installing); `npx graft doctor` says what is missing',
     );
   }
-  // libgomp reads this when libtorch loads. Its default spinning wait made a mobilenet_v2
-  // forward 10x slower whenever another process (or Node's own threads) wanted the cores;
-  // passive waiting cost nothing measurable alone and kept it flat under contention.
-  process.env.OMP_WAIT_POLICY ??= 'PASSIVE';
+  // libgomp reads its wait policy when libtorch loads (omp.ts says why a short spin); graft's own
+  // values leave process.env again after the load, so child processes start with their defaults
+  const omp = ompSettingFromEnv(process.env);
   const malloc = mallocSettingFromEnv(process.env);
+  const allocator = allocatorSettingFromEnv(process.env, usableMemory());
+  Object.assign(process.env, omp.added);
   let mod: Native;
   try {
     mod = createRequire(import.meta.url)(addonPath) as Native;
@@ -107,16 +132,28 @@ function load(): Native {
       ? 'libtorch moved or was removed since the build: run `npx graft setup` again'
       : 'rebuild with `npx graft setup`';
     throw new BindingError(`cannot load ${addonPath}: ${msg}`, hint);
+  } finally {
+    for (const k of Object.keys(omp.added)) delete process.env[k];
   }
   // before the first tensor, so no training buffer is ever allocated under the old thresholds
   if (malloc.mode === 'training') mod.configureMalloc(malloc.mmapThreshold, malloc.trimThreshold, malloc.mmapMax);
-  mallocMode = malloc.mode;
-  const threads = Number(process.env.GRAFT_NUM_THREADS) || availableParallelism();
-  mod.setNumThreads(threads);
+  if (allocator.mode === 'caching') mod.useCachingAllocator(allocator.capBytes, allocator.minBytes);
+  const threads = chooseThreads(process.env);
+  mod.setNumThreads(threads.threads);
+  setup = { malloc, allocator, omp, threads };
   return mod;
 }
 
-let mallocMode: MallocSetting['mode'] = 'default';
+/** What the addon was loaded with: malloc thresholds, CPU allocator, OpenMP wait, thread count. */
+export interface LoadSetup {
+  malloc: MallocSetting;
+  allocator: AllocatorSetting;
+  omp: OmpSetting;
+  threads: ThreadChoice;
+}
+let setup: LoadSetup | undefined;
 export const native: Native = load();
+/** The settings the addon was loaded with. */
+export const loadSetup = (): LoadSetup => setup!;
 /** The GRAFT_MALLOC mode the addon was loaded with. */
-export const loadedMallocMode = (): MallocSetting['mode'] => mallocMode;
+export const loadedMallocMode = (): MallocSetting['mode'] => setup!.malloc.mode;

@@ -61,3 +61,44 @@ export function mallocSettingFromEnv(env: Record<string, string | undefined>): M
     mmapMax: size('GRAFT_MALLOC_MMAP_MAX', env.GRAFT_MALLOC_MMAP_MAX, 2 ** 31 - 1, 'buffers') ?? TRAINING.mmapMax,
   };
 }
+
+/**
+ * The CPU tensor allocator (GRAFT_ALLOCATOR): `caching` (graft's: freed buffers of at least minBytes are
+ * kept, up to capBytes, and handed out again) or `malloc` (libtorch's own: malloc/free per buffer).
+ */
+export interface AllocatorSetting {
+  mode: 'caching' | 'malloc';
+  /** most bytes of freed buffers kept for reuse (GRAFT_ALLOCATOR_CAP) */
+  capBytes: number;
+  /** buffers smaller than this go straight to malloc, which serves them fast (GRAFT_ALLOCATOR_MIN) */
+  minBytes: number;
+}
+
+export const DEFAULT_ALLOCATOR_MIN = 64 * 1024;
+/** the default cap: this fraction of the memory the process may use (the machine's, or its cgroup's) */
+export const DEFAULT_CAP_FRACTION = 0.25;
+
+/**
+ * Reads GRAFT_ALLOCATOR (caching | malloc; unset = malloc), GRAFT_ALLOCATOR_CAP, GRAFT_ALLOCATOR_MIN.
+ * malloc is the default: with GRAFT_MALLOC=training's thresholds glibc's heap already serves a
+ * training step's buffers without page faults, and it coalesces free memory across shapes that vary,
+ * which a size-keyed cache cannot (docs/performance.md has the measurements).
+ */
+export function allocatorSettingFromEnv(
+  env: Record<string, string | undefined>,
+  memoryBytes: number,
+): AllocatorSetting {
+  const mode = (env.GRAFT_ALLOCATOR || 'malloc').trim().toLowerCase();
+  if (mode !== 'caching' && mode !== 'malloc')
+    throw new ArgumentError(
+      `GRAFT_ALLOCATOR=${env.GRAFT_ALLOCATOR}: expected caching or malloc`,
+      "GRAFT_ALLOCATOR=caching keeps freed tensor buffers for reuse; unset it for libtorch's own allocator",
+    );
+  const limit = Number.MAX_SAFE_INTEGER;
+  return {
+    mode,
+    capBytes:
+      size('GRAFT_ALLOCATOR_CAP', env.GRAFT_ALLOCATOR_CAP, limit) ?? Math.floor(memoryBytes * DEFAULT_CAP_FRACTION),
+    minBytes: size('GRAFT_ALLOCATOR_MIN', env.GRAFT_ALLOCATOR_MIN, limit) ?? DEFAULT_ALLOCATOR_MIN,
+  };
+}

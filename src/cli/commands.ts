@@ -72,6 +72,44 @@ ${SET_HELP}
 Exit codes: 0 ok; 1 a run that would fail before it trains: a bad recipe, data that cannot be read,
 a pretrained load that would fail, a phase in which nothing trains (the message says why); 2 usage.`;
 
+export const LR_FIND_USAGE = `usage: graft lr-find RECIPE [--phase N] [--start LR] [--end LR] [--steps N] [--suggest METHODS]
+                     [--set KEY=VALUE ...] [--out DIR] [--from RUN] [--same-lr] [--no-stop-div]
+                     [--ascii] [--width N] [--json] [--quiet]
+
+The learning-rate range test (fastai's lr_find): a short training run on the recipe's model and data
+whose learning rate grows exponentially from --start to --end over --steps optimizer steps,
+stopped when the smoothed loss passes 4 x its best; the weights, BatchNorm statistics and freeze
+state are put back afterwards. Each phase is swept as the run would start it: its freeze, its
+optimizer, and the parameter groups' learning rates in the ratios the recipe gives them (a
+backbone at 0.1 x the head stays at 0.1 x; the sweep moves them together and the suggestion is
+the largest group's lr). Prints a chart per phase with the suggestion marked and writes
+lr_find.json and lr_find.html to the run folder (next to report.html; nothing else is written).
+
+${SET_HELP}
+  --phase N          sweep only phase N (0-based; default: every phase)
+  --start LR         the first learning rate (default 1e-7)
+  --end LR           the last (default 10)
+  --steps N          optimizer steps of the sweep (default 100, at least 6)
+  --suggest METHODS  comma-separated, the first is the suggestion: valley (default: the point 2/3
+                     down the longest descent), steep (the steepest descent), minimum (a tenth of
+                     the lr at the lowest loss), slide (fastai's interval slide rule), lightning
+                     (Lightning's Tuner: the steepest gradient)
+  --same-lr          every group at the same lr, as fastai's lr_find does
+  --no-stop-div      run all the steps even when the loss diverges
+  --out DIR          where lr_find.json and lr_find.html go (default: the recipe's run folder)
+  --from RUN         start from a trained run's weights (RUN/checkpoints/last.pth, or a .pth
+                     checkpoint) instead of the recipe's initial ones: e.g. sweep the unfrozen
+                     phase after training the head (graft train, then --phase 1 --from RUN)
+  --ascii            the chart in plain ASCII
+  --width N          chart width in columns (default 64)
+  --json             print the sweeps (lrs, losses, suggestions) as JSON instead of charts
+  --quiet            no progress lines
+
+Exit codes: 0 swept (a sweep too short to read prints why, with no suggestion), 1 a bad recipe or
+data, 2 usage.
+
+example: graft lr-find recipes/003_head_then_all.yaml --set data.subset.train=2048 --steps 80`;
+
 export const EVAL_USAGE = `usage: graft eval RUN_DIR [--split val|test|train] [--weights model|best|last|int8] [--limit N] [--json]
        graft eval RUN_DIR --quantize dynamic|static [--calibration N] [--split ...] [--limit N] [--json]
        graft eval RECIPE [--set KEY=VALUE ...] [--split ...] [--limit N] [--json]
@@ -104,7 +142,8 @@ INPUTS for an image model: image files, folders (their image files, sub-folders 
 .jpg .jpeg .png .ppm .bmp .pgm .tif .tiff .webp) and quoted globs ('photos/*.jpg', 'shots/**/*.png').
 For a text model each input is a text, or a file whose lines are texts. For a causal language model
 (a run of task causal-lm, or a Hugging Face model directory) each input is a prompt it continues, as
-graft generate does with its defaults (greedy, 50 new tokens).
+graft generate does with its defaults (greedy, 50 new tokens). An image that cannot be read among
+several is skipped and named (an error column in --out files); the others are still predicted.
 
   --top-k K               classes per input (default 5)
   --out FILE              write the predictions to FILE: .csv (path, then label and probability
@@ -112,7 +151,7 @@ graft generate does with its defaults (greedy, 50 new tokens).
   --json                  print the predictions as JSON
   --max-image-pixels N    refuse larger images before decoding (default 178956970, as PIL)
 
-Exit codes: 0 ok, 1 bad run folder or unreadable input, 2 usage.`;
+Exit codes: 0 ok, 1 bad run folder or an unreadable input (the others predicted), 2 usage.`;
 
 export const GENERATE_USAGE = `usage: graft generate RUN_OR_DIR --prompt TEXT [--prompt TEXT ...] [options]
 
@@ -149,6 +188,24 @@ when it ends and every 10 minutes on the way.
   --title TEXT   the page title
 
 Exit codes: 0 ok, 1 not a run folder, an unreadable metrics.jsonl or a failed write, 2 usage.`;
+
+export const BOARD_USAGE = `usage: graft board [DIR] [--port N] [--host H [--allow-remote]] [--open] [--poll MS]
+
+Serves a live page over the run folders under DIR (default runs; folders graft train wrote, up to
+four levels down): each run's status (running, finished, failed, interrupted), its curves updating
+while it trains, two or more runs overlaid on the same charts with their recipes diffed key by key,
+and a link to each run's report.html. Read-only; runs until Ctrl-C.
+  --port N         the port (default 0: any free one; the URL is printed)
+  --host H         the address to serve on (default 127.0.0.1: this machine only)
+  --allow-remote   needed for a --host other than a loopback address: anyone who can reach it
+                   can read the runs (metrics, recipes, reports); there is no password
+  --open           open the page in the desktop's browser
+  --poll MS        how often files are checked besides change notifications (default 1000)
+
+Exit codes: 0 stopped with Ctrl-C, 1 DIR missing, the port in use or a non-loopback host
+without --allow-remote, 2 usage.
+
+example: graft board runs --port 8080`;
 
 export const INSPECT_USAGE = `usage: graft inspect FILE [--json] [--limit N] [--depth N]
        graft inspect FILE --against MODEL [--num-classes N] [plan options] [--json] [--hide-loaded]
@@ -245,6 +302,12 @@ export const commands: readonly Command[] = [
     load: () => import('./plan.ts'),
   },
   {
+    name: 'lr-find',
+    summary: 'the learning-rate range test per phase: a chart and a suggested lr (fastai lr_find)',
+    usage: LR_FIND_USAGE,
+    load: () => import('./lr_find.ts'),
+  },
+  {
     name: 'eval',
     summary: 'loss, accuracy, top-5, macro-F1 and per-class accuracy of a run or a recipe on a split',
     usage: EVAL_USAGE,
@@ -267,6 +330,12 @@ export const commands: readonly Command[] = [
     summary: "render a run's report.html from its metrics.jsonl (also while it runs)",
     usage: REPORT_USAGE,
     load: () => import('./report.ts'),
+  },
+  {
+    name: 'board',
+    summary: 'a live page over run folders: curves while they train, runs compared, recipes diffed',
+    usage: BOARD_USAGE,
+    load: () => import('./board.ts'),
   },
   {
     name: 'inspect',

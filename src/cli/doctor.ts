@@ -44,6 +44,42 @@ function nodeCheck(): Check {
   };
 }
 
+type Settings = ReturnType<typeof import('../tensor/index.ts').runtimeSettings>;
+
+/** Threads (and why that many), OpenMP's wait, malloc and the CPU allocator as the addon loaded them. */
+export function runtimeChecks(s: Settings): Check[] {
+  const th = s.threads;
+  const machine = [
+    `${th.available} CPUs available`,
+    th.physical !== undefined ? `${th.physical} physical cores` : '',
+    th.quota !== undefined ? `cgroup quota ${th.quota} CPUs` : '',
+  ].filter(Boolean);
+  const why = th.from === 'GRAFT_NUM_THREADS' ? 'GRAFT_NUM_THREADS' : `${th.from}; GRAFT_NUM_THREADS sets it`;
+  const omp = s.omp;
+  const wait = [
+    omp.waitPolicy && `OMP_WAIT_POLICY=${omp.waitPolicy}`,
+    omp.spinCount && `GOMP_SPINCOUNT=${omp.spinCount}`,
+  ]
+    .filter(Boolean)
+    .join(' ');
+  const a = s.allocator;
+  const mib = (b: number) => (b < 2 ** 20 ? `${Math.round(b / 1024)} KiB` : `${Math.round(b / 2 ** 20)} MiB`);
+  return [
+    { name: 'threads', ok: true, value: `${th.current} (${why}; ${machine.join(', ')})` },
+    {
+      name: 'openmp',
+      ok: true,
+      value: `${wait || "libgomp's default wait"} (${omp.from === 'graft' ? 'graft; GRAFT_OMP_SPIN sets it' : 'from the environment'})`,
+    },
+    {
+      name: 'memory',
+      ok: a.mode !== 'caching' || a.active,
+      value: `malloc ${s.malloc.mode}${s.malloc.mode === 'training' ? ' (thresholds raised: buffers stay in the heap)' : ''}, allocator ${a.mode}${a.mode === 'caching' ? ` (cap ${mib(a.capBytes)}, from ${mib(a.minBytes)})` : ''}`,
+      fix: "the caching allocator did not take over libtorch's CPU allocator: unset GRAFT_ALLOCATOR",
+    },
+  ];
+}
+
 export async function doctor(): Promise<Check[]> {
   const checks: Check[] = [nodeCheck()];
   const tools = await nativeTools();
@@ -80,11 +116,7 @@ export async function doctor(): Promise<Check[]> {
       fix: 'graft now finds another libtorch than the addon was built with: run npx graft setup',
     });
     checks.push({ name: 'torch', ok: true, value: t.torchVersion() });
-    checks.push({
-      name: 'threads',
-      ok: true,
-      value: `${t.getNumThreads()}${process.env.GRAFT_NUM_THREADS ? ' (GRAFT_NUM_THREADS)' : ' (the machine; GRAFT_NUM_THREADS sets it)'}`,
-    });
+    checks.push(...runtimeChecks(t.runtimeSettings()));
     const blas = loadedBlas();
     const reference = blas?.some((p) => /\/blas\/libblas\.so/.test(p));
     checks.push({

@@ -6,7 +6,7 @@
 import { relative } from 'node:path';
 import { fmtLr, LR_SUGGESTIONS, type LrSuggestionMethod, lrFindChart } from '../finetune/index.ts';
 import type { Module } from '../nn/index.ts';
-import { buildRun, runFolder } from '../recipe/index.ts';
+import { buildRun, fetchPretrained, runFolder } from '../recipe/index.ts';
 import {
   type FitOptions,
   GradientClip,
@@ -108,6 +108,7 @@ export function run(args: string[]): Promise<number> {
     // a checkpoint that is not there fails before the data and model are built
     const from = v.from ? resolveResume(v.from) : undefined;
     const outDir = v.out ?? runFolder(loaded);
+    await fetchPretrained(loaded.recipe.model); // weights named by source (torchvision:..., hf:...)
     const p = buildRun(loaded, { outDir });
     const results: LrFindResult[] = [];
     try {

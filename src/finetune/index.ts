@@ -10,6 +10,25 @@ export {
   schedulerParts,
 } from './_phase_parts.ts';
 export {
+  CACHE_MODES,
+  type CacheMode,
+  type CacheSplit,
+  type CacheStatus,
+  dataProblem,
+  FeatureCache,
+  type FeatureCacheOptions,
+} from './feature_cache.ts';
+export { type Cut, type CutView, findCut, randomTransforms } from './feature_cache_cut.ts';
+export {
+  type CachePlanOptions,
+  type CachePlanPhase,
+  type CachePlanSplit,
+  cachePlanText,
+  type PhaseFreeze,
+  planFeatureCache,
+} from './feature_cache_plan.ts';
+export { featureStages, runStages, type Stage, type StagedModel } from './feature_cache_stages.ts';
+export {
   applyFreeze,
   BN_POLICIES,
   type BnPolicy,
@@ -75,6 +94,24 @@ export {
   targetModulesJSON,
 } from './lora_match.ts';
 export { evenMults, fmtLr, layerDecayScales, lrSlice } from './lr.ts';
+export { type LrChartOptions, lrFindChart } from './lr_find_chart.ts';
+export {
+  checkSweep,
+  diverged,
+  LR_SUGGESTIONS,
+  type LrSuggestion,
+  type LrSuggestionMethod,
+  lightning,
+  minimum,
+  SmoothLoss,
+  slide,
+  steep,
+  suggestionWindow,
+  suggestLrs,
+  sweepLr,
+  valley,
+} from './lr_find_math.ts';
+export { enterPhase } from './lr_find_phase.ts';
 export { PhaseRunner, type PhaseSpec, type RunnerNote, type RunnerOptions, type RunSpec } from './phases.ts';
 export { type PlanJSON, type PlanModuleRow, type PlanOptions, type PlanPhase, plan } from './plan.ts';
 export {

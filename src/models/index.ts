@@ -54,6 +54,24 @@ export {
 export { llamaConfigJson, parseLlamaConfig } from './llama_config.ts';
 export { LlamaRMSNorm, llamaAttentionMask, ropeInvFreq, ropeTables } from './llama_layers.ts';
 export { InvertedResidual, MobileNetV2, mobilenetV2 } from './mobilenet_v2.ts';
-export { type PretrainedReport, pretrained, pretrainedSources, useKerasConventions } from './pretrained.ts';
+export {
+  type PretrainedByName,
+  type PretrainedOptions,
+  type PretrainedReport,
+  pretrained,
+  pretrainedSources,
+  useKerasConventions,
+} from './pretrained.ts';
 export { BasicBlock, Bottleneck, ResNet, resnet18, resnet34, resnet50 } from './resnet.ts';
 export { VGG, vgg16, vgg16Bn } from './vgg.ts';
+export {
+  findWeights,
+  registerWeights,
+  timmArchitecture,
+  type WeightsCard,
+  weightsCards,
+  weightsMarkdown,
+  weightsName,
+  weightsOf,
+} from './weights.ts';
+export { cachedWeights, fetchWeights, type ResolvedWeights, type WeightsOptions } from './weights_fetch.ts';

@@ -52,6 +52,11 @@ export abstract class Module {
     });
   }
 
+  /** Whether this module (not its children) has forward hooks or pre-hooks registered. */
+  get hasHooks(): boolean {
+    return this.#preHooks.size + this.#hooks.size > 0;
+  }
+
   registerForwardPreHook(h: ForwardPreHook): () => void {
     this.#preHooks.add(h);
     return () => this.#preHooks.delete(h);

@@ -4,8 +4,17 @@
 // training (fuse_modules_qat) conv + BatchNorm stay apart in ConvBn2d / ConvBnReLU2d: the QAT module
 // folds them in every forward.
 import { QuantError } from '../errors.ts';
-import { BatchNorm2d, Conv2d, Identity, Linear, type Module, ReLU, Sequential } from '../nn/index.ts';
-import { noGrad, type Tensor, zeros } from '../tensor/index.ts';
+import {
+  BatchNorm2d,
+  Conv2d,
+  foldConvBnWeights,
+  Identity,
+  Linear,
+  type Module,
+  ReLU,
+  Sequential,
+} from '../nn/index.ts';
+import { noGrad, type Tensor } from '../tensor/index.ts';
 
 /** nni.ConvReLU2d: children '0' (Conv2d) and '1' (ReLU), as torch's fused Sequential. */
 export class ConvReLU2d extends Sequential {
@@ -53,29 +62,18 @@ export class ConvBnReLU2d extends Sequential {
   }
 }
 
-/** torch's fuse_conv_bn_weights: w * (gamma / sqrt(var + eps)), (b - mean) * gamma / sqrt(var + eps) + beta. */
+/** torch's fuse_conv_bn_weights (the math is nn's foldConvBnWeights, shared with inference folding). */
 export function fuseConvBnWeights(
   convW: Tensor,
   convB: Tensor | undefined,
   bn: BatchNorm2d,
 ): { weight: Tensor; bias: Tensor } {
-  return noGrad(() => {
-    const rm = bn.runningMean;
-    const rv = bn.runningVar;
-    if (!rm || !rv)
-      throw new QuantError(
-        'cannot fold a BatchNorm without running statistics into a conv',
-        'track_running_stats must be on',
-      );
-    const b = convB ?? zeros(rm.shape);
-    const gamma = bn.weight ?? zeros(rm.shape).add(1);
-    const beta = bn.bias ?? zeros(rm.shape);
-    const rsqrt = rv.add(bn.eps).rsqrt();
-    const shape = [-1, ...Array(convW.ndim - 1).fill(1)];
-    const weight = convW.mul(gamma.mul(rsqrt).reshape(shape));
-    const bias = b.sub(rm).mul(rsqrt).mul(gamma).add(beta);
-    return { weight, bias };
-  });
+  if (!bn.runningMean || !bn.runningVar)
+    throw new QuantError(
+      'cannot fold a BatchNorm without running statistics into a conv',
+      'track_running_stats must be on',
+    );
+  return foldConvBnWeights(convW, convB, bn);
 }
 
 /** A new Conv2d (same geometry, with a bias) holding conv + bn folded (torch's fuse_conv_bn_eval). */

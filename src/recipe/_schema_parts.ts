@@ -133,7 +133,7 @@ export const PretrainedObject = z.strictObject({
   checkpoint: str()
     .optional()
     .describe(
-      'a checkpoint file or folder (.safetensors, sharded index, .pth/.pt/.bin, TF.js); relative to the recipe',
+      'a checkpoint file or folder (.safetensors, sharded index, .pth/.pt/.bin, TF.js; relative to the recipe), or weights by name: torchvision:IMAGENET1K_V1, timm:<name>, hf:org/name[@rev], a URL',
     ),
   offline: z
     .literal(true, { error: 'expected true' })

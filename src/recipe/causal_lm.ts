@@ -28,7 +28,7 @@ import {
 } from '../train/index.ts';
 import { writeFileAtomic } from '../util/write.ts';
 import { atPath } from './check.ts';
-import { maybeRegex } from './model.ts';
+import { maybeRegex, pretrainedSource, weightsRefOf } from './model.ts';
 import type { Recipe, RecipeData, RecipeLora } from './schema.ts';
 
 export const isCausalLM = (r: Recipe): boolean => r.task === 'causal-lm';
@@ -186,7 +186,9 @@ export function causalLMOutputs(outDir: string, tok: TextTokenizer | undefined, 
 /** model.pretrained when it names a Hugging Face model folder (config.json inside). */
 export function hfDirOf(r: Recipe): string | undefined {
   const p = r.model.pretrained;
-  const path = typeof p === 'string' ? p : p?.checkpoint;
+  const given = typeof p === 'string' ? p : p?.checkpoint;
+  // hf:org/name: the snapshot folder fetchPretrained downloaded
+  const path = given && weightsRefOf(r.model) ? pretrainedSource(r.model)?.dir : given;
   if (!path || !existsSync(join(path, 'config.json'))) return undefined;
   return path;
 }

@@ -17,6 +17,7 @@ import { createScheduler } from '../schedule/index.ts';
 import { didYouMean, show } from './_issues.ts';
 import { checkCausalLMRecipe } from './causal_lm.ts';
 import { parseLayer } from './layers.ts';
+import { checkWeightsRef } from './model.ts';
 import { checkMonitors } from './monitors.ts';
 import type { Recipe } from './schema.ts';
 import { parseTransforms } from './transforms.ts';
@@ -184,6 +185,7 @@ export function checkRecipe(r: Recipe): void {
   if (typeof pre === 'object' && (pre.offline === true) === (pre.checkpoint !== undefined))
     throw new RecipeError('model.pretrained', 'give exactly one of checkpoint or offline: true');
   for (const [path, spec] of Object.entries(r.model.replace ?? {})) parseLayer(spec, `model.replace.${path}`);
+  checkWeightsRef(r.model);
   checkCausalLMRecipe(r);
   checkData(r);
   checkMonitors(r);

@@ -26,14 +26,17 @@ export {
   recipeToYaml,
   validateRecipe,
 } from './load.ts';
+export { type LogCallbackOptions, logCallbacks, recipeHparams } from './log.ts';
 export {
   type BuiltModel,
   buildModel,
   createModel,
+  fetchPretrained,
   pretrainedSource,
   type RebuildInfo,
   rebuildFromConfig,
   toSelector,
+  weightsRefOf,
 } from './model.ts';
 export { planRecipe, type RecipePlan, type RecipePlanOptions } from './plan.ts';
 export { formatPredictions, imagePipeline, type Prediction, type PredictOptions, predict } from './predict.ts';

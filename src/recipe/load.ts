@@ -5,6 +5,7 @@ import { existsSync, readFileSync } from 'node:fs';
 import { basename, dirname, extname, isAbsolute, resolve } from 'node:path';
 import YAML from 'yaml';
 import { RecipeError } from '../errors.ts';
+import { isWeightsRef } from '../hub/index.ts';
 import { defaultMessage, fmtPath, recipeErrorFrom } from './_issues.ts';
 import { checkRecipe } from './check.ts';
 import { type Recipe, RecipeSchema } from './schema.ts';
@@ -48,7 +49,7 @@ function resolvePaths(raw: Obj, base: string): void {
     const key = path[path.length - 1]!;
     if (!isObj(parent)) continue;
     const v = parent[key];
-    if (typeof v !== 'string' || v === '' || isAbsolute(v)) continue;
+    if (typeof v !== 'string' || v === '' || isAbsolute(v) || isWeightsRef(v)) continue;
     if (path.join('.') === 'model.pretrained' && v === 'offline') continue;
     parent[key] = resolve(base, v);
   }
@@ -199,7 +200,12 @@ export function applyOverride(raw: Obj, assignment: string, cwd = process.cwd())
   }
   // a path given on the command line is relative to where the command runs
   const dotted = path.filter((k) => typeof k === 'string').join('.');
-  if (PATH_FIELDS.some((p) => p.join('.') === dotted) && typeof value === 'string' && !isAbsolute(value)) {
+  if (
+    PATH_FIELDS.some((p) => p.join('.') === dotted) &&
+    typeof value === 'string' &&
+    !isAbsolute(value) &&
+    !isWeightsRef(value)
+  ) {
     if (!(dotted === 'model.pretrained' && value === 'offline')) (cur as Obj)[last as string] = resolve(cwd, value);
   }
 }

@@ -1,9 +1,12 @@
 // The model of a recipe: models.create(name, { numClasses, ...options }), modules replaced by
 // layer specs (a custom head), then pretrained weights through a load plan (loadCheckpoint, or
 // previewLoad for plans: names and shapes only). Exported runs are rebuilt the same way from
-// config.json (architecture, modelOptions, head, keras).
-import { ArgumentError, RecipeError } from '../errors.ts';
+// config.json (architecture, modelOptions, head, keras). Weights named by source
+// (torchvision:IMAGENET1K_V1, timm:..., hf:org/name@rev, a URL) are downloaded by fetchPretrained
+// before the (synchronous) build, which then reads them from the cache.
+import { ArgumentError, GraftError, RecipeError } from '../errors.ts';
 import { applyLora, loraOptionsFromConfig, type Selector } from '../finetune/index.ts';
+import { HubOfflineError, isWeightsRef, parseWeightsRef } from '../hub/index.ts';
 import {
   type LoadPlan,
   type LoadReport,
@@ -18,6 +21,7 @@ import {
   pretrainedSource as offlineSource,
   useKerasConventions,
 } from '../models/pretrained.ts';
+import { cachedWeights, fetchWeights, type ResolvedWeights, type WeightsOptions } from '../models/weights_fetch.ts';
 import type { Module } from '../nn/index.ts';
 import type { ModelConfig } from '../train/index.ts';
 import type { LayerSpecIn, SelectorIn } from './_schema_parts.ts';
@@ -40,10 +44,65 @@ export function toSelector(s: SelectorIn): Selector {
 }
 
 export interface PretrainedSource {
-  kind: 'offline' | 'checkpoint';
+  /** 'hub': weights named by source (torchvision:, timm:, hf:, a URL), read from the download cache */
+  kind: 'offline' | 'checkpoint' | 'hub';
   /** the file or folder read */
   source: string;
   plan: LoadPlan;
+  /** the weights' name as the recipe gives it (kind 'hub') */
+  ref?: string;
+  /** a Hugging Face repository's snapshot folder (kind 'hub', hf: names) */
+  dir?: string;
+}
+
+/** The weights name (torchvision:..., timm:..., hf:..., a URL) model.pretrained gives, if any. */
+export function weightsRefOf(r: Pick<RecipeModel, 'pretrained'>): string | undefined {
+  const p = r.pretrained;
+  const path = typeof p === 'string' ? p : p?.checkpoint;
+  return path !== undefined && isWeightsRef(path) ? path : undefined;
+}
+
+/** Checks a weights name's form and that the model has such weights (no network). */
+export function checkWeightsRef(r: Pick<RecipeModel, 'name' | 'pretrained'>): void {
+  const ref = weightsRefOf(r);
+  if (ref === undefined) return;
+  try {
+    parseWeightsRef(ref);
+    cachedWeights(r.name, ref);
+  } catch (e) {
+    if (e instanceof GraftError) throw new RecipeError('model.pretrained', e.message, e.hint);
+    throw e;
+  }
+}
+
+/**
+ * Downloads the weights model.pretrained names by source into torch's or Hugging Face's cache
+ * (nothing when they are there, or when it names a local file); runs, plans and evaluations call
+ * it before they build the model.
+ */
+export async function fetchPretrained(
+  r: Pick<RecipeModel, 'name' | 'pretrained'>,
+  o: WeightsOptions = {},
+): Promise<ResolvedWeights | undefined> {
+  const ref = weightsRefOf(r);
+  if (ref === undefined) return undefined;
+  try {
+    return await fetchWeights(r.name, ref, o);
+  } catch (e) {
+    if (e instanceof ArgumentError) throw new RecipeError('model.pretrained', e.message, e.hint);
+    throw e;
+  }
+}
+
+/** The cached file for a weights name: fetchPretrained must have run (or the cache be filled). */
+function cachedFor(name: string, ref: string): ResolvedWeights {
+  const hit = atPath('model.pretrained', () => cachedWeights(name, ref));
+  if (hit) return hit;
+  throw new HubOfflineError(
+    ref,
+    `model.pretrained: ${ref} is not downloaded yet`,
+    'graft train / plan / eval download it; from code, await recipe.fetchPretrained(recipe.model) first',
+  );
 }
 
 /** What `model.pretrained` asks for: its source and the load plan. */
@@ -74,6 +133,12 @@ export function pretrainedSource(r: RecipeModel): PretrainedSource | undefined {
     if (!where) return { kind: 'offline', source: '', plan };
     plan.onShapeMismatch ??= 'skip';
     return { kind: 'offline', source: where.dir, plan };
+  }
+  if (isWeightsRef(checkpoint!)) {
+    // published ImageNet weights: a head of another size stays new, as with the offline weights
+    const hit = cachedFor(r.name, checkpoint!);
+    plan.onShapeMismatch ??= 'skip';
+    return { kind: 'hub', source: hit.path, plan, ref: checkpoint!, ...(hit.dir ? { dir: hit.dir } : {}) };
   }
   return { kind: 'checkpoint', source: checkpoint!, plan };
 }

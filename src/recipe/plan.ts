@@ -4,14 +4,15 @@
 // at every epoch. What would stop the run before it trains is listed in `problems` (data that
 // cannot be read, a failing load, a head whose shapes do not fit, a CUDA device that is not there).
 import { CheckpointError, GraftError } from '../errors.ts';
-import { type PlanJSON, plan } from '../finetune/index.ts';
+import { type CachePlanPhase, type PlanJSON, plan } from '../finetune/index.ts';
 import { type LoadReport, readHfDir } from '../io/index.ts';
 import * as models from '../models/index.ts';
 import type { Module } from '../nn/index.ts';
 import { cuda, noGrad, Tensor, tidy, zeros } from '../tensor/index.ts';
 import { applyRecipeLora, hfDirOf, isCausalLM, withLoraFreeze } from './causal_lm.ts';
 import { atPath } from './check.ts';
-import { buildData } from './data.ts';
+import { type BuiltData, buildData } from './data.ts';
+import { planCacheSection } from './feature_cache.ts';
 import type { LoadedRecipe } from './load.ts';
 import { buildModel } from './model.ts';
 import { checkMonitors } from './monitors.ts';
@@ -47,6 +48,8 @@ export interface RecipePlan {
     };
     load: Record<string, unknown> | null;
     plan: PlanJSON;
+    /** per phase: the frozen prefix the feature cache computes once, its size, or why it stays off */
+    featureCache?: CachePlanPhase[];
     /** what would make the run fail before it trains (empty when ok) */
     problems: string[];
   };
@@ -90,11 +93,13 @@ export function planRecipe(loaded: LoadedRecipe, o: RecipePlanOptions = {}): Rec
   let dataNote: string | undefined;
   const problems: string[] = [];
   let valid: boolean | undefined;
+  let sets: BuiltData['sets'] | undefined;
   try {
     const data = buildData(r, { seed, meta, channels });
     classes = data.classes;
     for (const [k, s] of Object.entries(data.sets)) if (s) sizes[k] = s.length;
     valid = data.sets.val !== undefined;
+    sets = data.sets;
     const batch = r.data.batchSize ?? 32;
     // each process gets ceil(n / N) samples (torch's DistributedSampler pads to equal shares)
     const perProcess = Math.ceil(sizes.train! / processes);
@@ -181,7 +186,8 @@ export function planRecipe(loaded: LoadedRecipe, o: RecipePlanOptions = {}): Rec
     );
     if (loadError) lines.push('', `pretrained weights: cannot preview the load: ${loadError}`);
     else if (report) {
-      lines.push('', 'pretrained weights (preview from names and shapes; loaded keys not shown)');
+      const named = built.pretrained?.ref ? ` ${built.pretrained.ref} (${built.pretrained.source})` : '';
+      lines.push('', `pretrained weights${named} (preview from names and shapes; loaded keys not shown)`);
       lines.push(
         ...report
           .table({ loaded: false })
@@ -193,6 +199,10 @@ export function planRecipe(loaded: LoadedRecipe, o: RecipePlanOptions = {}): Rec
     else if (built.pretrained) lines.push(`pretrained: ${built.pretrained.kind} weights`);
     else lines.push('pretrained: none (the model starts from its initialisation)');
     lines.push('', p.text);
+    const imageInput =
+      r.data.kind !== 'text' && channels !== undefined && size !== undefined ? [1, channels, size, size] : undefined;
+    const cache = planCacheSection(r, built.model, p.json.phases, sets ? { sets } : undefined, imageInput);
+    if (cache) lines.push('', ...cache.lines);
     return {
       ok: problems.length === 0,
       ...(loadError ? { loadError } : {}),
@@ -216,6 +226,7 @@ export function planRecipe(loaded: LoadedRecipe, o: RecipePlanOptions = {}): Rec
         },
         load: report ? report.toJSON() : loadError ? { error: loadError } : null,
         plan: p.json,
+        ...(cache ? { featureCache: cache.json } : {}),
         problems,
       },
     };

@@ -22,6 +22,7 @@ export const RESUMABLE_FIELDS: readonly { path: string; means: string }[] = [
   { path: 'train.distributed', means: 'timeout and gradient buckets of a run on several processes' },
   { path: 'train.logEvery', means: 'how often step records are logged from now on' },
   { path: 'train.report', means: 'whether report.html is written' },
+  { path: 'log', means: 'TensorBoard / CSV logging from now on' },
   { path: 'train.export', means: 'what is exported at the end' },
   { path: 'train.checkpoint', means: 'checkpoint cadence (everySteps), keep-copies (keep), best.pth' },
   { path: 'train.earlyStopping.patience', means: 'epochs without improvement before stopping, from now on' },

@@ -42,10 +42,12 @@ import {
   withLoraFreeze,
 } from './causal_lm.ts';
 import { atPath } from './check.ts';
-import { compressCallbacks } from './compress.ts';
+import { compressCallbacks, prepareRecipeQat } from './compress.ts';
 import { type BuiltData, buildData } from './data.ts';
+import { recipeFeatureCache } from './feature_cache.ts';
 import { type LoadedRecipe, recipeFrom, recipeToYaml } from './load.ts';
-import { buildModel, type RebuildInfo, toSelector } from './model.ts';
+import { logCallbacks } from './log.ts';
+import { buildModel, fetchPretrained, type RebuildInfo, toSelector } from './model.ts';
 import { checkResumeChanges, checkSameData, comparable, dataFingerprint } from './resume.ts';
 import { type DistRun, fitRank, onMain, parallelLine, startDist } from './run_dist.ts';
 import { loadSummary, readRunRecord, recordedRecipe, runRecordCallback } from './run_record.ts';
@@ -78,7 +80,7 @@ function toFreeze(f: Recipe['phases'][number]['freeze']): FreezeInput | undefine
 /** The recipe's groups / optimizer / scheduler / phases as src/finetune's RunSpec. */
 export function toRunSpec(r: Recipe, stepsPerEpoch?: number): RunSpec {
   const phases: PhaseSpec[] = r.phases.map((p) => {
-    const { freeze, prune: _prune, ...rest } = p;
+    const { freeze, prune: _prune, cacheFeatures: _cache, ...rest } = p;
     const f = toFreeze(freeze);
     return { ...rest, ...(f !== undefined ? { freeze: f } : {}) } as PhaseSpec;
   });
@@ -179,6 +181,8 @@ export function buildRun(input: LoadedRecipe | Recipe, o: BuildOptions = {}): Ru
       : buildModel(r.model, numClasses, 'weights');
     const model = built.model;
     const lora = r.lora ? applyRecipeLora(model, r.lora, r) : undefined;
+    // quantization-aware training trains the model's fake-quantized form, which shares its parameters
+    const trained = r.quantize?.mode === 'qat' ? prepareRecipeQat(model, r.quantize, t.export) : model;
     // under several processes each takes its own GPU: 'cuda' means cuda:LOCAL_RANK
     const device = o.dist && t.device === 'cuda' ? `cuda:${o.dist.localRank}` : (t.device ?? 'cpu');
     if (device !== 'cpu') model.to({ device });
@@ -192,19 +196,20 @@ export function buildRun(input: LoadedRecipe | Recipe, o: BuildOptions = {}): Ru
     checkAgainstModel(model, spec, built.loadReport);
     const runner = atPath(
       'phases',
-      () => new PhaseRunner(model, spec, { meta: models.metaOf(model), loadReport: built.loadReport }),
+      () => new PhaseRunner(trained, spec, { meta: models.metaOf(model), loadReport: built.loadReport }),
     );
     const outDir = runFolder(loaded, o);
     const rebuild: RebuildInfo = { keras: built.keras };
     const clip = typeof t.clip === 'number' ? { norm: t.clip } : t.clip;
     const fitOptions: FitOptions = {
-      model,
+      model: trained,
       runner,
       train,
       valid,
       seed,
       device,
       amp: t.amp ?? false,
+      ...(t.memoryFormat ? { memoryFormat: t.memoryFormat } : {}),
       accumulate,
       topK: t.topK,
       monitor: t.monitor,
@@ -219,6 +224,7 @@ export function buildRun(input: LoadedRecipe | Recipe, o: BuildOptions = {}): Ru
           ? false
           : {
               weights: t.export?.weights ?? 'last',
+              ...(trained !== model ? { model } : {}),
               architecture: r.model.name,
               ...(numClasses !== undefined ? { numClasses } : {}),
               modelOptions: {
@@ -359,6 +365,13 @@ async function runRecipeOn(
     assertUnlocked(outDir);
     checkRunFolder(outDir, { resume: resumeFrom !== undefined, overwrite: o.overwrite });
   });
+  // weights named by source (torchvision:..., hf:...): rank 0 downloads them while the others wait
+  let fetchFailure: unknown;
+  if (!dist || dist.main)
+    await fetchPretrained(loaded.recipe.model).catch((e: unknown) => (fetchFailure = e ?? 'failed'));
+  await onMain(dist, () => {
+    if (fetchFailure !== undefined) throw fetchFailure;
+  });
   const recipeYaml = recipeToYaml(loaded);
   const checkpoint = resumeFrom ? resolveResume(resumeFrom) : undefined;
   const prior = checkpoint ? readRunRecord(checkpoint) : undefined;
@@ -369,6 +382,7 @@ async function runRecipeOn(
     if (before) changed = checkResumeChanges(comparable(before), comparable(recipeYaml), prior, home);
   }
   const p = buildRun(loaded, { ...o, outDir, ...(dist ? { dist: dist.env } : {}) });
+  let disposeCache = () => {};
   try {
     const data = dataFingerprint(p.data);
     if (checkpoint && prior) checkSameData(prior.record.data, data, checkpoint);
@@ -386,11 +400,25 @@ async function runRecipeOn(
       ...(!dist || dist.main
         ? [runRecordCallback({ outDir, recipeYaml, data, loadReport: p.loadReport, resumed: checkpoint !== undefined })]
         : []),
+      ...(!dist || dist.main
+        ? logCallbacks(p.recipe, { outDir, resumed: checkpoint !== undefined, logEvery: p.fit.logEvery })
+        : []),
       ...(o.onProgress ? [progressCallback(o.onProgress)] : []),
       ...compressCallbacks(p.recipe, p.model, { outDir, train: p.train, valid: p.valid, main: !dist || dist.main }),
     ];
+    // frozen-prefix feature caching (train.cacheFeatures): the loaders and forward go through the cache
+    const cached = recipeFeatureCache(p.recipe, {
+      model: p.fit.model,
+      runner: p.runner,
+      fit: p.fit,
+      outDir,
+      parallel: dist !== undefined,
+      log: (line) => log(line, 'info'),
+    });
+    disposeCache = () => cached?.cache.dispose();
     const options: FitOptions = {
       ...p.fit,
+      ...(cached ? cached.fit : {}),
       callbacks: [...(p.fit.callbacks ?? []), ...callbacks],
       progress: o.progress ?? false,
       ...(checkpoint ? { resume: checkpoint } : {}),
@@ -400,6 +428,7 @@ async function runRecipeOn(
     const result = dist ? await fitRank(dist, p.recipe, options, p.sampler) : await fit(options);
     return { ...result, name: p.name };
   } finally {
+    disposeCache();
     await p.dispose();
   }
 }

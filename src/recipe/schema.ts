@@ -3,6 +3,7 @@
 // T_max, ...); graft's own concepts are camelCase (numClasses, lrScale, freezeTo, batchSize).
 import { z } from 'zod';
 import { PruneSpec, QuantizeSpec } from './_schema_compress.ts';
+import { LogSection } from './_schema_log.ts';
 import {
   BN_POLICY,
   bool,
@@ -69,6 +70,8 @@ const GroupsObject = z.strictObject({
     .describe("group for parameters nothing matched (default 'default'); false makes them an error"),
 });
 
+const CacheMode = z.enum(['auto', 'memory', 'disk', 'off'], { error: "expected 'auto', 'memory', 'disk' or 'off'" });
+
 const Phase = z.strictObject({
   name: str().optional().describe('shown in progress, metrics and plans'),
   epochs: int(1).optional().describe('length in epochs (give epochs or steps)'),
@@ -104,6 +107,7 @@ const Phase = z.strictObject({
     .optional()
     .describe("Lightning BackboneFinetuning's per-epoch lr ramp: lr x factor each epoch, capped at alignTo's"),
   prune: PruneSpec.optional(),
+  cacheFeatures: CacheMode.optional().describe("this phase's feature cache (default: train.cacheFeatures)"),
 });
 
 const Model = z.strictObject({
@@ -118,7 +122,9 @@ const Model = z.strictObject({
   pretrained: z
     .union([str(), PretrainedObject])
     .optional()
-    .describe("'offline' (graft's offline weights), a checkpoint path, or { checkpoint | offline, ...load plan }"),
+    .describe(
+      "'offline' (graft's offline weights), torchvision:IMAGENET1K_V1, timm:<name>, hf:org/name[@rev], a URL, a checkpoint path, or { checkpoint | offline, ...load plan }",
+    ),
   replace: z
     .record(z.string(), LayerSpec)
     .optional()
@@ -246,6 +252,28 @@ const Train = z.strictObject({
     .optional()
     .describe("mixed precision: 'bf16' (CPU, CUDA) or 'fp16' (CUDA, with a grad scaler); default false"),
   accumulate: int(1).optional().describe('batches per optimizer step (default 1)'),
+  memoryFormat: z
+    .enum(['contiguous', 'channels_last'])
+    .optional()
+    .describe("'channels_last': conv weights and image batches stored NHWC, faster conv nets on the CPU (same math)"),
+  cacheFeatures: z
+    .union([
+      CacheMode,
+      z.strictObject({
+        mode: CacheMode.optional().describe("default 'auto'"),
+        budgetMB: pos()
+          .optional()
+          .describe('auto keeps the rows in memory up to this size, on disk beyond (default 1024)'),
+        dtype: z
+          .enum(['float32', 'bfloat16'])
+          .optional()
+          .describe('row storage: bfloat16 halves it but rounds the features (no longer exact)'),
+      }),
+    ])
+    .optional()
+    .describe(
+      "frozen-prefix feature caching: 'auto' (default: on when the frozen prefix and the inputs repeat exactly, else says why), 'memory', 'disk', 'off'",
+    ),
   clip: z
     .union([
       pos(),
@@ -340,6 +368,7 @@ export const RecipeSchema = z.strictObject({
   train: Train.optional().describe(
     'the loop: seed, device, precision, accumulation, clipping, checkpoints, early stopping',
   ),
+  log: LogSection.optional().describe('run tracking beside metrics.jsonl: TensorBoard event files, metrics.csv'),
   output: z
     .strictObject({
       dir: str().optional().describe('run folder (default runs/<name>; relative to the working directory)'),

@@ -100,6 +100,33 @@ export function defOp(name: string, overload = ''): (...args: unknown[]) => any 
   };
 }
 
+// Fast paths: the hot ops have fixed-arity native entries (native/fast_*.cc) that call the same
+// ATen op through its typed C++ function, without opCall's per-argument schema conversion and
+// boxing. They take the same raw arguments in schema order as opCall, so callers swap one for the
+// other. While an op tracer is installed, or with GRAFT_FAST_OPS=0, calls take the boxed route.
+const fastOn = process.env.GRAFT_FAST_OPS !== '0';
+
+/**
+ * A caller for op `name`.`overload` through its fast native entry `fn` (undefined: an addon built
+ * without it), falling back to the boxed op where the fast path does not apply.
+ */
+export function defFast(
+  name: string,
+  overload: string,
+  fn: ((...args: any[]) => any) | undefined,
+): (...args: unknown[]) => any {
+  const boxed = defOp(name, overload);
+  if (!fastOn || fn === undefined) return boxed;
+  return (...args: unknown[]) => {
+    if (opTracer !== undefined) return boxed(...args);
+    try {
+      return fn(...args);
+    } catch (e) {
+      throw mapError(e);
+    }
+  };
+}
+
 /** The full schema text of an op, as libtorch registers it. */
 export function schemaOf(name: string, overload = ''): string {
   return native.opSchema(op(name, overload).id);

@@ -1,5 +1,6 @@
 // torch.nn.functional: convolution, pooling, normalisation, activations, embedding, dropout, attention.
-import { callRaw, op } from './_core.ts';
+import { callRaw, defFast, op } from './_core.ts';
+import { fast } from './fast_native.ts';
 import * as M from './math.ts';
 import { tidy } from './scope.ts';
 
@@ -17,13 +18,14 @@ export interface ConvOptions {
   groups?: number;
 }
 
+const conv2dOp = defFast('aten::conv2d', '', fast.fastConv2d);
 export function conv2d(x: Tensor, w: Tensor, b?: Tensor, o: ConvOptions = {}): Tensor {
   const stride = pair(o.stride ?? 1);
   const dilation = pair(o.dilation ?? 1);
   const padding = o.padding ?? 0;
   if (typeof padding === 'string')
     return new Tensor(callRaw(op('aten::conv2d', 'padding'), x.h, w.h, b?.h, stride, padding, dilation, o.groups ?? 1));
-  return new Tensor(callRaw(op('aten::conv2d'), x.h, w.h, b?.h, stride, pair(padding), dilation, o.groups ?? 1));
+  return new Tensor(conv2dOp(x.h, w.h, b?.h, stride, pair(padding), dilation, o.groups ?? 1));
 }
 
 export interface Conv1dOptions {
@@ -50,10 +52,10 @@ export interface PoolOptions {
   divisorOverride?: number;
 }
 
+const maxPool2dOp = defFast('aten::max_pool2d', '', fast.fastMaxPool2d);
 export const maxPool2d = (x: Tensor, kernel: Pair, o: PoolOptions = {}): Tensor =>
   new Tensor(
-    callRaw(
-      op('aten::max_pool2d'),
+    maxPool2dOp(
       x.h,
       pair(kernel),
       pair(o.stride ?? kernel),
@@ -75,14 +77,15 @@ export const avgPool2d = (x: Tensor, kernel: Pair, o: PoolOptions = {}): Tensor 
       o.divisorOverride ?? null,
     ),
   );
-export const adaptiveAvgPool2d = (x: Tensor, size: Pair): Tensor =>
-  new Tensor(callRaw(op('aten::adaptive_avg_pool2d'), x.h, pair(size)));
+const adaptiveAvgPool2dOp = defFast('aten::adaptive_avg_pool2d', '', fast.fastAdaptiveAvgPool2d);
+export const adaptiveAvgPool2d = (x: Tensor, size: Pair): Tensor => new Tensor(adaptiveAvgPool2dOp(x.h, pair(size)));
 export const adaptiveMaxPool2d = (x: Tensor, size: Pair): Tensor => {
   const [out, idx] = wrap(callRaw(op('aten::adaptive_max_pool2d'), x.h, pair(size))) as [Tensor, Tensor];
   idx.dispose();
   return out;
 };
 
+const batchNormOp = defFast('aten::batch_norm', '', fast.fastBatchNorm);
 /** F.batch_norm: in training mode the running statistics are updated in place by libtorch's kernel. */
 export function batchNorm(
   x: Tensor,
@@ -94,20 +97,7 @@ export function batchNorm(
   momentum = 0.1,
   eps = 1e-5,
 ): Tensor {
-  return new Tensor(
-    callRaw(
-      op('aten::batch_norm'),
-      x.h,
-      weight?.h,
-      bias?.h,
-      runningMean?.h,
-      runningVar?.h,
-      training,
-      momentum,
-      eps,
-      true,
-    ),
-  );
+  return new Tensor(batchNormOp(x.h, weight?.h, bias?.h, runningMean?.h, runningVar?.h, training, momentum, eps, true));
 }
 export const layerNorm = (x: Tensor, normalizedShape: number[], weight?: Tensor, bias?: Tensor, eps = 1e-5): Tensor =>
   new Tensor(callRaw(op('aten::layer_norm'), x.h, normalizedShape, weight?.h, bias?.h, eps, true));
@@ -121,24 +111,28 @@ export function embedding(indices: Tensor, weight: Tensor, paddingIdx?: number):
   return new Tensor(callRaw(op('aten::embedding'), weight.h, indices.h, pad, false, false));
 }
 
-export const dropout = (x: Tensor, p = 0.5, training = true): Tensor =>
-  new Tensor(callRaw(op('aten::dropout'), x.h, p, training));
+const dropoutOp = defFast('aten::dropout', '', fast.fastDropout);
+export const dropout = (x: Tensor, p = 0.5, training = true): Tensor => new Tensor(dropoutOp(x.h, p, training));
 
 // ---- activations ----
-export const relu = (x: Tensor): Tensor => new Tensor(callRaw(op('aten::relu'), x.h));
+const reluOp = defFast('aten::relu', '', fast.fastRelu);
+const sigmoidOp = defFast('aten::sigmoid', '', fast.fastSigmoid);
+const tanhOp = defFast('aten::tanh', '', fast.fastTanh);
+const softmaxOp = defFast('aten::softmax', 'int', fast.fastSoftmax);
+const logSoftmaxOp = defFast('aten::log_softmax', 'int', fast.fastLogSoftmax);
+export const relu = (x: Tensor): Tensor => new Tensor(reluOp(x.h));
 export const relu6 = (x: Tensor): Tensor => new Tensor(callRaw(op('aten::hardtanh'), x.h, 0, 6));
 export const leakyRelu = (x: Tensor, slope = 0.01): Tensor => new Tensor(callRaw(op('aten::leaky_relu'), x.h, slope));
 export const gelu = (x: Tensor, approximate: 'none' | 'tanh' = 'none'): Tensor =>
   new Tensor(callRaw(op('aten::gelu'), x.h, approximate));
 export const silu = (x: Tensor): Tensor => new Tensor(callRaw(op('aten::silu'), x.h));
-export const sigmoid = (x: Tensor): Tensor => new Tensor(callRaw(op('aten::sigmoid'), x.h));
-export const tanh = (x: Tensor): Tensor => new Tensor(callRaw(op('aten::tanh'), x.h));
+export const sigmoid = (x: Tensor): Tensor => new Tensor(sigmoidOp(x.h));
+export const tanh = (x: Tensor): Tensor => new Tensor(tanhOp(x.h));
 export const hardswish = (x: Tensor): Tensor => new Tensor(callRaw(op('aten::hardswish'), x.h));
 export const hardsigmoid = (x: Tensor): Tensor => new Tensor(callRaw(op('aten::hardsigmoid'), x.h));
 export const elu = (x: Tensor, alpha = 1): Tensor => new Tensor(callRaw(op('aten::elu'), x.h, alpha));
-export const softmax = (x: Tensor, dim: number): Tensor => new Tensor(callRaw(op('aten::softmax', 'int'), x.h, dim));
-export const logSoftmax = (x: Tensor, dim: number): Tensor =>
-  new Tensor(callRaw(op('aten::log_softmax', 'int'), x.h, dim));
+export const softmax = (x: Tensor, dim: number): Tensor => new Tensor(softmaxOp(x.h, dim));
+export const logSoftmax = (x: Tensor, dim: number): Tensor => new Tensor(logSoftmaxOp(x.h, dim));
 
 export interface AttentionOptions {
   /** boolean (true = attend) or additive float mask, broadcastable to [..., L, S] */

@@ -23,6 +23,7 @@ export {
   unary,
   where,
 } from './math.ts';
+export { isMemoryFormat, type MemoryFormat, toMemoryFormat } from './memory_format.ts';
 export { argmax, argmin, logsumexp, maxDim, mean, minDim, norm, std, sum, topk, variance } from './reduce.ts';
 export * from './runtime.ts';
 export { dispose, tidy } from './scope.ts';

@@ -1,6 +1,7 @@
 // Losses with torch.nn.functional's options and defaults.
 import { ArgumentError } from '../errors.ts';
-import { callRaw, op } from './_core.ts';
+import { callRaw, defFast, op } from './_core.ts';
+import { fast } from './fast_native.ts';
 import { Tensor } from './tensor.ts';
 
 export type Reduction = 'none' | 'mean' | 'sum';
@@ -19,18 +20,11 @@ export interface CrossEntropyOptions {
   reduction?: Reduction;
 }
 
+const crossEntropyOp = defFast('aten::cross_entropy_loss', '', fast.fastCrossEntropy);
 /** F.cross_entropy: class indices (int64) or class probabilities as target. */
 export const crossEntropy = (input: Tensor, target: Tensor, o: CrossEntropyOptions = {}): Tensor =>
   new Tensor(
-    callRaw(
-      op('aten::cross_entropy_loss'),
-      input.h,
-      target.h,
-      o.weight?.h,
-      red(o.reduction),
-      o.ignoreIndex ?? -100,
-      o.labelSmoothing ?? 0,
-    ),
+    crossEntropyOp(input.h, target.h, o.weight?.h, red(o.reduction), o.ignoreIndex ?? -100, o.labelSmoothing ?? 0),
   );
 
 export const nllLoss = (input: Tensor, target: Tensor, o: Omit<CrossEntropyOptions, 'labelSmoothing'> = {}): Tensor =>

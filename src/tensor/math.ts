@@ -1,7 +1,8 @@
 // Elementwise math, comparisons, matrix products, dtype/device conversion, data out.
 import { ArgumentError } from '../errors.ts';
-import { callRaw, defOp, native, op } from './_core.ts';
+import { callRaw, defFast, native, op } from './_core.ts';
 import { DTYPE_CODE, type DType, isDType } from './dtype.ts';
+import { fast } from './fast_native.ts';
 import { Tensor, type TensorLike, wrap } from './tensor.ts';
 
 export type TypedArray = Float32Array | Float64Array | Int32Array | Int16Array | Int8Array | Uint8Array | BigInt64Array;
@@ -9,19 +10,28 @@ export type TypedArray = Float32Array | Float64Array | Int32Array | Int16Array |
 const isT = (x: TensorLike): x is Tensor => x instanceof Tensor;
 
 // hot ops keep their resolved callers in closures (no name lookup per call)
-function binary(name: string): (a: Tensor, b: TensorLike, alpha?: number) => Tensor {
-  const withTensor = defOp(name, 'Tensor');
-  const withScalar = defOp(name, 'Scalar');
-  return (a, b, alpha) => {
+type Raw = (...args: unknown[]) => any;
+function binary(name: string, fastTensor: Raw | undefined, fastScalar: Raw | undefined) {
+  const withTensor = defFast(name, 'Tensor', fastTensor);
+  const withScalar = defFast(name, 'Scalar', fastScalar);
+  return (a: Tensor, b: TensorLike, alpha?: number): Tensor => {
     if (isT(b)) return new Tensor(alpha === undefined ? withTensor(a.h, b.h) : withTensor(a.h, b.h, alpha));
     return new Tensor(alpha === undefined ? withScalar(a.h, b) : withScalar(a.h, b, alpha));
   };
 }
 
-export const add: (a: Tensor, b: TensorLike, alpha?: number) => Tensor = binary('aten::add');
-export const sub: (a: Tensor, b: TensorLike, alpha?: number) => Tensor = binary('aten::sub');
-export const mul: (a: Tensor, b: TensorLike) => Tensor = binary('aten::mul');
-export const div: (a: Tensor, b: TensorLike) => Tensor = binary('aten::div');
+export const add: (a: Tensor, b: TensorLike, alpha?: number) => Tensor = binary(
+  'aten::add',
+  fast.fastAdd,
+  fast.fastAddScalar,
+);
+export const sub: (a: Tensor, b: TensorLike, alpha?: number) => Tensor = binary(
+  'aten::sub',
+  fast.fastSub,
+  fast.fastSubScalar,
+);
+export const mul: (a: Tensor, b: TensorLike) => Tensor = binary('aten::mul', fast.fastMul, fast.fastMulScalar);
+export const div: (a: Tensor, b: TensorLike) => Tensor = binary('aten::div', fast.fastDiv, fast.fastDivScalar);
 
 export function pow(a: Tensor, e: TensorLike): Tensor {
   return isT(e)
@@ -53,7 +63,21 @@ export type UnaryName =
   | 'isinf'
   | 'isfinite';
 
-export const unary = (name: UnaryName, a: Tensor): Tensor => new Tensor(callRaw(op(`aten::${name}`), a.h));
+const fastUnary: Partial<Record<UnaryName, Raw>> = {
+  neg: defFast('aten::neg', '', fast.fastNeg),
+  exp: defFast('aten::exp', '', fast.fastExp),
+  log: defFast('aten::log', '', fast.fastLog),
+  sqrt: defFast('aten::sqrt', '', fast.fastSqrt),
+  rsqrt: defFast('aten::rsqrt', '', fast.fastRsqrt),
+  abs: defFast('aten::abs', '', fast.fastAbs),
+  tanh: defFast('aten::tanh', '', fast.fastTanh),
+  sigmoid: defFast('aten::sigmoid', '', fast.fastSigmoid),
+};
+
+export const unary = (name: UnaryName, a: Tensor): Tensor => {
+  const f = fastUnary[name];
+  return new Tensor(f ? f(a.h) : callRaw(op(`aten::${name}`), a.h));
+};
 
 export function clamp(a: Tensor, min?: number, max?: number): Tensor {
   if (min === undefined && max === undefined) throw new ArgumentError('clamp: give min, max or both');
@@ -76,38 +100,51 @@ export function where(cond: Tensor, a: TensorLike, b: TensorLike): Tensor {
   return new Tensor(callRaw(op('aten::where', 'Scalar'), cond.h, a, b));
 }
 
-export const matmul = (a: Tensor, b: Tensor): Tensor => new Tensor(callRaw(op('aten::matmul'), a.h, b.h));
-export const mm = (a: Tensor, b: Tensor): Tensor => new Tensor(callRaw(op('aten::mm'), a.h, b.h));
-export const bmm = (a: Tensor, b: Tensor): Tensor => new Tensor(callRaw(op('aten::bmm'), a.h, b.h));
+const matmulOp = defFast('aten::matmul', '', fast.fastMatmul);
+const mmOp = defFast('aten::mm', '', fast.fastMm);
+const bmmOp = defFast('aten::bmm', '', fast.fastBmm);
+const addmmOp = defFast('aten::addmm', '', fast.fastAddmm);
+export const matmul = (a: Tensor, b: Tensor): Tensor => new Tensor(matmulOp(a.h, b.h));
+export const mm = (a: Tensor, b: Tensor): Tensor => new Tensor(mmOp(a.h, b.h));
+export const bmm = (a: Tensor, b: Tensor): Tensor => new Tensor(bmmOp(a.h, b.h));
 export const addmm = (bias: Tensor, a: Tensor, b: Tensor, beta = 1, alpha = 1): Tensor =>
-  new Tensor(callRaw(op('aten::addmm'), bias.h, a.h, b.h, beta, alpha));
+  new Tensor(addmmOp(bias.h, a.h, b.h, beta, alpha));
 /** y = x W^T + b, as torch.nn.functional.linear. */
-const linearOp = defOp('aten::linear');
+const linearOp = defFast('aten::linear', '', fast.fastLinear);
 export const linear = (x: Tensor, w: Tensor, b?: Tensor): Tensor => new Tensor(linearOp(x.h, w.h, b?.h));
 
 // ---- in place ----
-export function inplace<T extends Tensor>(
-  name: 'add_' | 'sub_' | 'mul_' | 'div_',
-  a: T,
-  b: TensorLike,
-  alpha?: number,
-): T {
-  const ov = isT(b) ? 'Tensor' : 'Scalar';
+type InplaceName = 'add_' | 'sub_' | 'mul_' | 'div_';
+const inplaceOps: Record<InplaceName, [tensor: Raw, scalar: Raw]> = {
+  add_: [defFast('aten::add_', 'Tensor', fast.fastAdd_), defFast('aten::add_', 'Scalar', fast.fastAddScalar_)],
+  sub_: [defFast('aten::sub_', 'Tensor', fast.fastSub_), defFast('aten::sub_', 'Scalar', fast.fastSubScalar_)],
+  mul_: [defFast('aten::mul_', 'Tensor', fast.fastMul_), defFast('aten::mul_', 'Scalar', fast.fastMulScalar_)],
+  div_: [defFast('aten::div_', 'Tensor', fast.fastDiv_), defFast('aten::div_', 'Scalar', fast.fastDivScalar_)],
+};
+export function inplace<T extends Tensor>(name: InplaceName, a: T, b: TensorLike, alpha?: number): T {
+  const [withTensor, withScalar] = inplaceOps[name];
+  const f = isT(b) ? withTensor : withScalar;
   const bv = isT(b) ? b.h : b;
-  if (alpha === undefined) callRaw(op(`aten::${name}`, ov), a.h, bv);
-  else callRaw(op(`aten::${name}`, ov), a.h, bv, alpha);
+  if (alpha === undefined) f(a.h, bv);
+  else f(a.h, bv, alpha);
   return a;
 }
+const copyOp = defFast('aten::copy_', '', fast.fastCopy_);
+const fillOp = defFast('aten::fill_', 'Scalar', fast.fastFill_);
+const zeroOp = defFast('aten::zero_', '', fast.fastZero_);
+const addcmulOp = defFast('aten::addcmul_', '', fast.fastAddcmul_);
+const addcdivOp = defFast('aten::addcdiv_', '', fast.fastAddcdiv_);
+const lerpOp = defFast('aten::lerp_', 'Scalar', fast.fastLerp_);
 export function copy_<T extends Tensor>(a: T, src: Tensor): T {
-  callRaw(op('aten::copy_'), a.h, src.h);
+  copyOp(a.h, src.h);
   return a;
 }
 export function fill_<T extends Tensor>(a: T, v: number): T {
-  callRaw(op('aten::fill_', 'Scalar'), a.h, v);
+  fillOp(a.h, v);
   return a;
 }
 export function zero_<T extends Tensor>(a: T): T {
-  callRaw(op('aten::zero_'), a.h);
+  zeroOp(a.h);
   return a;
 }
 export function clamp_<T extends Tensor>(a: T, min?: number, max?: number): T {
@@ -116,16 +153,16 @@ export function clamp_<T extends Tensor>(a: T, min?: number, max?: number): T {
 }
 /** a += value * t1 * t2 */
 export function addcmul_<T extends Tensor>(a: T, t1: Tensor, t2: Tensor, value = 1): T {
-  callRaw(op('aten::addcmul_'), a.h, t1.h, t2.h, value);
+  addcmulOp(a.h, t1.h, t2.h, value);
   return a;
 }
 /** a += value * t1 / t2 */
 export function addcdiv_<T extends Tensor>(a: T, t1: Tensor, t2: Tensor, value = 1): T {
-  callRaw(op('aten::addcdiv_'), a.h, t1.h, t2.h, value);
+  addcdivOp(a.h, t1.h, t2.h, value);
   return a;
 }
 export function lerp_<T extends Tensor>(a: T, end: Tensor, weight: number): T {
-  callRaw(op('aten::lerp_', 'Scalar'), a.h, end.h, weight);
+  lerpOp(a.h, end.h, weight);
   return a;
 }
 

@@ -1,19 +1,21 @@
 // Reductions with PyTorch's dim / keepdim semantics.
-import { callRaw, op } from './_core.ts';
+import { callRaw, defFast, op } from './_core.ts';
+import { fast } from './fast_native.ts';
 import { type Dims, Tensor, wrap } from './tensor.ts';
 
 const dimList = (d: Dims | undefined): number[] | null => (d === undefined ? null : Array.isArray(d) ? d : [d]);
 
+const sumOp = defFast('aten::sum', '', fast.fastSum);
+const sumDimOp = defFast('aten::sum', 'dim_IntList', fast.fastSumDim);
+const meanOp = defFast('aten::mean', '', fast.fastMean);
+const meanDimOp = defFast('aten::mean', 'dim', fast.fastMeanDim);
+
 export function sum(a: Tensor, dim?: Dims, keepdim = false): Tensor {
-  return dim === undefined
-    ? new Tensor(callRaw(op('aten::sum'), a.h))
-    : new Tensor(callRaw(op('aten::sum', 'dim_IntList'), a.h, dimList(dim), keepdim));
+  return dim === undefined ? new Tensor(sumOp(a.h)) : new Tensor(sumDimOp(a.h, dimList(dim), keepdim));
 }
 
 export function mean(a: Tensor, dim?: Dims, keepdim = false): Tensor {
-  return dim === undefined
-    ? new Tensor(callRaw(op('aten::mean'), a.h))
-    : new Tensor(callRaw(op('aten::mean', 'dim'), a.h, dimList(dim), keepdim));
+  return dim === undefined ? new Tensor(meanOp(a.h)) : new Tensor(meanDimOp(a.h, dimList(dim), keepdim));
 }
 
 export interface VarOptions {

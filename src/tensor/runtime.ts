@@ -1,10 +1,19 @@
 // Process-wide settings: threads, seeding, devices, version.
 
-import { loadedMallocMode, type NativeMallocInfo } from '../binding/index.ts';
+import {
+  type LoadSetup,
+  loadedMallocMode,
+  loadSetup,
+  type NativeAllocatorStats,
+  type NativeMallocInfo,
+} from '../binding/index.ts';
 import { ArgumentError } from '../errors.ts';
 import { native } from './_core.ts';
 
-/** Threads libtorch uses for intra-op parallelism (default: the machine's cores, or GRAFT_NUM_THREADS). */
+/**
+ * Threads libtorch uses for intra-op parallelism (default: GRAFT_NUM_THREADS, else the fewest of the
+ * CPUs this process may use, their physical cores and the container's CPU quota).
+ */
 export function setNumThreads(n: number): void {
   if (!Number.isInteger(n) || n < 1) throw new ArgumentError(`setNumThreads(${n}): need an integer >= 1`);
   native.setNumThreads(n);
@@ -30,5 +39,34 @@ export const mallocInfo = (): NativeMallocInfo & { mode: 'training' | 'default' 
   mode: loadedMallocMode(),
   ...native.mallocInfo(),
 });
+/**
+ * graft's caching CPU allocator (GRAFT_ALLOCATOR=caching, the default): freed tensor buffers are kept
+ * for the next step instead of going back to the OS. Counters since load; all 0 with
+ * GRAFT_ALLOCATOR=malloc.
+ */
+export const allocatorStats = (): NativeAllocatorStats => native.allocatorStats();
+/**
+ * Gives memory kept for the next step back: the caching allocator's free buffers to malloc, then
+ * malloc's free heap to the OS (malloc_trim; GRAFT_MALLOC=training otherwise keeps it). Returns the
+ * bytes the caching allocator released (0 without it).
+ */
+export const emptyCache = (): number => native.emptyCache();
+/** What runtimeSettings() reports. */
+export interface RuntimeSettings {
+  malloc: LoadSetup['malloc'];
+  allocator: LoadSetup['allocator'] & { active: boolean };
+  omp: { waitPolicy?: string; spinCount?: string; from: 'graft' | 'environment' };
+  threads: LoadSetup['threads'] & { current: number };
+}
+/** How this process set up libtorch at load: malloc, CPU allocator, OpenMP wait, threads and why (graft doctor prints it). */
+export function runtimeSettings(): RuntimeSettings {
+  const s = loadSetup();
+  return {
+    malloc: s.malloc,
+    allocator: { ...s.allocator, active: native.allocatorStats().caching },
+    omp: { waitPolicy: s.omp.waitPolicy, spinCount: s.omp.spinCount, from: s.omp.from },
+    threads: { ...s.threads, current: native.getNumThreads() },
+  };
+}
 /** Tensors currently held by JS handles (for leak checks). */
 export const liveTensors = (): number => native.liveTensors();

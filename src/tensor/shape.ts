@@ -1,6 +1,7 @@
 // Views and shape ops: reshape, permute, slicing, indexing, joining and splitting.
 import { ArgumentError } from '../errors.ts';
-import { callRaw, op } from './_core.ts';
+import { callRaw, defFast, op } from './_core.ts';
+import { fast } from './fast_native.ts';
 import { Tensor, type TensorLike, wrap } from './tensor.ts';
 
 /** Accepts both f(2, 3) and f([2, 3]). */
@@ -8,21 +9,27 @@ export function shapeArgs(a: number[] | [number[]]): number[] {
   return Array.isArray(a[0]) ? (a[0] as number[]) : (a as number[]);
 }
 
-export const reshape = (a: Tensor, shape: number[]): Tensor => new Tensor(callRaw(op('aten::reshape'), a.h, shape));
-export const view = (a: Tensor, shape: number[]): Tensor => new Tensor(callRaw(op('aten::view'), a.h, shape));
-export const permute = (a: Tensor, dims: number[]): Tensor => new Tensor(callRaw(op('aten::permute'), a.h, dims));
-export const transpose = (a: Tensor, d0: number, d1: number): Tensor =>
-  new Tensor(callRaw(op('aten::transpose', 'int'), a.h, d0, d1));
+const reshapeOp = defFast('aten::reshape', '', fast.fastReshape);
+const viewOp = defFast('aten::view', '', fast.fastView);
+const permuteOp = defFast('aten::permute', '', fast.fastPermute);
+const transposeOp = defFast('aten::transpose', 'int', fast.fastTranspose);
+const narrowOp = defFast('aten::narrow', '', fast.fastNarrow);
+const sliceOp = defFast('aten::slice', 'Tensor', fast.fastSlice);
+const selectOp = defFast('aten::select', 'int', fast.fastSelect);
+const indexSelectOp = defFast('aten::index_select', '', fast.fastIndexSelect);
+const gatherOp = defFast('aten::gather', '', fast.fastGather);
+export const reshape = (a: Tensor, shape: number[]): Tensor => new Tensor(reshapeOp(a.h, shape));
+export const view = (a: Tensor, shape: number[]): Tensor => new Tensor(viewOp(a.h, shape));
+export const permute = (a: Tensor, dims: number[]): Tensor => new Tensor(permuteOp(a.h, dims));
+export const transpose = (a: Tensor, d0: number, d1: number): Tensor => new Tensor(transposeOp(a.h, d0, d1));
 export const narrow = (a: Tensor, dim: number, start: number, length: number): Tensor =>
-  new Tensor(callRaw(op('aten::narrow'), a.h, dim, start, length));
+  new Tensor(narrowOp(a.h, dim, start, length));
 export const slice = (a: Tensor, dim: number, start?: number, end?: number, step = 1): Tensor =>
-  new Tensor(callRaw(op('aten::slice', 'Tensor'), a.h, dim, start ?? null, end ?? null, step));
-export const select = (a: Tensor, dim: number, index: number): Tensor =>
-  new Tensor(callRaw(op('aten::select', 'int'), a.h, dim, index));
+  new Tensor(sliceOp(a.h, dim, start ?? null, end ?? null, step));
+export const select = (a: Tensor, dim: number, index: number): Tensor => new Tensor(selectOp(a.h, dim, index));
 export const indexSelect = (a: Tensor, dim: number, index: Tensor): Tensor =>
-  new Tensor(callRaw(op('aten::index_select'), a.h, dim, index.h));
-export const gather = (a: Tensor, dim: number, index: Tensor): Tensor =>
-  new Tensor(callRaw(op('aten::gather'), a.h, dim, index.h));
+  new Tensor(indexSelectOp(a.h, dim, index.h));
+export const gather = (a: Tensor, dim: number, index: Tensor): Tensor => new Tensor(gatherOp(a.h, dim, index.h));
 
 export function scatter(a: Tensor, dim: number, index: Tensor, src: TensorLike): Tensor {
   return src instanceof Tensor
@@ -63,14 +70,18 @@ export function split(a: Tensor, size: number | number[], dim = 0): Tensor[] {
 }
 export const chunk = (a: Tensor, chunks: number, dim = 0): Tensor[] =>
   wrap(callRaw(op('aten::chunk'), a.h, chunks, dim));
+const squeezeOp = defFast('aten::squeeze', '', fast.fastSqueeze);
+const squeezeDimOp = defFast('aten::squeeze', 'dim', fast.fastSqueezeDim);
+const unsqueezeOp = defFast('aten::unsqueeze', '', fast.fastUnsqueeze);
+const expandOp = defFast('aten::expand', '', fast.fastExpand);
+const flattenOp = defFast('aten::flatten', 'using_ints', fast.fastFlatten);
+const cloneOp = defFast('aten::clone', '', fast.fastClone);
+const detachOp = defFast('aten::detach', '', fast.fastDetach);
 export const squeeze = (a: Tensor, dim?: number): Tensor =>
-  dim === undefined
-    ? new Tensor(callRaw(op('aten::squeeze'), a.h))
-    : new Tensor(callRaw(op('aten::squeeze', 'dim'), a.h, dim));
-export const unsqueeze = (a: Tensor, dim: number): Tensor => new Tensor(callRaw(op('aten::unsqueeze'), a.h, dim));
-export const expand = (a: Tensor, shape: number[]): Tensor => new Tensor(callRaw(op('aten::expand'), a.h, shape));
-export const flatten = (a: Tensor, start = 0, end = -1): Tensor =>
-  new Tensor(callRaw(op('aten::flatten', 'using_ints'), a.h, start, end));
+  dim === undefined ? new Tensor(squeezeOp(a.h)) : new Tensor(squeezeDimOp(a.h, dim));
+export const unsqueeze = (a: Tensor, dim: number): Tensor => new Tensor(unsqueezeOp(a.h, dim));
+export const expand = (a: Tensor, shape: number[]): Tensor => new Tensor(expandOp(a.h, shape));
+export const flatten = (a: Tensor, start = 0, end = -1): Tensor => new Tensor(flattenOp(a.h, start, end));
 export const contiguous = (a: Tensor): Tensor => new Tensor(callRaw(op('aten::contiguous'), a.h));
-export const clone = (a: Tensor): Tensor => new Tensor(callRaw(op('aten::clone'), a.h));
-export const detach = (a: Tensor): Tensor => new Tensor(callRaw(op('aten::detach'), a.h));
+export const clone = (a: Tensor): Tensor => new Tensor(cloneOp(a.h));
+export const detach = (a: Tensor): Tensor => new Tensor(detachOp(a.h));

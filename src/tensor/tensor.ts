@@ -1,14 +1,15 @@
 // Tensor: a JS object over one native handle. Methods are one-liners over the op modules.
 import { ArgumentError, DisposedError } from '../errors.ts';
-import { defOp, guard, type Handle, native, track, untrack } from './_core.ts';
+import { defFast, defOp, guard, type Handle, native, track, untrack } from './_core.ts';
 import * as A from './autograd.ts';
 import { type DType, dtypeFromCode, isFloating } from './dtype.ts';
+import { fast } from './fast_native.ts';
 import * as Fn from './functional.ts';
 import * as M from './math.ts';
 import * as R from './reduce.ts';
 import * as S from './shape.ts';
 
-const reluInplace = defOp('aten::relu_');
+const reluInplace = defFast('aten::relu_', '', fast.fastRelu_);
 
 export type Scalar = number | boolean;
 export type TensorLike = Tensor | number;

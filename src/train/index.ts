@@ -68,6 +68,14 @@ export {
 } from './export.ts';
 export { FAULT_POINTS, type FaultPoint, faultHalfWritten, faultPoint } from './faults.ts';
 export { buildTrainer, type FitOptions, type FitResult, fit } from './fit.ts';
+export {
+  type LrFindGroup,
+  type LrFindOptions,
+  type LrFindResult,
+  type LrFindStep,
+  lrFind,
+} from './lr_find.ts';
+export { LR_FIND_HTML, LR_FIND_JSON, lrFindHtml, lrFindSpec, writeLrFind } from './lr_find_html.ts';
 export { Meter } from './meter.ts';
 export {
   accuracy,
@@ -103,6 +111,7 @@ export {
   assertUnlocked,
   checkRunFolder,
   clearRunFiles,
+  EVENT_FILE_PREFIX,
   hasRun,
   LOCK_FILE,
   lockIsLive,

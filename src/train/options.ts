@@ -5,7 +5,7 @@ import type { Module } from '../nn/index.ts';
 import type { Optimizer } from '../optim/index.ts';
 import type { SplitMetrics } from '../report/index.ts';
 import type { AnyScheduler } from '../schedule/index.ts';
-import { crossEntropy, Tensor } from '../tensor/index.ts';
+import { crossEntropy, type MemoryFormat, Tensor } from '../tensor/index.ts';
 import type { Callback } from './events.ts';
 import { checkMetricName, type Task } from './metrics.ts';
 import type { MetricMap, PhaseRunnerLike } from './runner.ts';
@@ -45,6 +45,8 @@ export interface TrainerOptions {
   amp?: AmpSetting;
   /** batches per optimizer step (default 1) */
   accumulate?: number;
+  /** 'channels_last': conv weights and 4-d inputs stored NHWC, oneDNN's faster CPU layout (same math) */
+  memoryFormat?: MemoryFormat;
   /** k of the top-k accuracy (default 5) */
   topK?: number;
   /** the metric that picks the best epoch (default 'eval.loss', or 'train.loss' without validation) */

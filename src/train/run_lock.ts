@@ -7,6 +7,7 @@ import {
   existsSync,
   mkdirSync,
   openSync,
+  readdirSync,
   readFileSync,
   rmSync,
   statSync,
@@ -178,7 +179,11 @@ export const RUN_FILES = [
   'config.json',
   'load-report.json',
   'checkpoints',
+  'metrics.csv',
 ] as const;
+
+/** TensorBoard's event files (events.out.tfevents.*): a run's too when they sit in its folder. */
+export const EVENT_FILE_PREFIX = 'events.out.tfevents.';
 
 /** Whether DIR holds (part of) a run: a checkpoint, metrics or a recipe. */
 export function hasRun(dir: string): boolean {
@@ -204,4 +209,6 @@ export function checkRunFolder(dir: string, o: { resume?: boolean; overwrite?: b
 /** Removes the run files of DIR (for overwrite: done once the new run has started). */
 export function clearRunFiles(dir: string): void {
   for (const f of RUN_FILES) rmSync(join(dir, f), { recursive: true, force: true });
+  if (!existsSync(dir)) return;
+  for (const f of readdirSync(dir)) if (f.startsWith(EVENT_FILE_PREFIX)) rmSync(join(dir, f), { force: true });
 }

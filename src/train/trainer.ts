@@ -16,6 +16,7 @@ import { MixedPrecision } from './callbacks/amp.ts';
 import { NanStop } from './callbacks/nan.ts';
 import { evaluate, yieldToEventLoop } from './evaluate.ts';
 import { type Callback, CancelBatchException, type EventName, emit, emitSync } from './events.ts';
+import { withMemoryFormat } from './memory_format.ts';
 import { Meter } from './meter.ts';
 import { checkMetricName } from './metrics.ts';
 import {
@@ -120,7 +121,7 @@ export class Trainer {
     this.callbacks = [...builtIn, ...(o.callbacks ?? [])].sort((a, b) => (a.order ?? 0) - (b.order ?? 0));
     this.#wrappers = this.callbacks.filter((cb) => cb.aroundForward);
     this.lossFn = o.loss ?? defaultLoss;
-    this.forwardFn = o.forward ?? defaultForward;
+    this.forwardFn = withMemoryFormat(o.model, o.forward ?? defaultForward, o.memoryFormat);
     this.trainSource = toSource(o.train);
     this.validSource = o.valid === undefined ? undefined : toSource(o.valid);
     this.task = o.task ?? 'classification';

@@ -28,12 +28,23 @@ test('graft doctor --json: libtorch with its version, the addon loads, threads, 
   const { ok, checks } = JSON.parse(r.stdout) as { ok: boolean; checks: Check[] };
   assert.ok(ok);
   const by = Object.fromEntries(checks.map((c) => [c.name, c]));
-  assert.deepEqual(Object.keys(by), ['node', 'graft', 'libtorch', 'addon', 'torch', 'threads', 'blas', 'cuda']);
+  assert.deepEqual(Object.keys(by), [
+    'node',
+    'graft',
+    'libtorch',
+    'addon',
+    'torch',
+    'threads',
+    'openmp',
+    'memory',
+    'blas',
+    'cuda',
+  ]);
   assert.match(by.libtorch!.value, /^\d+\.\d+\.\d+ from /);
   // the version read from the headers is the one the loaded library reports
   assert.ok(by.libtorch!.value.startsWith(by.torch!.value), `${by.libtorch!.value} vs ${by.torch!.value}`);
   assert.match(by.addon!.value, /graft\.node loads/);
-  assert.match(by.threads!.value, /^1 \(GRAFT_NUM_THREADS\)/);
+  assert.match(by.threads!.value, /^1 \(GRAFT_NUM_THREADS;/);
   assert.ok(by.node!.ok === Number(process.versions.node.split('.')[0]) >= 22);
 });
 

@@ -1,0 +1,246 @@
+// Fast paths (see fast.h) for elementwise math, in-place updates, matrix products and reductions.
+#include <c10/util/Exception.h>
+
+#include "fast.h"
+
+namespace graft {
+namespace fast {
+
+std::string describeCall(const Sig& sig, napi_env env, const napi_value* v, size_t n) {
+  // sig.args: "Tensor self, Tensor? bias, int[] size"; describe every tensor argument given
+  std::string out, args = sig.args;
+  size_t i = 0, start = 0;
+  while (start <= args.size() && i < n) {
+    size_t end = args.find(',', start);
+    if (end == std::string::npos) end = args.size();
+    std::string arg = args.substr(start, end - start);
+    while (!arg.empty() && arg[0] == ' ') arg.erase(0, 1);
+    std::string name = arg.substr(arg.rfind(' ') + 1);
+    bool tensor = arg.rfind("Tensor", 0) == 0 && arg.rfind("Tensor[]", 0) != 0;
+    if (tensor && !isNullish(env, v[i])) {
+      out += (out.empty() ? "" : ", ") + name + "=";
+      try {
+        out += describe(tensorOf(env, v[i]));
+      } catch (...) {
+        out += "?";
+      }
+    }
+    start = end + 1;
+    i++;
+  }
+  return out;
+}
+
+static std::string argName(const Sig& sig, size_t index) {
+  std::string args = sig.args;
+  size_t start = 0;
+  for (size_t i = 0; i < index && start != std::string::npos; i++) {
+    start = args.find(',', start);
+    if (start != std::string::npos) start++;
+  }
+  if (start == std::string::npos) return "?";
+  size_t end = args.find(',', start);
+  std::string arg = args.substr(start, end == std::string::npos ? std::string::npos : end - start);
+  return arg.substr(arg.rfind(' ') + 1);
+}
+
+void rethrow(const Sig& sig, napi_env env, const napi_value* v, size_t n) {
+  try {
+    throw;
+  } catch (const ArgError& e) {
+    throw JsError{e.error.code, std::string(sig.name) + ": argument '" + argName(sig, e.index) + "': " + e.error.message};
+  } catch (const JsError&) {
+    throw;
+  } catch (const c10::Error& e) {
+    throw JsError{"GRAFT_TORCH", std::string(sig.name) + "(" + describeCall(sig, env, v, n) + "): " + e.what_without_backtrace()};
+  } catch (const std::exception& e) {
+    // some libtorch checks (e.g. infer_size in 1.13) throw std::runtime_error, not c10::Error
+    throw JsError{"GRAFT_TORCH", std::string(sig.name) + "(" + describeCall(sig, env, v, n) + "): " + e.what()};
+  }
+}
+
+namespace {
+
+// binary ops: (Tensor self, Tensor other[, Scalar alpha]) and (Tensor self, Scalar other[, Scalar alpha])
+#define FAST_BINARY(fn, NAME, EXPR)                                                      \
+  napi_value fn##T(napi_env env, napi_callback_info info) {                              \
+    static const Sig sig{NAME ".Tensor", "Tensor self, Tensor other, Scalar alpha"};    \
+    In<3> in(env, info);                                                                 \
+    const at::Tensor& a = in.t(0);                                                       \
+    const at::Tensor& b = in.t(1);                                                       \
+    return run(sig, in, allPlain(a, b), [&] { return EXPR(a, b); });                     \
+  }                                                                                      \
+  napi_value fn##S(napi_env env, napi_callback_info info) {                              \
+    static const Sig sig{NAME ".Scalar", "Tensor self, Scalar other, Scalar alpha"};    \
+    In<3> in(env, info);                                                                 \
+    const at::Tensor& a = in.t(0);                                                       \
+    return run(sig, in, plain(a), [&] { return EXPR(a, in.s(1)); });                     \
+  }
+
+#define WITH_ALPHA(op) [&](const at::Tensor& a, const auto& b) { return out(env, at::op(a, b, in.s(2, 1))); }
+#define NO_ALPHA(op) [&](const at::Tensor& a, const auto& b) { return out(env, at::op(a, b)); }
+#define INPLACE_ALPHA(op) [&](const at::Tensor& a, const auto& b) { a.op(b, in.s(2, 1)); return undefinedValue(env); }
+#define INPLACE(op) [&](const at::Tensor& a, const auto& b) { a.op(b); return undefinedValue(env); }
+
+FAST_BINARY(add, "aten::add", WITH_ALPHA(add))
+FAST_BINARY(sub, "aten::sub", WITH_ALPHA(sub))
+FAST_BINARY(mul, "aten::mul", NO_ALPHA(mul))
+FAST_BINARY(div, "aten::div", NO_ALPHA(div))
+FAST_BINARY(add_, "aten::add_", INPLACE_ALPHA(add_))
+FAST_BINARY(sub_, "aten::sub_", INPLACE_ALPHA(sub_))
+FAST_BINARY(mul_, "aten::mul_", INPLACE(mul_))
+FAST_BINARY(div_, "aten::div_", INPLACE(div_))
+
+// unary ops: (Tensor self)
+#define FAST_UNARY(fn, NAME, EXPR)                                             \
+  napi_value fn(napi_env env, napi_callback_info info) {                       \
+    static const Sig sig{NAME, "Tensor self"};                                 \
+    In<1> in(env, info);                                                       \
+    const at::Tensor& a = in.t(0);                                             \
+    return run(sig, in, plain(a), [&] { return EXPR; });                       \
+  }
+
+FAST_UNARY(relu, "aten::relu", out(env, at::relu(a)))
+FAST_UNARY(sigmoid, "aten::sigmoid", out(env, at::sigmoid(a)))
+FAST_UNARY(tanh, "aten::tanh", out(env, at::tanh(a)))
+FAST_UNARY(neg, "aten::neg", out(env, at::neg(a)))
+FAST_UNARY(exp, "aten::exp", out(env, at::exp(a)))
+FAST_UNARY(log, "aten::log", out(env, at::log(a)))
+FAST_UNARY(sqrt, "aten::sqrt", out(env, at::sqrt(a)))
+FAST_UNARY(rsqrt, "aten::rsqrt", out(env, at::rsqrt(a)))
+FAST_UNARY(abs, "aten::abs", out(env, at::abs(a)))
+FAST_UNARY(detach, "aten::detach", out(env, at::detach(a)))
+FAST_UNARY(relu_, "aten::relu_", (a.relu_(), undefinedValue(env)))
+FAST_UNARY(zero_, "aten::zero_", (a.zero_(), undefinedValue(env)))
+
+// two tensors: (Tensor self, Tensor other)
+#define FAST_PAIR(fn, NAME, ARGS, EXPR)                                        \
+  napi_value fn(napi_env env, napi_callback_info info) {                       \
+    static const Sig sig{NAME, ARGS};                                          \
+    In<2> in(env, info);                                                       \
+    const at::Tensor& a = in.t(0);                                             \
+    const at::Tensor& b = in.t(1);                                             \
+    return run(sig, in, allPlain(a, b), [&] { return EXPR; });                 \
+  }
+
+FAST_PAIR(matmul, "aten::matmul", "Tensor self, Tensor other", out(env, at::matmul(a, b)))
+FAST_PAIR(mm, "aten::mm", "Tensor self, Tensor mat2", out(env, at::mm(a, b)))
+FAST_PAIR(bmm, "aten::bmm", "Tensor self, Tensor mat2", out(env, at::bmm(a, b)))
+
+napi_value copy_(napi_env env, napi_callback_info info) {
+  static const Sig sig{"aten::copy_", "Tensor self, Tensor src, bool non_blocking"};
+  In<3> in(env, info);
+  const at::Tensor& a = in.t(0);
+  const at::Tensor& b = in.t(1);
+  return run(sig, in, allPlain(a, b), [&] {
+    a.copy_(b, in.b(2, false));
+    return undefinedValue(env);
+  });
+}
+
+napi_value fill_(napi_env env, napi_callback_info info) {
+  static const Sig sig{"aten::fill_.Scalar", "Tensor self, Scalar value"};
+  In<2> in(env, info);
+  const at::Tensor& a = in.t(0);
+  return run(sig, in, plain(a), [&] {
+    a.fill_(in.s(1));
+    return undefinedValue(env);
+  });
+}
+
+napi_value addmm(napi_env env, napi_callback_info info) {
+  static const Sig sig{"aten::addmm", "Tensor self, Tensor mat1, Tensor mat2, Scalar beta, Scalar alpha"};
+  In<5> in(env, info);
+  const at::Tensor& c = in.t(0);
+  const at::Tensor& a = in.t(1);
+  const at::Tensor& b = in.t(2);
+  return run(sig, in, allPlain(c, a, b), [&] { return out(env, at::addmm(c, a, b, in.s(3, 1), in.s(4, 1))); });
+}
+
+napi_value linear(napi_env env, napi_callback_info info) {
+  static const Sig sig{"aten::linear", "Tensor input, Tensor weight, Tensor? bias"};
+  In<3> in(env, info);
+  const at::Tensor& x = in.t(0);
+  const at::Tensor& w = in.t(1);
+  auto bias = in.optT(2);
+  return run(sig, in, allPlain(x, w, bias), [&] { return out(env, at::linear(x, w, bias)); });
+}
+
+// self += value * t1 op t2 (addcmul_, addcdiv_)
+#define FAST_ADDC(fn, NAME)                                                                          \
+  napi_value fn(napi_env env, napi_callback_info info) {                                             \
+    static const Sig sig{NAME, "Tensor self, Tensor tensor1, Tensor tensor2, Scalar value"};        \
+    In<4> in(env, info);                                                                             \
+    const at::Tensor& a = in.t(0);                                                                   \
+    const at::Tensor& t1 = in.t(1);                                                                  \
+    const at::Tensor& t2 = in.t(2);                                                                  \
+    return run(sig, in, allPlain(a, t1, t2), [&] {                                                   \
+      a.fn(t1, t2, in.s(3, 1));                                                                      \
+      return undefinedValue(env);                                                                    \
+    });                                                                                              \
+  }
+FAST_ADDC(addcmul_, "aten::addcmul_")
+FAST_ADDC(addcdiv_, "aten::addcdiv_")
+
+napi_value lerp_(napi_env env, napi_callback_info info) {
+  static const Sig sig{"aten::lerp_.Scalar", "Tensor self, Tensor end, Scalar weight"};
+  In<3> in(env, info);
+  const at::Tensor& a = in.t(0);
+  const at::Tensor& b = in.t(1);
+  return run(sig, in, allPlain(a, b), [&] {
+    a.lerp_(b, in.s(2));
+    return undefinedValue(env);
+  });
+}
+
+// reductions: (Tensor self, ScalarType? dtype) and (Tensor self, int[1]? dim, bool keepdim, ScalarType? dtype)
+#define FAST_REDUCE(fn, NAME, DIM_OVERLOAD)                                                             \
+  napi_value fn(napi_env env, napi_callback_info info) {                                                \
+    static const Sig sig{NAME, "Tensor self, ScalarType? dtype"};                                       \
+    In<2> in(env, info);                                                                                \
+    const at::Tensor& a = in.t(0);                                                                      \
+    return run(sig, in, plain(a), [&] { return out(env, at::fn(a, in.optDtype(1))); });                 \
+  }                                                                                                     \
+  napi_value fn##Dim(napi_env env, napi_callback_info info) {                                           \
+    static const Sig sig{NAME "." DIM_OVERLOAD, "Tensor self, int[1]? dim, bool keepdim, ScalarType? dtype"}; \
+    In<4> in(env, info);                                                                                \
+    const at::Tensor& a = in.t(0);                                                                      \
+    return run(sig, in, plain(a), [&] {                                                                 \
+      c10::optional<std::vector<int64_t>> dims;                                                         \
+      if (in.given(1)) dims = in.ints(1);                                                               \
+      at::OptionalIntArrayRef dimRef;                                                                   \
+      if (dims) dimRef = *dims;                                                                         \
+      return out(env, at::fn(a, dimRef, in.b(2, false), in.optDtype(3)));                               \
+    });                                                                                                 \
+  }
+FAST_REDUCE(sum, "aten::sum", "dim_IntList")
+FAST_REDUCE(mean, "aten::mean", "dim")
+
+}  // namespace
+
+void initFastMath(napi_env env, napi_value exports) {
+  struct Def {
+    const char* name;
+    napi_callback cb;
+  };
+  static const Def defs[] = {
+      {"fastAdd", entry<addT>},         {"fastAddScalar", entry<addS>},   {"fastSub", entry<subT>},
+      {"fastSubScalar", entry<subS>},   {"fastMul", entry<mulT>},         {"fastMulScalar", entry<mulS>},
+      {"fastDiv", entry<divT>},         {"fastDivScalar", entry<divS>},   {"fastAdd_", entry<add_T>},
+      {"fastAddScalar_", entry<add_S>}, {"fastSub_", entry<sub_T>},       {"fastSubScalar_", entry<sub_S>},
+      {"fastMul_", entry<mul_T>},       {"fastMulScalar_", entry<mul_S>}, {"fastDiv_", entry<div_T>},
+      {"fastDivScalar_", entry<div_S>}, {"fastRelu", entry<relu>},        {"fastSigmoid", entry<sigmoid>},
+      {"fastTanh", entry<tanh>},        {"fastNeg", entry<neg>},          {"fastExp", entry<exp>},
+      {"fastLog", entry<log>},          {"fastSqrt", entry<sqrt>},        {"fastRsqrt", entry<rsqrt>},
+      {"fastAbs", entry<abs>},          {"fastDetach", entry<detach>},    {"fastRelu_", entry<relu_>},
+      {"fastZero_", entry<zero_>},      {"fastMatmul", entry<matmul>},    {"fastMm", entry<mm>},
+      {"fastBmm", entry<bmm>},          {"fastCopy_", entry<copy_>},      {"fastFill_", entry<fill_>},
+      {"fastAddmm", entry<addmm>},      {"fastLinear", entry<linear>},    {"fastAddcmul_", entry<addcmul_>},
+      {"fastAddcdiv_", entry<addcdiv_>}, {"fastLerp_", entry<lerp_>},     {"fastSum", entry<sum>},
+      {"fastSumDim", entry<sumDim>},    {"fastMean", entry<mean>},        {"fastMeanDim", entry<meanDim>},
+  };
+  for (const Def& d : defs) defineFn(env, exports, d.name, d.cb);
+}
+
+}  // namespace fast
+}  // namespace graft
