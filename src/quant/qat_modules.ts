@@ -5,31 +5,9 @@
 import { type BatchNorm2d, type Conv2d, type Linear, Module, type Parameter } from '../nn/index.ts';
 import { F, type Tensor, zeros } from '../tensor/index.ts';
 import type { FusedMovingAvgObsFakeQuantize, QatQConfig } from './fake_quant.ts';
+import { type ConvGeometry, convGeometry } from './qmodules.ts';
 
-type Geometry = {
-  inChannels: number;
-  outChannels: number;
-  kernelSize: number[];
-  stride: number[];
-  padding: number[];
-  dilation: number[];
-  groups: number;
-};
-
-function geometryOf(c: Conv2d): Geometry {
-  if (typeof c.padding === 'string') throw new Error(`QAT conv needs numeric padding, got '${c.padding}'`);
-  return {
-    inChannels: c.inChannels,
-    outChannels: c.outChannels,
-    kernelSize: c.kernelSize,
-    stride: c.stride,
-    padding: c.padding,
-    dilation: c.dilation,
-    groups: c.groups,
-  };
-}
-
-const convOpts = (g: Geometry) => ({
+const convOpts = (g: ConvGeometry) => ({
   stride: g.stride as [number, number],
   padding: g.padding as [number, number],
   dilation: g.dilation as [number, number],
@@ -64,14 +42,14 @@ export class QatLinear extends Module {
 
 /** nnqat.Conv2d / nniqat.ConvReLU2d (relu = true). */
 export class QatConv2d extends Module {
-  readonly geometry: Geometry;
+  readonly geometry: ConvGeometry;
   readonly relu: boolean;
   weight: Parameter;
   bias: Parameter | undefined;
   readonly weightFakeQuant: FusedMovingAvgObsFakeQuantize;
   constructor(conv: Conv2d, qconfig: QatQConfig, relu = false) {
     super();
-    this.geometry = geometryOf(conv);
+    this.geometry = convGeometry(conv);
     this.relu = relu;
     this.weight = this.registerParameter('weight', conv.weight);
     this.bias = this.registerParameter('bias', conv.bias);
@@ -89,7 +67,7 @@ export class QatConv2d extends Module {
  * while training, running ones once frozen: freezeBnStats()).
  */
 export class QatConvBn2d extends Module {
-  readonly geometry: Geometry;
+  readonly geometry: ConvGeometry;
   readonly relu: boolean;
   weight: Parameter;
   bias: Parameter | undefined;
@@ -99,7 +77,7 @@ export class QatConvBn2d extends Module {
   freezeBn = false;
   constructor(conv: Conv2d, bn: BatchNorm2d, qconfig: QatQConfig, relu = false) {
     super();
-    this.geometry = geometryOf(conv);
+    this.geometry = convGeometry(conv);
     this.relu = relu;
     this.weight = this.registerParameter('weight', conv.weight);
     this.bias = this.registerParameter('bias', conv.bias);

@@ -79,6 +79,30 @@ abstract class PackedOutputModule extends QuantizedModule {
   }
 }
 
+/** A conv's shape and strides, as quantized (and QAT) convs keep them: numeric padding only. */
+export interface ConvGeometry {
+  inChannels: number;
+  outChannels: number;
+  kernelSize: number[];
+  stride: number[];
+  padding: number[];
+  dilation: number[];
+  groups: number;
+}
+
+export function convGeometry(m: Conv2d): ConvGeometry {
+  if (m.padding === 'same') throw new QuantError("quantized Conv2d needs numeric padding, not 'same'");
+  return {
+    inChannels: m.inChannels,
+    outChannels: m.outChannels,
+    kernelSize: m.kernelSize,
+    stride: m.stride,
+    padding: m.padding === 'valid' ? [0, 0] : m.padding,
+    dilation: m.dilation,
+    groups: m.groups,
+  };
+}
+
 /** nnq.Linear / nniq.LinearReLU (relu = true). */
 export class QuantizedLinear extends PackedOutputModule {
   readonly inFeatures: number;
@@ -164,18 +188,7 @@ export class QuantizedConv2d extends PackedOutputModule {
 
   static fromFloat(m: Conv2d, obs: Observer | undefined, qconfig: QConfig, relu = false): QuantizedConv2d {
     const out = outputQparams(obs, 'Conv2d');
-    if (m.padding === 'same') throw new QuantError("quantized Conv2d needs numeric padding, not 'same'");
-    const padding = m.padding === 'valid' ? [0, 0] : m.padding;
-    const geometry = {
-      inChannels: m.inChannels,
-      outChannels: m.outChannels,
-      kernelSize: m.kernelSize,
-      stride: m.stride,
-      padding,
-      dilation: m.dilation,
-      groups: m.groups,
-    };
-    return new QuantizedConv2d(geometry, quantizeWeight(m.weight, qconfig), m.bias, out, relu);
+    return new QuantizedConv2d(convGeometry(m), quantizeWeight(m.weight, qconfig), m.bias, out, relu);
   }
 
   repack(): void {
