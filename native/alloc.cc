@@ -6,6 +6,9 @@
 // Nothing is evicted on a miss: evicting there (largest blocks first) made a steady training step
 // evict what its own next step needed, two misses a step for ever. Shapes that change keep the cache
 // at its cap, so the cap should be about a step's activation memory where shapes vary.
+// Opt-in (GRAFT_ALLOCATOR=caching): against glibc malloc with raised thresholds (malloc.cc, the
+// default) it removed a steady step's page faults as well, but glibc's heap merges free neighbours
+// across varying shapes where a size-keyed cache cannot (docs/performance.md has the numbers).
 // Registered with c10::SetAllocator for the CPU device, so every CPU tensor libtorch allocates
 // (and oneDNN's scratch memory, which libtorch routes through the same allocator) goes through it.
 // Blocks are 64-byte aligned, as c10's own alloc_cpu. A block the cache did not hand out (one from

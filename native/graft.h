@@ -29,6 +29,10 @@ struct EnvState {
   bool report = true;
   // bytes reported to V8 since the last napi_adjust_external_memory call (reportBytes batches them)
   int64_t pendingExternal = 0;
+  // glibc: V8 hears of the malloc heap's growth since load, sampled (common.cc sampleHeap)
+  int64_t heapBaseline = -1;
+  int64_t heapReported = 0;
+  int64_t lastSampleNs = 0;
 };
 
 EnvState& envState(napi_env env);

@@ -127,14 +127,16 @@ test('one unreadable image among several: the others are predicted, it is named,
   assert.equal(r.code, 1);
   assert.match(r.err, /skipped .*broken\.png: cannot decode image/);
   assert.match(r.err, /1 of 3 inputs could not be read/);
-  const rows = readFileSync(out, 'utf8').trim().split('\n');
-  assert.equal(rows.length, 4, 'a row per input, in order');
-  assert.match(rows[0]!, /,error$/);
-  assert.ok(rows[1]!.startsWith(good) && rows[1]!.endsWith(','), 'the readable one has labels and no error');
-  assert.ok(rows[2]!.startsWith(corrupt) && /cannot decode image/.test(rows[2]!));
-  assert.ok(rows[3]!.startsWith(other) && rows[3]!.endsWith(','), 'the one after the skipped one is predicted');
+  const rows = readTable(out).rows.map((r) => r.values as Record<string, string>);
+  assert.deepEqual(
+    rows.map((r) => r.path),
+    [good, corrupt, other],
+    'a row per input, in order',
+  );
+  assert.ok(rows[0]!.label_1 && rows[0]!.error === '', 'the readable one has labels and no error');
+  assert.ok(rows[1]!.label_1 === '' && /cannot decode image/.test(rows[1]!.error!));
   const alone = await graft('predict', run, other, '--json');
-  assert.equal(JSON.parse(alone.out)[0].top[0].label, rows[3]!.split(',')[1], 'as when predicted alone');
+  assert.equal(JSON.parse(alone.out)[0].top[0].label, rows[2]!.label_1, 'the one after it as when predicted alone');
 });
 
 test('a text model: texts and files of texts; a folder or a file that is not UTF-8 is an error naming it', async () => {

@@ -10,15 +10,20 @@ import { dirname, join } from 'node:path';
 import { test } from 'node:test';
 import { fileURLToPath } from 'node:url';
 import { cgroupCpuLimit, cgroupMemoryLimit, chooseThreads, cpuList, physicalCores } from '../../src/binding/machine.ts';
-import { ompSettingFromEnv } from '../../src/binding/omp.ts';
+import { DEFAULT_SPIN, ompSettingFromEnv } from '../../src/binding/omp.ts';
 import { ArgumentError } from '../../src/errors.ts';
 import { runtimeSettings } from '../../src/tensor/index.ts';
 
 const ROOT = join(dirname(fileURLToPath(import.meta.url)), '..', '..');
 const BIN = join(ROOT, 'bin', 'graft.mjs');
 
-test('GRAFT_OMP_SPIN: PASSIVE by default, a spin count on request, the user’s OpenMP variables win', () => {
+test('GRAFT_OMP_SPIN: a short spin by default, passive or a count on request, the user’s OpenMP variables win', () => {
   assert.deepEqual(ompSettingFromEnv({}), {
+    spinCount: String(DEFAULT_SPIN),
+    from: 'graft',
+    added: { GOMP_SPINCOUNT: String(DEFAULT_SPIN) },
+  });
+  assert.deepEqual(ompSettingFromEnv({ GRAFT_OMP_SPIN: 'passive' }), {
     waitPolicy: 'PASSIVE',
     from: 'graft',
     added: { OMP_WAIT_POLICY: 'PASSIVE' },
@@ -113,10 +118,10 @@ test('graft doctor reports threads with their reason, the OpenMP wait and the me
   };
   const plain = run({});
   assert.match(plain.threads!.value, /^1 \(GRAFT_NUM_THREADS; \d+ CPUs available/);
-  assert.equal(plain.openmp!.value, 'OMP_WAIT_POLICY=PASSIVE (graft; GRAFT_OMP_SPIN sets it)');
+  assert.equal(plain.openmp!.value, `GOMP_SPINCOUNT=${DEFAULT_SPIN} (graft; GRAFT_OMP_SPIN sets it)`);
   assert.match(plain.memory!.value, /^malloc training .*, allocator malloc$/);
-  const tuned = run({ GRAFT_OMP_SPIN: '2000', GRAFT_ALLOCATOR: 'caching', GRAFT_ALLOCATOR_CAP: '512M' });
-  assert.equal(tuned.openmp!.value, 'GOMP_SPINCOUNT=2000 (graft; GRAFT_OMP_SPIN sets it)');
+  const tuned = run({ GRAFT_OMP_SPIN: 'passive', GRAFT_ALLOCATOR: 'caching', GRAFT_ALLOCATOR_CAP: '512M' });
+  assert.equal(tuned.openmp!.value, 'OMP_WAIT_POLICY=PASSIVE (graft; GRAFT_OMP_SPIN sets it)');
   assert.match(tuned.memory!.value, /allocator caching \(cap 512 MiB, from 64 KiB\)$/);
   assert.ok(tuned.memory!.ok);
   const user = run({ OMP_WAIT_POLICY: 'ACTIVE' });
