@@ -102,7 +102,7 @@ export function boardHandler(o: { dir: string; pollMs?: number; checkHost: boole
     return real.startsWith(realRoot + sep) ? real : undefined;
   }
 
-  function stream(req: IncomingMessage, res: ServerResponse, ids: string[]): void {
+  function stream(_req: IncomingMessage, res: ServerResponse, ids: string[]): void {
     res.writeHead(200, {
       'content-type': 'text/event-stream; charset=utf-8',
       connection: 'keep-alive',
