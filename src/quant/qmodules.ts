@@ -159,15 +159,7 @@ export class QuantizedConv2d extends PackedOutputModule {
   #out: [number, number];
 
   constructor(
-    geometry: {
-      inChannels: number;
-      outChannels: number;
-      kernelSize: number[];
-      stride: number[];
-      padding: number[];
-      dilation: number[];
-      groups: number;
-    },
+    geometry: ConvGeometry,
     qweight: Tensor,
     bias: Tensor | undefined,
     out: { scale: number; zeroPoint: number },
