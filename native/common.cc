@@ -3,6 +3,7 @@
 
 #include <c10/util/Exception.h>
 
+#include <algorithm>
 #include <chrono>
 #include <cmath>
 #include <cstdlib>  // defines __GLIBC__ where the C library is glibc's
@@ -119,12 +120,20 @@ constexpr int64_t kSampleNs = 1000000;
 // heap's growth counts 4x, so a loop without tidy() is collected after about 16 MB of it.
 constexpr int64_t kHeapWeight = 4;
 
+static int64_t nowNs() {
+  return std::chrono::duration_cast<std::chrono::nanoseconds>(std::chrono::steady_clock::now().time_since_epoch())
+      .count();
+}
+
 static void sampleHeap(napi_env env) {
   EnvState& st = envState(env);
-  int64_t now = std::chrono::duration_cast<std::chrono::nanoseconds>(std::chrono::steady_clock::now().time_since_epoch()).count();
-  if (now - st.lastSampleNs < kSampleNs) return;
-  st.lastSampleNs = now;
+  int64_t now = nowNs();
+  if (now < st.nextSampleNs) return;
   struct mallinfo2 m = mallinfo2();
+  // mallinfo2's cost grows with the free chunks it walks: 100k small tensors left to GC in a loop
+  // that never yields made each call take milliseconds, and with a fixed 1 ms interval every op
+  // paid for one (quadratic). The next sample waits 100x as long as this one took (<= 1 % of time).
+  st.nextSampleNs = now + std::max<int64_t>(kSampleNs, (nowNs() - now) * 100);
   // the heap's size, free chunks included: fragmentation grows it while the bytes in use stay flat
   int64_t size = static_cast<int64_t>(m.arena + m.hblkhd);
   if (st.heapBaseline < 0) st.heapBaseline = size;

@@ -32,7 +32,7 @@ struct EnvState {
   // glibc: V8 hears of the malloc heap's growth since load, sampled (common.cc sampleHeap)
   int64_t heapBaseline = -1;
   int64_t heapReported = 0;
-  int64_t lastSampleNs = 0;
+  int64_t nextSampleNs = 0;
 };
 
 EnvState& envState(napi_env env);
