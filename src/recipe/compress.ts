@@ -205,26 +205,28 @@ export async function latency(
   // statistics (and so the weights exported after this) and run dropout
   const modes = [...model.modules()].map((m) => [m, m.training] as const);
   model.eval();
-  for await (const raw of loader.iterate({ epoch: 0 })) {
-    try {
-      const batch = toBatch(raw);
-      const times: number[] = [];
-      noGrad(() => {
-        for (let i = 0; i <= runs; i++) {
-          const t0 = performance.now();
-          tidy(() => void forward(model, batch.input, batch));
-          if (i > 0) times.push(performance.now() - t0);
-        }
-      });
-      times.sort((a, b) => a - b);
-      return times[Math.floor(times.length / 2)];
-    } finally {
-      disposeBatch(raw);
-      for (const [m, t] of modes) m.training = t;
+  try {
+    for await (const raw of loader.iterate({ epoch: 0 })) {
+      try {
+        const batch = toBatch(raw);
+        const times: number[] = [];
+        noGrad(() => {
+          for (let i = 0; i <= runs; i++) {
+            const t0 = performance.now();
+            tidy(() => void forward(model, batch.input, batch));
+            if (i > 0) times.push(performance.now() - t0);
+          }
+        });
+        times.sort((a, b) => a - b);
+        return times[Math.floor(times.length / 2)];
+      } finally {
+        disposeBatch(raw);
+      }
     }
+    return undefined;
+  } finally {
+    for (const [m, t] of modes) m.training = t;
   }
-  for (const [m, t] of modes) m.training = t;
-  return undefined;
 }
 
 /** Size, accuracy, loss and latency of a model on the run's validation data. */
