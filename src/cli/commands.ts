@@ -110,7 +110,7 @@ data, 2 usage.
 
 example: graft lr-find recipes/003_head_then_all.yaml --set data.subset.train=2048 --steps 80`;
 
-export const EVAL_USAGE = `usage: graft eval RUN_DIR [--split val|test|train] [--weights model|best|last|int8] [--limit N] [--json]
+export const EVAL_USAGE = `usage: graft eval RUN_DIR [--split val|test|train] [--weights model|best|last|int8] [--limit N] [--fold-batchnorm] [--json]
        graft eval RUN_DIR --quantize dynamic|static [--calibration N] [--split ...] [--limit N] [--json]
        graft eval RECIPE [--set KEY=VALUE ...] [--split ...] [--limit N] [--json]
 
@@ -127,12 +127,15 @@ Prints loss, accuracy, top-5 accuracy, macro-F1 and the accuracy of every class.
                    too, calibrated on training batches): size, accuracy, loss, latency
   --calibration N  static: calibration batches (default 8)
   --limit N        evaluate N samples of the split (seeded pick)
+  --fold-batchnorm
+                   fold each BatchNorm into the convolution before it (faster; the same metrics
+                   up to float rounding)
 ${SET_HELP}
   --json           the metrics as JSON
 
 Exit codes: 0 ok, 1 bad run folder, recipe or data, 2 usage.`;
 
-export const PREDICT_USAGE = `usage: graft predict RUN_DIR INPUTS... [--top-k K] [--out FILE.csv] [--json]
+export const PREDICT_USAGE = `usage: graft predict RUN_DIR INPUTS... [--top-k K] [--out FILE.csv] [--json] [--fold-batchnorm]
 
 Rebuilds the model of a run folder from config.json + model.safetensors and gives the top-k
 classes with their names and probabilities for each input. Images are preprocessed as
@@ -150,6 +153,8 @@ several is skipped and named (an error column in --out files); the others are st
                           of each of the top k) or .json; prints only a summary
   --json                  print the predictions as JSON
   --max-image-pixels N    refuse larger images before decoding (default 178956970, as PIL)
+  --fold-batchnorm        fold each BatchNorm into the convolution before it (faster; the same
+                          predictions up to float rounding)
 
 Exit codes: 0 ok, 1 bad run folder or an unreadable input (the others predicted), 2 usage.`;
 

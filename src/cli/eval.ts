@@ -21,6 +21,7 @@ const OPTIONS = {
   json: { type: 'boolean' },
   quantize: { type: 'string' },
   calibration: { type: 'string' },
+  'fold-batchnorm': { type: 'boolean' },
 } as const;
 
 export function run(args: string[]): Promise<number> {
@@ -50,9 +51,10 @@ export function run(args: string[]): Promise<number> {
     if (statSync(target).isDirectory()) {
       if (!isRunDir(target)) throw new UsageError(`${target} is not a run folder (no recipe.yaml)`);
       if (v.set?.length) throw new UsageError('--set applies to recipes; a run folder is evaluated as it was trained');
-      result = await evaluateRun(target, { split, weights, limit });
+      result = await evaluateRun(target, { split, weights, limit, foldBatchNorm: v['fold-batchnorm'] === true });
     } else {
       if (v.weights) throw new UsageError('--weights applies to run folders');
+      if (v['fold-batchnorm']) throw new UsageError('--fold-batchnorm applies to run folders');
       result = await evaluateRecipe(loadFor(target, v.set ?? []), { split, limit });
     }
     if (v.json) {

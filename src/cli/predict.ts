@@ -15,6 +15,7 @@ const OPTIONS = {
   json: { type: 'boolean' },
   out: { type: 'string' },
   'max-image-pixels': { type: 'string' },
+  'fold-batchnorm': { type: 'boolean' },
 } as const;
 
 /** A CSV field, quoted when it must be (RFC 4180). */
@@ -74,7 +75,7 @@ export function run(args: string[]): Promise<number> {
     if (!existsSync(dir) || !statSync(dir).isDirectory()) throw new UsageError(`no such run folder: ${dir}`);
     // a causal LM (run folder or Hugging Face directory) continues each input: graft generate's defaults
     if (isHfDir(dir) || readModelConfig(dir).task === 'causal-lm') {
-      const extra = (['top-k', 'out', 'max-image-pixels'] as const).filter((f) => v[f] !== undefined);
+      const extra = (['top-k', 'out', 'max-image-pixels', 'fold-batchnorm'] as const).filter((f) => v[f] !== undefined);
       if (extra.length)
         throw new UsageError(`--${extra[0]} is for classifiers: continue prompts with graft generate and its options`);
       const { run: generate } = await import('./generate.ts');
@@ -91,7 +92,12 @@ export function run(args: string[]): Promise<number> {
     let preds: Prediction[];
     try {
       // one unreadable image among many: the others are predicted, it is named, the exit code says so
-      preds = await predict(dir, items, { topK: k, maxImagePixels, skipUnreadable: !text && items.length > 1 });
+      preds = await predict(dir, items, {
+        topK: k,
+        maxImagePixels,
+        skipUnreadable: !text && items.length > 1,
+        foldBatchNorm: v['fold-batchnorm'] === true,
+      });
     } catch (e) {
       if (e instanceof ImageTooLargeError)
         throw new DataError(

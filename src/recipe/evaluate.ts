@@ -7,9 +7,9 @@ import { join } from 'node:path';
 import type { DataLoader } from '../data/index.ts';
 import { RecipeError } from '../errors.ts';
 import * as models from '../models/index.ts';
-import type { Module } from '../nn/index.ts';
+import { foldConvBn, type Module } from '../nn/index.ts';
 import type { SplitMetrics } from '../report/index.ts';
-import { crossEntropy, manualSeed } from '../tensor/index.ts';
+import { crossEntropy, manualSeed, zeros } from '../tensor/index.ts';
 import {
   evaluate,
   type LossFn,
@@ -54,6 +54,8 @@ export interface EvalOptions {
   weights?: 'model' | 'best' | 'last' | 'int8';
   /** evaluate only N samples of the split (seeded pick) */
   limit?: number;
+  /** run folders, float weights: fold each BatchNorm into the convolution before it first */
+  foldBatchNorm?: boolean;
 }
 
 async function onSplit(
@@ -106,6 +108,12 @@ export async function evaluateRun(runDir: string, o: EvalOptions = {}): Promise<
   const loaded = withLimit(loadRecipe(recipeFile), o);
   const config = readModelConfig(runDir);
   const weights = o.weights ?? 'model';
+  if (o.foldBatchNorm && weights === 'int8')
+    throw new RecipeError(
+      '--fold-batchnorm',
+      'the int8 model has its BatchNorms fused already',
+      'leave out --fold-batchnorm',
+    );
   let model: Module;
   if (weights === 'model') model = loadModel(runDir, { build: rebuildFromConfig }).model;
   else if (weights === 'int8') model = loadInt8(runDir);
@@ -122,6 +130,7 @@ export async function evaluateRun(runDir: string, o: EvalOptions = {}): Promise<
     }
   }
   try {
+    if (o.foldBatchNorm) foldForEval(model, config.preprocessing?.inputSize);
     // an int8 model is a quantized form without registry metadata: the architecture's gives the
     // input size and normalisation the run trained with
     const arch = config.architecture;
@@ -147,6 +156,22 @@ export async function evaluateRun(runDir: string, o: EvalOptions = {}): Promise<
     };
   } finally {
     model.dispose();
+  }
+}
+
+/** Conv + BatchNorm pairs folded (eval-mode maths): the forward is traced once on a zero image. */
+function foldForEval(model: Module, inputSize: readonly number[] | undefined): void {
+  if (!inputSize)
+    throw new RecipeError(
+      '--fold-batchnorm',
+      'the run records no image input size: folding is for convolutional image models',
+    );
+  model.eval();
+  const probe = zeros([1, ...inputSize]);
+  try {
+    foldConvBn(model, probe);
+  } finally {
+    probe.dispose();
   }
 }
 
