@@ -5,7 +5,9 @@
 //   generate  greedy decoding of new tokens with the KV cache, batch 1
 // Tokens per second: training counts batch x sequence tokens, generation the new tokens.
 // Usage: node --import tsx bench/llm.ts   (GRAFT_BENCH_THREADS=2, GRAFT_BENCH_REPEATS=4,
-// GRAFT_BENCH_SIZE=small | tiny for a smoke run)
+// GRAFT_BENCH_SIZE=small | tiny for a smoke run, GRAFT_BENCH_MODES=generate to run some rows only,
+// GRAFT_BENCH_CLOCK=cpu to time each side by its process CPU time instead of wall time: the fairer
+// clock while other work shares the machine)
 import { applyLora } from '../src/finetune/index.ts';
 import * as models from '../src/models/index.ts';
 import { AdamW } from '../src/optim/index.ts';
@@ -16,6 +18,13 @@ import { startTorchSide } from './_torch_side.ts';
 const threads = Number(process.env.GRAFT_BENCH_THREADS ?? 2);
 const repeats = Number(process.env.GRAFT_BENCH_REPEATS ?? 4);
 const tiny = process.env.GRAFT_BENCH_SIZE === 'tiny';
+const cpuClock = process.env.GRAFT_BENCH_CLOCK === 'cpu';
+/** seconds on the chosen clock: process CPU time (user + system) or wall time */
+const now = (): number => {
+  if (!cpuClock) return performance.now() / 1000;
+  const u = process.cpuUsage();
+  return (u.user + u.system) / 1e6;
+};
 setNumThreads(threads);
 const SIZES = tiny
   ? {
@@ -51,11 +60,13 @@ const SIZES = tiny
       },
     };
 type Mode = 'full' | 'lora' | 'generate';
-const MODES: [Mode, string, number][] = [
+const ALL_MODES: [Mode, string, number][] = [
   ['full', 'train step, full', tiny ? 2 : 3],
   ['lora', 'train step, LoRA q,v', tiny ? 2 : 3],
   ['generate', 'generate (KV cache)', tiny ? 1 : 2],
 ];
+const only = process.env.GRAFT_BENCH_MODES?.split(',');
+const MODES = ALL_MODES.filter(([m]) => !only || only.includes(m));
 
 function graftSide(mode: Mode): (n: number) => Promise<number> {
   manualSeed(0);
@@ -65,10 +76,10 @@ function graftSide(mode: Mode): (n: number) => Promise<number> {
     model.eval();
     const prompt = x.narrow(0, 0, 1).narrow(1, 0, SIZES.prompt);
     return async (n) => {
-      const t0 = performance.now();
+      const t0 = now();
       for (let i = 0; i < n; i++)
         noGrad(() => models.generate(model, prompt, { maxNewTokens: SIZES.new_tokens, eosTokenId: [] }).dispose());
-      return n ? (n * SIZES.new_tokens) / ((performance.now() - t0) / 1000) : 0;
+      return n ? (n * SIZES.new_tokens) / (now() - t0) : 0;
     };
   }
   if (mode === 'lora')
@@ -88,9 +99,9 @@ function graftSide(mode: Mode): (n: number) => Promise<number> {
       loss: causalLMLossFn,
       task: 'causal-lm',
     });
-    const t0 = performance.now();
+    const t0 = now();
     await t.fit(1);
-    return n ? (n * SIZES.batch * SIZES.seq) / ((performance.now() - t0) / 1000) : 0;
+    return n ? (n * SIZES.batch * SIZES.seq) / (now() - t0) : 0;
   };
 }
 
@@ -98,7 +109,11 @@ function graftSide(mode: Mode): (n: number) => Promise<number> {
 async function torchSide(): Promise<
   { run(mode: Mode, n: number): Promise<number>; close(): void; note: string } | string
 > {
-  const side = await startTorchSide('llm_torch.py', [String(threads), JSON.stringify(SIZES)], 'python3-torch');
+  const side = await startTorchSide(
+    'llm_torch.py',
+    [String(threads), JSON.stringify(SIZES), cpuClock ? 'cpu' : 'wall'],
+    'python3-torch',
+  );
   if (typeof side === 'string') return side;
   return { ...side, run: async (mode, n) => (await side.ask(mode, n)).tok_s };
 }
@@ -127,7 +142,9 @@ const c = SIZES.config;
 console.log(
   `Llama-style, ${c.num_hidden_layers} layers, hidden ${c.hidden_size}, ${c.num_attention_heads} heads / ${c.num_key_value_heads} kv, vocab ${c.vocab_size}; training batch ${SIZES.batch} x ${SIZES.seq} tokens, AdamW; generation: ${SIZES.prompt}-token prompt + ${SIZES.new_tokens} new, greedy`,
 );
-console.log(`graft on libtorch ${torchVersion()}, ${threads} threads; ${note}; best of ${repeats}`);
+console.log(
+  `graft on libtorch ${torchVersion()}, ${threads} threads; ${note}; best of ${repeats}, ${cpuClock ? 'process CPU' : 'wall'} time`,
+);
 console.log(`${'mode'.padEnd(24)}${'graft tok/s'.padStart(13)}${'torch tok/s'.padStart(13)}${'ratio'.padStart(8)}`);
 for (const [m, label] of MODES) {
   const b = best[m];

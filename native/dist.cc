@@ -357,6 +357,7 @@ void initDist(napi_env env, napi_value exports) {
   defineFn(env, exports, "distBackends", entry<distBackends>);
   defineFn(env, exports, "distProbe", entry<distProbe>);
   initDistReducer(env, exports);
+  initDistSyncBatchNorm(env, exports);
 }
 
 }  // namespace graft

@@ -121,5 +121,6 @@ Packed pack(const std::vector<at::Tensor>& ts);
 void unpack(Packed& p);  // copies the flat buffers back into the tensors
 
 void initDistReducer(napi_env env, napi_value exports);  // dist_reducer.cc
+void initDistSyncBatchNorm(napi_env env, napi_value exports);  // dist_syncbn.cc
 
 }  // namespace graft

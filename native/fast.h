@@ -6,6 +6,8 @@
 // default, as in opCall.
 #pragma once
 #include <ATen/core/LegacyTypeDispatch.h>
+#include <ATen/record_function.h>
+#include <c10/core/impl/LocalDispatchKeySet.h>
 
 #include "graft.h"
 
@@ -72,6 +74,33 @@ inline bool plain(const c10::optional<at::Tensor>& t) { return !t || !t->defined
 template <class... T>
 inline bool allPlain(const T&... ts) {
   return (plain(ts) && ...);
+}
+
+// Direct CPU entries (at::cpu::add, ...): the function the dispatcher itself calls for the CPU key,
+// the same structured kernel (meta + impl), reached without the dispatcher. Taken only where the
+// dispatcher could reach nothing else: every tensor is a dense CPU tensor carrying only the keys
+// every such tensor carries (no conjugate/negative bit, sparse, quantized, mkldnn, Python... key)
+// and no autograd metadata (so the autograd kernel would only redispatch), this thread includes and
+// excludes only the default keys (no autocast, tracer, inference mode, functorch, functionalize, no
+// AutoDispatchBelowAutograd guard), and no RecordFunction callback (profiler, observer) is set.
+// Out-of-place ops only: an in-place op's ADInplaceOrView kernel bumps the version counter.
+constexpr c10::DispatchKeySet kDenseCpuKeys = c10::DispatchKeySet({c10::DispatchKey::CPU,
+                                                                    c10::DispatchKey::AutogradCPU,
+                                                                    c10::DispatchKey::ADInplaceOrView,
+                                                                    c10::DispatchKey::AutocastCPU});
+inline bool denseCpu(const at::Tensor& t) {
+  c10::DispatchKeySet ks = t.key_set();
+  return ks.has(c10::DispatchKey::CPU) && (ks - kDenseCpuKeys).empty() && plain(t);
+}
+inline bool denseCpu(const c10::optional<at::Tensor>& t) { return !t || !t->defined() || denseCpu(*t); }
+inline bool defaultDispatchState() {
+  c10::impl::LocalDispatchKeySet tls = c10::impl::tls_local_dispatch_key_set();
+  return tls.included_ == c10::default_included_set && tls.excluded_ == c10::default_excluded_set &&
+         !at::hasCallbacks();
+}
+template <class... T>
+inline bool direct(const T&... ts) {
+  return (denseCpu(ts) && ...) && defaultDispatchState();
 }
 
 // Runs f (which returns the op's result), skipping the autograd kernels when `skipAutograd`;

@@ -1,6 +1,10 @@
 // Fast paths (see fast.h) for elementwise math, in-place updates, matrix products and reductions.
 #include <c10/util/Exception.h>
 
+#include <ATen/CPUFunctions.h>
+#include <ATen/ScalarOps.h>
+#include <ATen/ops/as_strided_native.h>
+
 #include "fast.h"
 
 namespace graft {
@@ -61,20 +65,51 @@ void rethrow(const Sig& sig, napi_env env, const napi_value* v, size_t n) {
 
 namespace {
 
-// binary ops: (Tensor self, Tensor other[, Scalar alpha]) and (Tensor self, Scalar other[, Scalar alpha])
-#define FAST_BINARY(fn, NAME, EXPR)                                                      \
+// The Scalar overloads (add.Scalar, ...) wrap the scalar in a 0-dim int64 or double tensor and call
+// the Tensor overload, whose TensorIterator casts that operand to the common dtype (a static_cast in
+// the copy kernel). For a float32 / float64 tensor and a number the common dtype is the tensor's, so
+// the direct entry makes the cast operand at once: a 0-dim tensor per thread and dtype, rewritten for
+// each call, the operand the kernel would see, without the second dispatch and the cast's copy.
+// nullptr where that does not hold (other dtypes, a bool or complex scalar): the generic path then.
+const at::Tensor* scalarOperand(const at::Tensor& a, const c10::Scalar& s) {
+  if (s.isBoolean() || s.isComplex()) return nullptr;
+  const at::ScalarType st = a.scalar_type();
+  if (st != at::kFloat && st != at::kDouble) return nullptr;
+  thread_local at::Tensor f32, f64;
+  at::Tensor& t = st == at::kFloat ? f32 : f64;
+  // a result never holds its operand, but a tensor still in use is never rewritten
+  if (!t.defined() || t.use_count() != 1) {
+    t = at::detail::scalar_tensor_static(c10::Scalar(0), st, at::kCPU);
+    t.unsafeGetTensorImpl()->set_wrapped_number(true);
+  }
+  const bool integral = s.isIntegral(false);
+  if (st == at::kFloat)
+    *static_cast<float*>(t.data_ptr()) = integral ? static_cast<float>(s.toLong()) : static_cast<float>(s.toDouble());
+  else
+    *static_cast<double*>(t.data_ptr()) = integral ? static_cast<double>(s.toLong()) : s.toDouble();
+  return &t;
+}
+
+// binary ops: (Tensor self, Tensor other[, Scalar alpha]) and (Tensor self, Scalar other[, Scalar alpha]);
+// DIRECT: the direct CPU entry (fast.h), taken where HAS_DIRECT (not for in-place ops)
+#define FAST_BINARY(fn, NAME, EXPR, DIRECT, HAS_DIRECT)                                  \
   napi_value fn##T(napi_env env, napi_callback_info info) {                              \
     static const Sig sig{NAME ".Tensor", "Tensor self, Tensor other, Scalar alpha"};    \
     In<3> in(env, info);                                                                 \
     const at::Tensor& a = in.t(0);                                                       \
     const at::Tensor& b = in.t(1);                                                       \
+    if (HAS_DIRECT && direct(a, b)) return run(sig, in, false, [&] { return DIRECT(a, b); });  \
     return run(sig, in, allPlain(a, b), [&] { return EXPR(a, b); });                     \
   }                                                                                      \
   napi_value fn##S(napi_env env, napi_callback_info info) {                              \
     static const Sig sig{NAME ".Scalar", "Tensor self, Scalar other, Scalar alpha"};    \
     In<3> in(env, info);                                                                 \
     const at::Tensor& a = in.t(0);                                                       \
-    return run(sig, in, plain(a), [&] { return EXPR(a, in.s(1)); });                     \
+    c10::Scalar s = in.s(1);                                                             \
+    if (HAS_DIRECT && direct(a))                                                         \
+      if (const at::Tensor* b = scalarOperand(a, s))                                     \
+        return run(sig, in, false, [&] { return DIRECT(a, *b); });                      \
+    return run(sig, in, plain(a), [&] { return EXPR(a, s); });                           \
   }
 
 #define WITH_ALPHA(op) [&](const at::Tensor& a, const auto& b) { return out(env, at::op(a, b, in.s(2, 1))); }
@@ -82,14 +117,17 @@ namespace {
 #define INPLACE_ALPHA(op) [&](const at::Tensor& a, const auto& b) { a.op(b, in.s(2, 1)); return undefinedValue(env); }
 #define INPLACE(op) [&](const at::Tensor& a, const auto& b) { a.op(b); return undefinedValue(env); }
 
-FAST_BINARY(add, "aten::add", WITH_ALPHA(add))
-FAST_BINARY(sub, "aten::sub", WITH_ALPHA(sub))
-FAST_BINARY(mul, "aten::mul", NO_ALPHA(mul))
-FAST_BINARY(div, "aten::div", NO_ALPHA(div))
-FAST_BINARY(add_, "aten::add_", INPLACE_ALPHA(add_))
-FAST_BINARY(sub_, "aten::sub_", INPLACE_ALPHA(sub_))
-FAST_BINARY(mul_, "aten::mul_", INPLACE(mul_))
-FAST_BINARY(div_, "aten::div_", INPLACE(div_))
+#define CPU_ALPHA(op) [&](const at::Tensor& a, const at::Tensor& b) { return out(env, at::cpu::op(a, b, in.s(2, 1))); }
+#define CPU_NO_ALPHA(op) [&](const at::Tensor& a, const at::Tensor& b) { return out(env, at::cpu::op(a, b)); }
+
+FAST_BINARY(add, "aten::add", WITH_ALPHA(add), CPU_ALPHA(add), true)
+FAST_BINARY(sub, "aten::sub", WITH_ALPHA(sub), CPU_ALPHA(sub), true)
+FAST_BINARY(mul, "aten::mul", NO_ALPHA(mul), CPU_NO_ALPHA(mul), true)
+FAST_BINARY(div, "aten::div", NO_ALPHA(div), CPU_NO_ALPHA(div), true)
+FAST_BINARY(add_, "aten::add_", INPLACE_ALPHA(add_), INPLACE_ALPHA(add_), false)
+FAST_BINARY(sub_, "aten::sub_", INPLACE_ALPHA(sub_), INPLACE_ALPHA(sub_), false)
+FAST_BINARY(mul_, "aten::mul_", INPLACE(mul_), INPLACE(mul_), false)
+FAST_BINARY(div_, "aten::div_", INPLACE(div_), INPLACE(div_), false)
 
 // unary ops: (Tensor self)
 #define FAST_UNARY(fn, NAME, EXPR)                                             \
@@ -100,14 +138,24 @@ FAST_BINARY(div_, "aten::div_", INPLACE(div_))
     return run(sig, in, plain(a), [&] { return EXPR; });                       \
   }
 
-FAST_UNARY(relu, "aten::relu", out(env, at::relu(a)))
-FAST_UNARY(sigmoid, "aten::sigmoid", out(env, at::sigmoid(a)))
-FAST_UNARY(tanh, "aten::tanh", out(env, at::tanh(a)))
-FAST_UNARY(neg, "aten::neg", out(env, at::neg(a)))
-FAST_UNARY(exp, "aten::exp", out(env, at::exp(a)))
-FAST_UNARY(log, "aten::log", out(env, at::log(a)))
-FAST_UNARY(sqrt, "aten::sqrt", out(env, at::sqrt(a)))
-FAST_UNARY(rsqrt, "aten::rsqrt", out(env, at::rsqrt(a)))
+// out-of-place unary ops with a direct CPU entry (fast.h)
+#define FAST_UNARY_DIRECT(fn, NAME)                                            \
+  napi_value fn(napi_env env, napi_callback_info info) {                       \
+    static const Sig sig{NAME, "Tensor self"};                                 \
+    In<1> in(env, info);                                                       \
+    const at::Tensor& a = in.t(0);                                             \
+    if (direct(a)) return run(sig, in, false, [&] { return out(env, at::cpu::fn(a)); }); \
+    return run(sig, in, plain(a), [&] { return out(env, at::fn(a)); });        \
+  }
+
+FAST_UNARY_DIRECT(relu, "aten::relu")
+FAST_UNARY_DIRECT(sigmoid, "aten::sigmoid")
+FAST_UNARY_DIRECT(tanh, "aten::tanh")
+FAST_UNARY_DIRECT(neg, "aten::neg")
+FAST_UNARY_DIRECT(exp, "aten::exp")
+FAST_UNARY_DIRECT(log, "aten::log")
+FAST_UNARY_DIRECT(sqrt, "aten::sqrt")
+FAST_UNARY_DIRECT(rsqrt, "aten::rsqrt")
 FAST_UNARY(abs, "aten::abs", out(env, at::abs(a)))
 FAST_UNARY(detach, "aten::detach", out(env, at::detach(a)))
 FAST_UNARY(relu_, "aten::relu_", (a.relu_(), undefinedValue(env)))
@@ -124,8 +172,17 @@ FAST_UNARY(zero_, "aten::zero_", (a.zero_(), undefinedValue(env)))
   }
 
 FAST_PAIR(matmul, "aten::matmul", "Tensor self, Tensor other", out(env, at::matmul(a, b)))
-FAST_PAIR(mm, "aten::mm", "Tensor self, Tensor mat2", out(env, at::mm(a, b)))
-FAST_PAIR(bmm, "aten::bmm", "Tensor self, Tensor mat2", out(env, at::bmm(a, b)))
+#define FAST_PAIR_DIRECT(fn, NAME, ARGS)                                       \
+  napi_value fn(napi_env env, napi_callback_info info) {                       \
+    static const Sig sig{NAME, ARGS};                                          \
+    In<2> in(env, info);                                                       \
+    const at::Tensor& a = in.t(0);                                             \
+    const at::Tensor& b = in.t(1);                                             \
+    if (direct(a, b)) return run(sig, in, false, [&] { return out(env, at::cpu::fn(a, b)); }); \
+    return run(sig, in, allPlain(a, b), [&] { return out(env, at::fn(a, b)); }); \
+  }
+FAST_PAIR_DIRECT(mm, "aten::mm", "Tensor self, Tensor mat2")
+FAST_PAIR_DIRECT(bmm, "aten::bmm", "Tensor self, Tensor mat2")
 
 napi_value copy_(napi_env env, napi_callback_info info) {
   static const Sig sig{"aten::copy_", "Tensor self, Tensor src, bool non_blocking"};
@@ -154,6 +211,7 @@ napi_value addmm(napi_env env, napi_callback_info info) {
   const at::Tensor& c = in.t(0);
   const at::Tensor& a = in.t(1);
   const at::Tensor& b = in.t(2);
+  if (direct(c, a, b)) return run(sig, in, false, [&] { return out(env, at::cpu::addmm(c, a, b, in.s(3, 1), in.s(4, 1))); });
   return run(sig, in, allPlain(c, a, b), [&] { return out(env, at::addmm(c, a, b, in.s(3, 1), in.s(4, 1))); });
 }
 
@@ -163,6 +221,13 @@ napi_value linear(napi_env env, napi_callback_info info) {
   const at::Tensor& x = in.t(0);
   const at::Tensor& w = in.t(1);
   auto bias = in.optT(2);
+  // at::linear's own route for a 2-D input with a bias (at::native::linear): addmm(bias, x, w.t());
+  // direct, w.t() is the CPU as_strided kernel's view (the strides t() gives) and addmm the CPU entry
+  if (x.dim() == 2 && w.dim() == 2 && bias && bias->defined() && direct(x, w, bias))
+    return run(sig, in, false, [&] {
+      at::Tensor wt = at::native::as_strided_tensorimpl(w, {w.size(1), w.size(0)}, {w.stride(1), w.stride(0)}, w.storage_offset());
+      return out(env, at::cpu::addmm(*bias, x, wt));
+    });
   return run(sig, in, allPlain(x, w, bias), [&] { return out(env, at::linear(x, w, bias)); });
 }
 

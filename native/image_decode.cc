@@ -5,6 +5,7 @@
 #include <cerrno>
 #include <csetjmp>
 #include <cstdio>
+#include <algorithm>
 #include <cstring>
 #include <mutex>
 
@@ -65,27 +66,38 @@ void giveBuffer(std::vector<uint8_t>&& buf) {
   pool.push_back(std::move(buf));
 }
 
-void decodeFile(const std::string& path, double maxPixels, Rgb* out) {
+bool readFile(const std::string& path, std::vector<uint8_t>* bytes, Rgb* out) {
   FILE* f = std::fopen(path.c_str(), "rb");
-  if (!f) return readError(out, errno);
-  // the file's bytes: one scratch buffer per thread, grown to the largest file
-  static thread_local std::vector<uint8_t> bytes;
+  if (!f) {
+    readError(out, errno);
+    return false;
+  }
   size_t size = 0;
   for (;;) {
-    if (bytes.size() < size + 65536) bytes.resize(size + 65536);
-    size_t n = std::fread(bytes.data() + size, 1, bytes.size() - size, f);
+    if (bytes->size() < size + 65536) bytes->resize(size + 65536);
+    size_t n = std::fread(bytes->data() + size, 1, bytes->size() - size, f);
     size += n;
     if (n == 0) break;
   }
   int err = std::ferror(f) ? errno : 0;
   std::fclose(f);
-  if (err) return readError(out, err);
-  decode(bytes.data(), size, maxPixels, out);
+  bytes->resize(size);
+  if (err) readError(out, err);
+  return !err;
+}
+
+void decodeFile(const std::string& path, double maxPixels, Rgb* out) {
+  // the file's bytes: one scratch buffer per thread, grown to the largest file
+  static thread_local std::vector<uint8_t> bytes;
+  if (readFile(path, &bytes, out)) decode(bytes.data(), bytes.size(), maxPixels, out);
 }
 
 static bool tooLarge(Rgb* out, int w, int h, double maxPixels) {
   out->width = w;
   out->height = h;
+  out->x0 = out->y0 = 0;
+  out->cols = w;
+  out->rows = h;
   if (maxPixels > 0 && static_cast<double>(w) * h > maxPixels) {
     out->status = kTooLarge;
     return true;
@@ -146,7 +158,7 @@ static void pngToRgb(const uint8_t* rows, size_t rowBytes, int channels, int dep
   }
 }
 
-static void decodePng(const uint8_t* data, size_t size, double maxPixels, Rgb* out) {
+static void decodePng(const uint8_t* data, size_t size, double maxPixels, bool headerOnly, Rgb* out) {
   static thread_local std::vector<uint8_t> scratch;
   static thread_local std::vector<png_bytep> rowPtrs;
   PngSource src{data, size, 0, {0}};
@@ -170,7 +182,7 @@ static void decodePng(const uint8_t* data, size_t size, double maxPixels, Rgb* o
   png_uint_32 w, h;
   int depth, color, interlace;
   png_get_IHDR(png, info, &w, &h, &depth, &color, &interlace, nullptr, nullptr);
-  if (tooLarge(out, static_cast<int>(w), static_cast<int>(h), maxPixels)) {
+  if (tooLarge(out, static_cast<int>(w), static_cast<int>(h), maxPixels) || headerOnly) {
     png_destroy_read_struct(&png, &info, nullptr);
     return;
   }
@@ -226,7 +238,32 @@ static void jpegMessage(j_common_ptr cinfo, int level) {
   if (level < 0 && cinfo->err->msg_code == JWRN_JPEG_EOF) e->truncated = true;
 }
 
-static void decodeJpeg(const uint8_t* data, size_t size, double maxPixels, Rgb* out) {
+// The region's rows and columns widened by a margin, so that libjpeg's edge handling (fancy
+// upsampling treats a cropped edge as the image's) lands outside the region; then libjpeg rounds the
+// columns out to whole iMCUs. A complete file (it ends with the EOI marker) is not read past the
+// region's rows: decoding could not run out of data there, so nothing PIL reports is missed
+// (entropy-coded data cannot hold the bytes FF D9; a scan that breaks off meets that marker first).
+struct Window {
+  JDIMENSION x, w, y, h;
+};
+
+static Window windowOf(const jpeg_decompress_struct& c, const Region* r, bool complete) {
+  const JDIMENSION W = c.output_width, H = c.output_height;
+  if (!r) return {0, W, 0, H};
+  const int mx = c.max_h_samp_factor * DCTSIZE, my = c.max_v_samp_factor * DCTSIZE;
+  const JDIMENSION x0 = r->x > mx ? r->x - mx : 0, y0 = r->y > my ? r->y - my : 0;
+  const JDIMENSION x1 = std::min<JDIMENSION>(W, r->x + r->w + mx);
+  // a file that may end early decodes to its last row, so that a truncation is seen as PIL sees it
+  const JDIMENSION y1 = complete ? std::min<JDIMENSION>(H, r->y + r->h + my) : H;
+  return {x0, x1 - x0, y0, y1 - y0};
+}
+
+static bool endsWithEoi(const uint8_t* data, size_t size) {
+  return size >= 4 && data[size - 2] == 0xff && data[size - 1] == 0xd9;
+}
+
+static void decodeJpeg(const uint8_t* data, size_t size, double maxPixels, const Region* region, bool headerOnly,
+                       Rgb* out) {
   jpeg_decompress_struct cinfo;
   JpegError err;
   cinfo.err = jpeg_std_error(&err.mgr);
@@ -258,25 +295,42 @@ static void decodeJpeg(const uint8_t* data, size_t size, double maxPixels, Rgb* 
     out->status = kUnsupported;
     return;
   }
+  if (headerOnly) {
+    jpeg_destroy_decompress(&cinfo);
+    return;
+  }
   cinfo.out_color_space = comps == 1 ? JCS_GRAYSCALE : JCS_RGB;
   jpeg_start_decompress(&cinfo);
-  const size_t w = cinfo.output_width;
+  const JDIMENSION H = cinfo.output_height;
+  // a multi-scan file was read whole by jpeg_start_decompress: what is left cannot fail
+  Window win = windowOf(cinfo, region, endsWithEoi(data, size) || jpeg_has_multiple_scans(&cinfo));
+  if (win.w < cinfo.output_width) jpeg_crop_scanline(&cinfo, &win.x, &win.w);
+  if (win.y > 0 && jpeg_skip_scanlines(&cinfo, win.y) != win.y) ERREXIT(&cinfo, JERR_BAD_STATE);
+  const size_t w = cinfo.output_width;  // the columns libjpeg decodes now
+  out->x0 = static_cast<int32_t>(win.x);
+  out->y0 = static_cast<int32_t>(win.y);
+  out->cols = static_cast<int32_t>(w);
+  out->rows = static_cast<int32_t>(win.h);
   try {
     if (out->pixels.capacity() == 0) out->pixels = takeBuffer();
-    out->pixels.resize(w * cinfo.output_height * 3);
+    out->pixels.resize(w * win.h * 3);
   } catch (const std::bad_alloc&) {
     jpeg_destroy_decompress(&cinfo);
     throw;
   }
   if (comps == 1 && !(gray = static_cast<uint8_t*>(std::malloc(w)))) ERREXIT1(&cinfo, JERR_OUT_OF_MEMORY, 0);
-  while (cinfo.output_scanline < cinfo.output_height) {
-    uint8_t* row = out->pixels.data() + static_cast<size_t>(cinfo.output_scanline) * w * 3;
+  const JDIMENSION end = win.y + win.h;
+  while (cinfo.output_scanline < end) {
+    uint8_t* row = out->pixels.data() + static_cast<size_t>(cinfo.output_scanline - win.y) * w * 3;
     JSAMPROW r = comps == 1 ? gray : row;
     jpeg_read_scanlines(&cinfo, &r, 1);
     if (comps == 1)
       for (size_t x = 0; x < w; x++) row[x * 3] = row[x * 3 + 1] = row[x * 3 + 2] = gray[x];
   }
-  jpeg_finish_decompress(&cinfo);
+  if (end < H)
+    jpeg_abort_decompress(&cinfo);
+  else
+    jpeg_finish_decompress(&cinfo);
   jpeg_destroy_decompress(&cinfo);
   std::free(gray);
   if (err.truncated) {
@@ -286,12 +340,13 @@ static void decodeJpeg(const uint8_t* data, size_t size, double maxPixels, Rgb* 
   }
 }
 
-void decode(const uint8_t* data, size_t size, double maxPixels, Rgb* out) {
+static void decodeAny(const uint8_t* data, size_t size, double maxPixels, const Region* region, bool headerOnly,
+                      Rgb* out) {
   static const uint8_t pngSig[8] = {0x89, 'P', 'N', 'G', '\r', '\n', 0x1a, '\n'};
   try {
-    if (size >= 8 && std::memcmp(data, pngSig, 8) == 0) return decodePng(data, size, maxPixels, out);
+    if (size >= 8 && std::memcmp(data, pngSig, 8) == 0) return decodePng(data, size, maxPixels, headerOnly, out);
     if (size >= 3 && data[0] == 0xff && data[1] == 0xd8 && data[2] == 0xff)
-      return decodeJpeg(data, size, maxPixels, out);
+      return decodeJpeg(data, size, maxPixels, region, headerOnly, out);
   } catch (const std::bad_alloc&) {
     out->status = kDecodeError;
     out->message = "out of memory";
@@ -301,11 +356,21 @@ void decode(const uint8_t* data, size_t size, double maxPixels, Rgb* out) {
   out->status = kUnsupported;
 }
 
+void decode(const uint8_t* data, size_t size, double maxPixels, Rgb* out, const Region* region) {
+  decodeAny(data, size, maxPixels, region, false, out);
+}
+
+void probe(const uint8_t* data, size_t size, double maxPixels, Rgb* out) {
+  decodeAny(data, size, maxPixels, nullptr, true, out);
+}
+
 #else
 
-void decode(const uint8_t*, size_t, double, Rgb* out) { out->status = kUnsupported; }
+void decode(const uint8_t*, size_t, double, Rgb* out, const Region*) { out->status = kUnsupported; }
+void probe(const uint8_t*, size_t, double, Rgb* out) { out->status = kUnsupported; }
 
 #endif
+
 
 }  // namespace image
 }  // namespace graft

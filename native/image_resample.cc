@@ -161,9 +161,10 @@ static View resize(const View& in, int outW, int outH, int filter, std::vector<u
 }
 
 void applyPlan(const Rgb& in, const Plan& p, int filter, std::vector<uint8_t>* out) {
-  const size_t stride = static_cast<size_t>(in.width) * 3;
-  View crop{in.pixels.data() + static_cast<size_t>(p.c1y) * stride + static_cast<size_t>(p.c1x) * 3, p.c1w, p.c1h,
-            stride};
+  // the decoded pixels may be a region of the image (x0, y0, cols, rows) that holds crop1
+  const size_t stride = static_cast<size_t>(in.cols) * 3;
+  View crop{in.pixels.data() + static_cast<size_t>(p.c1y - in.y0) * stride + static_cast<size_t>(p.c1x - in.x0) * 3,
+            p.c1w, p.c1h, stride};
   // scratch reused by this thread: fresh memory per image costs page faults
   static thread_local std::vector<uint8_t> tmp, resized;
   View r = resize(crop, p.rw, p.rh, filter, &tmp, &resized);

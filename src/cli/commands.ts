@@ -261,7 +261,10 @@ Writes the trained model of RUN_DIR (config.json + model.safetensors) for deploy
                the tokenizer files) for BERT, GPT-2 and Llama-family runs
 
   --out PATH         the file (the folder for hf); default RUN_DIR/export/model.<ext> (RUN_DIR/export/hf)
-  --quantize int8    dynamic int8 Linear layers (onnx, safetensors, pth; conv layers stay float)
+  --quantize int8    dynamic int8 Linear layers (onnx, safetensors, pth; conv layers stay float).
+                     pth: the run's own int8 model when its recipe quantized it (static, QAT or
+                     dynamic: model.int8.safetensors), in PyTorch's quantized layout, which
+                     load_state_dict on the matching torch.ao quantized model takes
   --opset N          ONNX opset 13..17 (default 17)
   --fold-batchnorm   fold BatchNorm into the convolution before it (onnx)
   --seq-len N        fix a text model's ONNX sequence length to N tokens (default: dynamic)

@@ -7,7 +7,14 @@ import { ExportError, exportOnnx, type OnnxExportOptions } from '../export/index
 import { PyOrderedDict, type RawTensor, writePth, writeSafetensors } from '../io/index.ts';
 import * as models from '../models/index.ts';
 import type { Module } from '../nn/index.ts';
-import { quantizeDynamic } from '../quant/index.ts';
+import {
+  hasTorchLayout,
+  isQuantized,
+  loadQuantized,
+  quantizeDynamic,
+  saveQuantizedPth,
+  specOf,
+} from '../quant/index.ts';
 import { rebuildFromConfig } from '../recipe/index.ts';
 import { ones, type Tensor, zeros } from '../tensor/index.ts';
 import { loadModel, type ModelConfig, readModelConfig } from '../train/index.ts';
@@ -146,7 +153,14 @@ export function run(args: string[]): Promise<number> {
     const { model, config } = runModel(dir);
     try {
       let quantized: string[] = [];
-      if (v.quantize) quantized = quantizeDynamic(model).quantized;
+      // a .pth in PyTorch's quantized layout comes from the run's own int8 model when a recipe's
+      // quantize section wrote one (static, QAT or dynamic); otherwise Linear layers go dynamic int8
+      const int8File = join(dir, 'model.int8.safetensors');
+      let qmodel: Module = model;
+      if (v.quantize && format === 'pth' && existsSync(int8File)) {
+        qmodel = loadQuantized(int8File, model);
+        quantized = [...qmodel.namedModules()].filter(([, m]) => hasTorchLayout(m)).map(([n]) => n);
+      } else if (v.quantize) quantized = quantizeDynamic(model).quantized;
       if (format === 'hf') mkdirSync(out, { recursive: true });
       else mkdirSync(dirname(out), { recursive: true });
       const report: Record<string, unknown> = { format, file: out };
@@ -160,7 +174,11 @@ export function run(args: string[]): Promise<number> {
           ...(v.quantize ? { quantization: 'graft-dynamic-int8' } : {}),
         });
       } else if (format === 'pth') {
-        writePth(out, new PyOrderedDict(rawStateDict(model)));
+        if (v.quantize && isQuantized(qmodel)) {
+          saveQuantizedPth(out, qmodel);
+          report.quantization = specOf(qmodel)?.mode ?? 'dynamic';
+          report.layout = 'torch.ao.nn.quantized';
+        } else writePth(out, new PyOrderedDict(rawStateDict(model)));
       } else {
         const tokenizerFrom = tokenizerDir(dir, config);
         const r = models.toHfDir(model, out, { tokenizerFrom });
@@ -169,7 +187,9 @@ export function run(args: string[]): Promise<number> {
       if (v.quantize) report.quantized = quantized;
       if (v.json) console.log(JSON.stringify(report, null, 1));
       else {
-        console.log(`wrote ${out} (${format}${v.quantize ? `, int8 Linear layers: ${quantized.length}` : ''})`);
+        console.log(
+          `wrote ${out} (${format}${v.quantize ? `, int8 ${report.quantization === 'static' ? 'static layers' : 'Linear layers'}: ${quantized.length}` : ''})`,
+        );
         if (v.quantize && quantized.length === 0) console.log('note: the model has no Linear layer to quantize');
       }
       return 0;

@@ -1,20 +1,21 @@
 // The native image path: for the standard chains ((resize | randomResizedCrop)? then (centerCrop |
-// randomCrop)? then flips, then normalize) the addon decodes PNG/JPEG files and writes the
-// cropped, resized, flipped, normalized pixels straight into the batch tensor on libuv threads,
-// while this thread only draws each sample's crop box from its RNG (the same draws, in the same
-// order, as the JS transforms make). Files the addon cannot decode go through sharp + JS.
+// randomCrop)? then flips, then normalize) the addon reads the PNG/JPEG files' headers, this thread
+// draws each sample's crop box from its RNG (the same draws, in the same order, as the JS transforms
+// make), then the addon decodes each image (a JPEG only as far as its box needs) and writes the
+// cropped, resized, flipped, normalized pixels straight into the batch tensor on libuv threads.
+// Files the addon cannot decode go through sharp + JS.
 import {
-  type DecodedImages,
   decodeImageBytes,
-  decodeImageFiles,
   IMAGE_DECODE_ERROR,
   IMAGE_OK,
   IMAGE_READ_ERROR,
   IMAGE_TOO_LARGE,
+  type ImageFiles,
   type ImagePlan,
   imageNativeAvailable,
   imagesToBatch,
   putImageSample,
+  readImageFiles,
 } from '../tensor/image_native.ts';
 import { fromArray, type Tensor } from '../tensor/index.ts';
 import type { Rng } from '../util/rng.ts';
@@ -134,25 +135,32 @@ class Gate {
   }
 }
 
-function statusError(d: DecodedImages, i: number, file: string, limit: number | null): DataError {
-  const s = d.status(i);
-  if (s === IMAGE_READ_ERROR) return new DataError(file, readErrorReason(d.message(i), d.message(i)));
-  if (s === IMAGE_TOO_LARGE) return tooLargeError(file, d.width(i), d.height(i), limit ?? 0);
-  return new DataError(file, `cannot decode image: ${s === IMAGE_DECODE_ERROR ? d.message(i) : 'unknown format'}`);
+function statusError(s: number, message: string, f: ImageFiles, i: number, file: string, limit: number | null) {
+  if (s === IMAGE_READ_ERROR) return new DataError(file, readErrorReason(message, message));
+  if (s === IMAGE_TOO_LARGE) return tooLargeError(file, f.width(i), f.height(i), limit ?? 0);
+  return new DataError(file, `cannot decode image: ${s === IMAGE_DECODE_ERROR ? message : 'unknown format'}`);
 }
 
-type Row = { index: number; file: string; plan?: ImagePlan; fallback?: Float32Array; shape: number[] };
+type Row = {
+  index: number;
+  file: string;
+  plan?: ImagePlan;
+  fallback?: Float32Array;
+  shape: number[];
+  /** why the sample failed (reported in batch order once the batch is made) */
+  error?: DataError;
+};
 
-/** Loads a batch through the addon; `targets` give the labels. */
+/** Loads a batch through the addon; `targets` give the labels; `threads` decode its images at once. */
 export async function loadImageBatchNative(
   job: ImageJob,
   indices: number[],
   ctx: BatchContext,
   targets: readonly number[],
+  threads = 1,
 ): Promise<LoadedBatch> {
   const files = indices.map((i) => job.files[i]!);
-  const decoded = await decodeImageFiles(files, job.maxImagePixels);
-  const bad: BadSample[] = [];
+  const read = await readImageFiles(files, job.maxImagePixels);
   const rows: Row[] = [];
   const last = job.transforms[job.transforms.length - 1];
   const norm = last?.type === 'normalize' ? last : undefined;
@@ -162,65 +170,103 @@ export async function loadImageBatchNative(
     const file = files[k]!;
     const index = indices[k]!;
     const rng = sampleRng(ctx.seed, ctx.epoch, ctx.positions[k]!);
-    try {
-      const s = decoded.status(k);
-      if (s === IMAGE_OK) {
-        const plan = { src: k, ...planImage(decoded.width(k), decoded.height(k), job.transforms, rng) };
-        rows.push({ index, file, plan, shape: [3, plan.crop2[3], plan.crop2[2]] });
-      } else if (s === IMAGE_READ_ERROR || s === IMAGE_TOO_LARGE || s === IMAGE_DECODE_ERROR) {
-        throw statusError(decoded, k, file, job.maxImagePixels);
-      } else {
-        // not PNG/JPEG (or a CMYK JPEG): sharp decodes it, the JS transforms make the sample
+    const s = read.status(k);
+    if (s === IMAGE_OK) {
+      const plan = { src: k, ...planImage(read.width(k), read.height(k), job.transforms, rng) };
+      rows.push({ index, file, plan, shape: [3, plan.crop2[3], plan.crop2[2]] });
+    } else if (s === IMAGE_READ_ERROR || s === IMAGE_TOO_LARGE || s === IMAGE_DECODE_ERROR) {
+      rows.push({ index, file, shape: [], error: statusError(s, read.message(k), read, k, file, job.maxImagePixels) });
+    } else {
+      // not PNG/JPEG (or a CMYK JPEG): sharp decodes it, the JS transforms make the sample
+      try {
         const img = await readImage(file, job.mode, { maxImagePixels: job.maxImagePixels });
         const f = applyTransforms(img, job.transforms, rng);
         rows.push({ index, file, fallback: f.data, shape: f.shape });
+      } catch (e) {
+        if (!(e instanceof DataError)) throw e;
+        rows.push({ index, file, shape: [], error: e });
       }
-    } catch (e) {
-      if (!(e instanceof DataError)) throw e;
-      if (ctx.onBadSample !== 'skip') throw withSkipHint(e);
-      bad.push({ file, reason: e.reason, index });
     }
   }
-  const kept = rows.map((r) => r.index);
+  // the addon fills one row per plan: the native samples, then zero rows that the fallback samples
+  // overwrite; then the rows go back in batch order
+  const native = rows.filter((r) => r.plan);
+  const others = rows.filter((r) => r.fallback);
+  let x: Tensor | null = null;
+  // samples of different sizes make no batch: assemble reports it (after any bad file before it)
+  const sizes = new Set(rows.filter((r) => !r.error).map((r) => r.shape.join()));
+  if (native.length && sizes.size === 1) {
+    const first = native[0]!;
+    const plans = [...native.map((r) => r.plan!), ...others.map(() => ({ ...first.plan!, src: -1 }))];
+    const made = await imagesToBatch(read, plans, [first.shape[1]!, first.shape[2]!], {
+      filter,
+      mean: norm?.mean,
+      std: norm?.std,
+      threads,
+    });
+    x = made.x;
+    for (const f of made.failed) {
+      const r = native[f.row]!;
+      r.error = statusError(f.status, f.message, read, r.plan!.src, r.file, job.maxImagePixels);
+    }
+  }
+  try {
+    return assemble(rows, native, others, x, ctx, targets);
+  } catch (e) {
+    x?.dispose();
+    throw e;
+  }
+}
+
+/** The batch from its rows: errors reported (or skipped) in batch order, then one tensor in batch order. */
+function assemble(
+  rows: Row[],
+  native: Row[],
+  others: Row[],
+  x: Tensor | null,
+  ctx: BatchContext,
+  targets: readonly number[],
+): LoadedBatch {
+  const bad: BadSample[] = [];
+  for (const r of rows) {
+    if (!r.error) continue;
+    if (ctx.onBadSample !== 'skip') throw withSkipHint(r.error);
+    bad.push({ file: r.file, reason: r.error.reason, index: r.index });
+  }
+  const good = rows.filter((r) => !r.error);
+  const kept = good.map((r) => r.index);
   const y = labelField(targets, kept);
-  if (!rows.length) return { fields: { x: { data: new Float32Array(0), shape: [0] }, y }, indices: kept, bad };
-  const first = rows[0]!;
-  for (const r of rows)
+  if (!good.length) {
+    x?.dispose();
+    return { fields: { x: { data: new Float32Array(0), shape: [0] }, y }, indices: kept, bad };
+  }
+  const first = good[0]!;
+  for (const r of good)
     if (r.shape.join() !== first.shape.join())
       throw new DataError(
         r.file,
         `image is [${r.shape}] after transforms but ${first.file} is [${first.shape}]: a batch needs one size`,
         'end the transforms with a fixed size: T.resize([h, w]), T.centerCrop(n) or T.randomResizedCrop(n)',
       );
-  const native = rows.filter((r) => r.plan);
-  const others = rows.filter((r) => !r.plan);
-  if (!native.length) {
+  if (!x) {
     // nothing for the addon: the fallback samples stacked here
     const per = others[0]!.fallback!.length;
     const data = new Float32Array(per * others.length);
     for (const [k, r] of others.entries()) data.set(r.fallback!, k * per);
     return { fields: { x: { data, shape: [others.length, ...first.shape] }, y }, indices: kept, bad };
   }
-  // the addon fills one row per plan: the native samples, then placeholders (a repeated plan) that
-  // the fallback samples overwrite; then the rows go back in batch order
-  const plans = [...native.map((r) => r.plan!), ...others.map(() => native[0]!.plan!)];
-  const x = await imagesToBatch(decoded, plans, [first.shape[1]!, first.shape[2]!], {
-    filter,
-    mean: norm?.mean,
-    std: norm?.std,
-  });
-  return { fields: { x: reorder(x, native, others, rows), y }, indices: kept, bad };
+  return { fields: { x: reorder(x, native, others, good), y }, indices: kept, bad };
 }
 
-/** Writes the fallback samples after the native ones and restores the batch order (rare: a copy). */
-function reorder(x: Tensor, native: Row[], others: Row[], rows: Row[]): Tensor {
-  if (!others.length) return x;
+/** Writes the fallback samples after the native ones and keeps the good rows in batch order (rare: a copy). */
+function reorder(x: Tensor, native: Row[], others: Row[], good: Row[]): Tensor {
+  if (!others.length && good.length === native.length) return x;
   others.forEach((r, j) => {
     putImageSample(x, native.length + j, r.fallback!);
   });
   const slot = new Map<Row, number>();
   for (const [k, r] of [...native, ...others].entries()) slot.set(r, k);
-  const perm = fromArray(new BigInt64Array(rows.map((r) => BigInt(slot.get(r)!))), [rows.length]);
+  const perm = fromArray(new BigInt64Array(good.map((r) => BigInt(slot.get(r)!))), [good.length]);
   const out = x.indexSelect(0, perm);
   x.dispose();
   perm.dispose();

@@ -64,6 +64,15 @@ export {
 export { type Batch, DataLoader, type DataLoaderOptions, SKIPPED_KEPT } from './loader.ts';
 export { readTable, type Table } from './manifest.ts';
 export {
+  type MaskedLMDataOptions,
+  MaskedLMDataset,
+  type MaskingOptions,
+  type MaskingSpec,
+  MLM_IGNORE_INDEX,
+  maskedLMDataset,
+  maskTokens,
+} from './masked_lm.ts';
+export {
   FASHION_MNIST_CLASSES,
   FASHION_MNIST_DIR,
   fashionMnist,
@@ -113,3 +122,4 @@ export {
 } from './transforms.ts';
 export { readUtf8File } from './utf8.ts';
 export { defaultWarn, type WarnFn } from './warn.ts';
+export { BERT_SPECIAL_TOKENS, type TrainWordPieceOptions, trainWordPiece, vocabTxt } from './wordpiece_train.ts';

@@ -247,6 +247,15 @@ export class TextTokenizer {
     return this.impl.get_vocab(true).size;
   }
 
+  /**
+   * Ids of the special tokens (tokenizer.json's added tokens marked special: [CLS], [SEP], [PAD],
+   * [UNK], [MASK] for BERT), what transformers' get_special_tokens_mask marks.
+   */
+  get specialIds(): Set<number> {
+    const added = (this.json.added_tokens ?? []) as { id: number; special?: boolean }[];
+    return new Set(added.filter((t) => t.special).map((t) => t.id));
+  }
+
   tokenToId(token: string): number | undefined {
     return this.impl.token_to_id(token);
   }

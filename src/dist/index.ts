@@ -15,6 +15,7 @@ export {
   type ReduceOp,
 } from './process_group.ts';
 export { type RankLoaders, rankLoaders, StridedSampler } from './sampler_glue.ts';
+export { convertSyncBatchNorm, SyncBatchNorm, syncBatchNorms } from './sync_batchnorm.ts';
 export {
   DataParallelCallback,
   type DataParallelCallbackOptions,

@@ -48,6 +48,14 @@ export {
   type PickleLimits,
   resolveLimits,
 } from './pth/limits.ts';
+export {
+  checkQuantizerValues,
+  isQuantizedRaw,
+  QDTYPE_INT,
+  type QDtypeName,
+  type QuantizedRawTensor,
+  type Quantizer,
+} from './pth/qtensor.ts';
 export type { ReadPthOptions } from './pth/torch_load.ts';
 export { type WritePthOptions, writePth } from './pth/torch_save.ts';
 export {
@@ -55,6 +63,7 @@ export {
   isPyKey,
   isTuple,
   type PlainTreeOptions,
+  PyGlobal,
   type PyInput,
   type PyKey,
   PyObject,

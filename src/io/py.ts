@@ -6,8 +6,9 @@
 //   dict -> Map (always: keys may be ints, as in an optimizer's `state`, and Map keeps order),
 //   collections.OrderedDict -> PyOrderedDict (a Map; attributes such as `_metadata` kept aside,
 //   never as keys), set/frozenset -> Set, argparse.Namespace -> PyObject, tensor -> RawTensor,
-//   torch.Size -> frozen array, torch.device -> 'cuda:0' style string, torch.float16 -> 'float16'.
-// Writing also accepts plain objects (string keys) as dicts.
+//   torch.Size -> frozen array, torch.device -> 'cuda:0' style string, torch.float16 -> 'float16',
+//   a quantized tensor -> RawTensor of its integers with `qdtype` and `quantizer` (pth/qtensor.ts).
+// Writing also accepts plain objects (string keys) as dicts, and PyGlobal (torch.qint8) as a name.
 import { CheckpointError } from '../errors.ts';
 import { raiseHint, resolveLimits } from './pth/limits.ts';
 import type { RawTensor } from './raw.ts';
@@ -29,9 +30,10 @@ export type PyValue =
   | Set<PyKey>
   | PyObject;
 
-/** What writePth accepts: PyValue plus plain objects as dicts, at any depth. */
+/** What writePth accepts: PyValue plus plain objects as dicts and PyGlobal names, at any depth. */
 export type PyInput =
   | PyValue
+  | PyGlobal
   | readonly PyInput[]
   | Map<PyKey, PyInput>
   | Set<PyKey>
@@ -45,6 +47,14 @@ export class PyOrderedDict<K extends PyKey = PyKey, V extends PyValue = PyValue>
   get metadata(): PyValue | undefined {
     return this.attributes.get('_metadata');
   }
+}
+
+/** A module-level Python name that writePth writes as a GLOBAL (torch.qint8: a quantized Linear's dtype). */
+export class PyGlobal {
+  constructor(
+    readonly module: string,
+    readonly name: string,
+  ) {}
 }
 
 /** An instance of an allowlisted plain-record class (argparse.Namespace): its class name and attributes. */

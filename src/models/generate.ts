@@ -29,17 +29,40 @@ export interface GenerateOptions extends ProcessOptions {
   onToken?: (tokens: number[], step: number) => void;
 }
 
-type Past = [Tensor, Tensor][] | undefined;
-type Step = (ids: Tensor, mask: Tensor, pos: Tensor, past: Past) => { logits: Tensor; past: Past };
+/** One decoding step's model call: the last position's logits [B, V]; the cache (if any) lives inside. */
+interface Stepper {
+  cached: boolean;
+  /** mask / pos: the whole mask so far and the new tokens' positions (undefined: no padding anywhere) */
+  step(ids: Tensor, mask: Tensor | undefined, pos: Tensor | undefined): Tensor;
+  dispose(): void;
+}
 
-function stepper(model: Module, useCache: boolean): { step: Step; cached: boolean } {
-  if (model instanceof LlamaForCausalLM || model instanceof GPT2LMHeadModel) {
-    const m = model as LlamaForCausalLM;
+function stepper(model: Module, useCache: boolean, capacity: number): Stepper {
+  if (model instanceof LlamaForCausalLM) {
+    // an in-place cache; only the last position goes through lm_head
+    const cache = useCache ? model.newCache(capacity, { fuseQkv: true }) : undefined;
     return {
       cached: useCache,
-      step: (ids, attentionMask, positionIds, pastKeyValues) => {
-        const out = m.call(ids, { attentionMask, positionIds, pastKeyValues, useCache });
-        return { logits: out.logits, past: out.pastKeyValues };
+      step: (ids, attentionMask, positionIds) =>
+        model.call(ids, { attentionMask, positionIds, cache, logitsToKeep: 1 }).logits.select(1, 0),
+      dispose: () => cache?.dispose(),
+    };
+  }
+  if (model instanceof GPT2LMHeadModel) {
+    let past: [Tensor, Tensor][] | undefined;
+    return {
+      cached: useCache,
+      step: (ids, attentionMask, positionIds) => {
+        const out = model.call(ids, { attentionMask, positionIds, pastKeyValues: past, useCache });
+        const old = past;
+        past = out.pastKeyValues;
+        for (const kv of past ?? []) for (const x of kv) x.keep();
+        if (old) dispose(old);
+        return out.logits.select(1, -1);
+      },
+      dispose: () => {
+        if (past) dispose(past);
+        past = undefined;
       },
     };
   }
@@ -49,8 +72,9 @@ function stepper(model: Module, useCache: boolean): { step: Step; cached: boolea
     cached: false,
     step: (ids, attentionMask) => {
       const out = anyModel.call(ids, { attentionMask });
-      return { logits: 'logits' in out ? out.logits : (out as Tensor), past: undefined };
+      return ('logits' in out ? out.logits : (out as Tensor)).select(1, -1);
     },
+    dispose: () => {},
   };
 }
 
@@ -106,41 +130,41 @@ export function generate(model: Module, inputIds: Tensor, o: GenerateOptions = {
   if (mask.length !== seqs.length || mask[0]!.length !== seqs[0]!.length)
     throw new ArgumentError(`attentionMask [${o.attentionMask?.shape}] must match inputIds [${inputIds.shape}]`);
   const { eos, pad } = defaults(model, o);
-  const { step, cached } = stepper(model, o.useCache ?? true);
+  const promptLen = seqs[0]!.length;
+  const stepperOf = stepper(model, o.useCache ?? true, promptLen + maxNew);
+  const { step, cached } = stepperOf;
   if (o.seed !== undefined) manualSeed(o.seed);
   const B = seqs.length;
   const unfinished = seqs.map(() => true);
-  const promptLen = seqs[0]!.length;
   // the whole sequences go to the processors only for the repetition penalty
   const penalised = o.repetitionPenalty !== undefined && o.repetitionPenalty !== 1;
   const stops = eos.length > 0 || (o.stopSequences?.length ?? 0) > 0;
+  // without padding a Llama needs no mask and its positions are the cache's: neither is sent
+  const plain = model instanceof LlamaForCausalLM && mask.every((r) => r.every((m) => m === 1));
   // the ids go where the weights are (the returned sequences stay on the CPU)
   const device = model.parameters()[0]?.device ?? 'cpu';
-  let past: Past;
   try {
     noGrad(() => {
       for (let t = 0; t < maxNew; t++) {
-        const done = cached && past ? seqs[0]!.length - 1 : 0;
+        const done = cached && t > 0 ? seqs[0]!.length - 1 : 0;
         const next = tidy(() => {
           const ids = i64(
             seqs.map((r) => r.slice(done)),
             device,
           );
-          const pos = i64(
-            positions(mask).map((r) => r.slice(done)),
-            device,
-          );
-          const out = step(ids, i64(mask, device), pos, past);
-          const scores = out.logits.select(1, -1).to('float32');
+          const pos = plain
+            ? undefined
+            : i64(
+                positions(mask).map((r) => r.slice(done)),
+                device,
+              );
+          const logits = step(ids, plain ? undefined : i64(mask, device), pos);
+          const scores = logits.dtype === 'float32' ? logits : logits.to('float32');
           const processed = processScores(penalised ? i64(seqs, device) : undefined, scores, o);
           const chosen = o.doSample
             ? (aten('aten::multinomial')(processed.softmax(-1), 1) as Tensor).squeeze(1)
             : argmax(processed, -1);
           const picked = chosen.device === 'cpu' ? chosen : chosen.to({ device: 'cpu' });
-          const old = past;
-          past = out.past;
-          for (const kv of out.past ?? []) for (const x of kv) x.keep();
-          if (old) dispose(old);
           return picked.toArray();
         });
         // finished sequences get padding (transformers does so with an eos; stop sequences here too)
@@ -163,7 +187,7 @@ export function generate(model: Module, inputIds: Tensor, o: GenerateOptions = {
       }
     });
   } finally {
-    if (past) dispose(past);
+    stepperOf.dispose();
   }
   return i64(seqs);
 }

@@ -15,7 +15,8 @@ import type { Module } from '../nn/index.ts';
 import { type DType, isDType, type Tensor } from '../tensor/index.ts';
 import type { BertConfig, GPT2Config, HFConfigJSON } from './_hf_config.ts';
 import { setMeta } from './_registry.ts';
-import { BertForSequenceClassification, BertModel } from './bert.ts';
+import { BertForSequenceClassification, BertModel, hfBertKey } from './bert.ts';
+import { BertForMaskedLM } from './bert_heads.ts';
 import { GPT2LMHeadModel } from './gpt2.ts';
 import { LlamaForCausalLM } from './llama.ts';
 import { llamaConfigJson } from './llama_config.ts';
@@ -93,6 +94,19 @@ export function loadHfModel(dirPath: string, o: FromHfDirOptions = {}): HfModel 
     });
     setMeta(m, m.meta());
     model = m;
+  } else if (type === 'bert' && isBertMaskedLM(config)) {
+    const m = BertForMaskedLM.fromConfig(config).to(dtype);
+    load = loadHfWeights(m, d, {
+      strict,
+      basePrefix: 'bert',
+      // as BertForMaskedLM: a pretraining checkpoint's pooler and next-sentence head are ignored
+      mapKey: (k) =>
+        k.endsWith('embeddings.position_ids') || k.startsWith('bert.pooler.') || k.startsWith('cls.seq_relationship.')
+          ? undefined
+          : hfBertKey(k),
+    });
+    setMeta(m, m.meta());
+    model = m;
   } else if (type === 'bert') {
     const archs = Array.isArray(config.architectures) ? config.architectures : [];
     const seqCls = archs.includes('BertForSequenceClassification');
@@ -103,7 +117,7 @@ export function loadHfModel(dirPath: string, o: FromHfDirOptions = {}): HfModel 
       basePrefix: seqCls ? 'bert' : undefined,
       mapKey: (k) => {
         if (k.endsWith('embeddings.position_ids')) return undefined;
-        return !seqCls && k.startsWith('bert.') ? k.slice(5) : k;
+        return hfBertKey(!seqCls && k.startsWith('bert.') ? k.slice(5) : k);
       },
     });
     if (!seqCls && load.missing.length && strict)
@@ -122,6 +136,11 @@ export function loadHfModel(dirPath: string, o: FromHfDirOptions = {}): HfModel 
   return { model, dir: d, load };
 }
 
+/** A masked-LM directory (architectures BertForMaskedLM, as bert-base-uncased's config.json says). */
+function isBertMaskedLM(config: HFConfigJSON): boolean {
+  return Array.isArray(config.architectures) && config.architectures.includes('BertForMaskedLM');
+}
+
 /** models.fromHfDir(dir, {dtype}): the model alone (see loadHfModel for the directory and load report). */
 export function fromHfDir(dir: string, o: FromHfDirOptions = {}): Module {
   return loadHfModel(dir, o).model;
@@ -131,6 +150,8 @@ export function fromHfDir(dir: string, o: FromHfDirOptions = {}): Module {
 export function hfConfigOf(model: Module): HFConfigJSON {
   if (model instanceof LlamaForCausalLM) return llamaConfigJson(model.config);
   if (model instanceof GPT2LMHeadModel) return gpt2ConfigJson(model.config);
+  if (model instanceof BertForMaskedLM)
+    return { ...bertConfigJson(model.config, false), architectures: ['BertForMaskedLM'], tie_word_embeddings: true };
   if (model instanceof BertForSequenceClassification) return bertConfigJson(model.config, true);
   if (model instanceof BertModel) return bertConfigJson(model.config, false);
   throw new ArgumentError(

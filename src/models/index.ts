@@ -22,6 +22,14 @@ export {
   type BertModelOutput,
   type SequenceClassifierOutput,
 } from './bert.ts';
+export {
+  BertForMaskedLM,
+  BertLMPredictionHead,
+  BertOnlyMLMHead,
+  BertPredictionHeadTransform,
+  type MaskedLMOutput,
+  maskedLMLoss,
+} from './bert_heads.ts';
 export { CifarNet, cifarNet } from './cifar_net.ts';
 export { EfficientNet, efficientnetB0, MBConv } from './efficientnet.ts';
 export { type GenerateOptions, generate } from './generate.ts';
@@ -51,8 +59,10 @@ export {
   pastLength,
   type RopeScaling,
 } from './llama.ts';
+export { LlamaKVCache } from './llama_cache.ts';
 export { llamaConfigJson, parseLlamaConfig } from './llama_config.ts';
-export { LlamaRMSNorm, llamaAttentionMask, ropeInvFreq, ropeTables } from './llama_layers.ts';
+export { LlamaRMSNorm, llamaAttentionMask, ropeInvFreq } from './llama_layers.ts';
+export { applyRotary, LlamaRotary, type RopeTables, ropeParameters } from './llama_rope.ts';
 export { InvertedResidual, MobileNetV2, mobilenetV2 } from './mobilenet_v2.ts';
 export {
   type PretrainedByName,

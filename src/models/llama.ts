@@ -2,26 +2,25 @@
 // transformers' module tree, parameter names and eager-attention maths.
 import { ArgumentError, ShapeError } from '../errors.ts';
 import { Embedding, init, Linear, Module, ModuleList, type StateDictLike } from '../nn/index.ts';
-import { arange, cat, type DType, F, matmul, type Tensor, tidy } from '../tensor/index.ts';
+import { arange, type DType, type Tensor } from '../tensor/index.ts';
 import type { HFConfigJSON } from './_hf_config.ts';
 import { type ModelMeta, prefixRange, registerModel, setMeta } from './_registry.ts';
 import { hfInitWeights } from './_transformer.ts';
 import { causalLMLoss } from './gpt2.ts';
+import { type KeyValue, LlamaDecoderLayer, type LlamaLayerContext } from './llama_blocks.ts';
+import { LlamaKVCache } from './llama_cache.ts';
 import { type LlamaConfig, parseLlamaConfig } from './llama_config.ts';
-import {
-  applyRotary,
-  LlamaRMSNorm,
-  llamaAttentionMask,
-  type RopeTables,
-  repeatKv,
-  ropeInvFreq,
-  ropeTables,
-} from './llama_layers.ts';
+import { LlamaRMSNorm, llamaAttentionMask } from './llama_layers.ts';
+import { LlamaRotary } from './llama_rope.ts';
 
+export {
+  type KeyValue,
+  LlamaAttention,
+  LlamaDecoderLayer,
+  type LlamaLayerContext,
+  LlamaMLP,
+} from './llama_blocks.ts';
 export type { LlamaConfig, LlamaModelType, RopeScaling } from './llama_config.ts';
-
-/** One layer's cached (key, value), each [B, kvHeads, S, headDim], after rotary (HF's legacy cache). */
-export type KeyValue = [Tensor, Tensor];
 
 export interface LlamaOptions {
   /** [B, S] 1 = token, 0 = padding; S = cached + new tokens when decoding with a cache */
@@ -32,8 +31,15 @@ export interface LlamaOptions {
   pastKeyValues?: KeyValue[];
   /** return the cache (the past extended by these tokens) */
   useCache?: boolean;
+  /**
+   * a cache written in place: holds the past, and this call adds its tokens to it (instead of
+   * pastKeyValues / useCache; what generate() uses)
+   */
+  cache?: LlamaKVCache;
   /** [B, L] next-token targets aligned with inputIds (shifted inside the loss); -100 is ignored */
   labels?: Tensor;
+  /** logits for the last n positions only (transformers' logits_to_keep; generation needs 1) */
+  logitsToKeep?: number;
 }
 
 /** Construction options: the parameters' dtype (build straight in bfloat16 to load a big model) and HF init. */
@@ -41,100 +47,6 @@ export interface LlamaBuildOptions {
   dtype?: DType;
   /** transformers' _init_weights (default true); off when weights are loaded right after */
   init?: boolean;
-}
-
-export interface LlamaLayerContext {
-  rope: RopeTables;
-  mask: Tensor | undefined;
-  past?: KeyValue;
-  useCache?: boolean;
-}
-
-export class LlamaAttention extends Module {
-  readonly config: LlamaConfig;
-  readonly q_proj: Linear;
-  readonly k_proj: Linear;
-  readonly v_proj: Linear;
-  readonly o_proj: Linear;
-  constructor(c: LlamaConfig, o: { dtype?: DType } = {}) {
-    super();
-    this.config = c;
-    const h = c.hiddenSize;
-    const d = c.headDim;
-    const qkv = { bias: c.qkvBias, dtype: o.dtype };
-    this.q_proj = this.registerModule('q_proj', new Linear(h, c.numAttentionHeads * d, qkv));
-    this.k_proj = this.registerModule('k_proj', new Linear(h, c.numKeyValueHeads * d, qkv));
-    this.v_proj = this.registerModule('v_proj', new Linear(h, c.numKeyValueHeads * d, qkv));
-    this.o_proj = this.registerModule(
-      'o_proj',
-      new Linear(c.numAttentionHeads * d, h, { bias: c.oBias, dtype: o.dtype }),
-    );
-  }
-
-  /** h [B, L, E] -> [B, L, E]; with useCache also the (past + new) keys and values. */
-  forward(h: Tensor, ctx: LlamaLayerContext): { hidden: Tensor; present?: KeyValue } {
-    const c = this.config;
-    return tidy(() => {
-      const [b, L] = h.shape as [number, number];
-      const heads = (x: Tensor) => x.view(b, L, -1, c.headDim).transpose(1, 2);
-      const q = applyRotary(heads(this.q_proj.call(h)), ctx.rope);
-      let k = applyRotary(heads(this.k_proj.call(h)), ctx.rope);
-      let v = heads(this.v_proj.call(h));
-      if (ctx.past) {
-        k = cat([ctx.past[0], k], 2);
-        v = cat([ctx.past[1], v], 2);
-      }
-      const rep = c.numAttentionHeads / c.numKeyValueHeads;
-      let w = matmul(q, repeatKv(k, rep).transpose(2, 3)).mul(c.headDim ** -0.5);
-      if (ctx.mask) w = w.add(ctx.mask);
-      // softmax in float32 as transformers does, back to the activations' dtype
-      w = w.dtype === 'float32' ? w.softmax(-1) : w.to('float32').softmax(-1).to(q.dtype);
-      if (this.training && c.attentionDropout > 0) w = F.dropout(w, c.attentionDropout, true);
-      const out = matmul(w, repeatKv(v, rep)).transpose(1, 2).contiguous().reshape(b, L, -1);
-      const hidden = this.o_proj.call(out);
-      return ctx.useCache ? { hidden, present: [k, v] as KeyValue } : { hidden };
-    });
-  }
-}
-
-/** down_proj(silu(gate_proj(x)) * up_proj(x)). */
-export class LlamaMLP extends Module {
-  readonly gate_proj: Linear;
-  readonly up_proj: Linear;
-  readonly down_proj: Linear;
-  constructor(c: LlamaConfig, o: { dtype?: DType } = {}) {
-    super();
-    const b = { bias: c.mlpBias, dtype: o.dtype };
-    this.gate_proj = this.registerModule('gate_proj', new Linear(c.hiddenSize, c.intermediateSize, b));
-    this.up_proj = this.registerModule('up_proj', new Linear(c.hiddenSize, c.intermediateSize, b));
-    this.down_proj = this.registerModule('down_proj', new Linear(c.intermediateSize, c.hiddenSize, b));
-  }
-  forward(x: Tensor): Tensor {
-    return tidy(() => this.down_proj.call(F.silu(this.gate_proj.call(x)).mul(this.up_proj.call(x))));
-  }
-}
-
-export class LlamaDecoderLayer extends Module {
-  readonly self_attn: LlamaAttention;
-  readonly mlp: LlamaMLP;
-  readonly input_layernorm: LlamaRMSNorm;
-  readonly post_attention_layernorm: LlamaRMSNorm;
-  constructor(c: LlamaConfig, o: { dtype?: DType } = {}) {
-    super();
-    this.self_attn = this.registerModule('self_attn', new LlamaAttention(c, o));
-    this.mlp = this.registerModule('mlp', new LlamaMLP(c, o));
-    const norm = () => new LlamaRMSNorm(c.hiddenSize, c.rmsNormEps, o);
-    this.input_layernorm = this.registerModule('input_layernorm', norm());
-    this.post_attention_layernorm = this.registerModule('post_attention_layernorm', norm());
-  }
-  /** Pre-norm residual block: h + attn(norm(h)), then + mlp(norm(.)). */
-  forward(h: Tensor, ctx: LlamaLayerContext): { hidden: Tensor; present?: KeyValue } {
-    return tidy(() => {
-      const a = this.self_attn.call(this.input_layernorm.call(h), ctx);
-      const x = h.add(a.hidden);
-      return { hidden: x.add(this.mlp.call(this.post_attention_layernorm.call(x))), present: a.present };
-    });
-  }
 }
 
 /** Cached key/value length of a past cache (0 when there is none). */
@@ -146,8 +58,8 @@ export class LlamaModel extends Module {
   readonly embed_tokens: Embedding;
   readonly layers: ModuleList<LlamaDecoderLayer>;
   readonly norm: LlamaRMSNorm;
-  /** inv_freq per device, float32 whatever the weights' dtype (as from_pretrained keeps it) */
-  readonly #invFreq = new Map<string, Tensor>();
+  /** inv_freq and cos / sin tables per device, float32 whatever the weights' dtype (as from_pretrained keeps it) */
+  readonly rotary: LlamaRotary;
 
   constructor(config: LlamaConfig, o: LlamaBuildOptions = {}) {
     super();
@@ -159,54 +71,73 @@ export class LlamaModel extends Module {
       'embed_tokens',
       new Embedding(c.vocabSize, c.hiddenSize, { paddingIdx: pad, ...f }),
     );
-    const layers = Array.from({ length: c.numHiddenLayers }, () => new LlamaDecoderLayer(c, f));
+    const layers = Array.from({ length: c.numHiddenLayers }, (_, i) => new LlamaDecoderLayer(c, f, i));
     this.layers = this.registerModule('layers', new ModuleList(layers));
     this.norm = this.registerModule('norm', new LlamaRMSNorm(c.hiddenSize, c.rmsNormEps, f));
+    this.rotary = new LlamaRotary(c);
     if (o.init !== false) hfInitWeights(this, c.initializerRange);
   }
 
+  /** The rotary inverse frequencies a forward on device uses now (float32). */
   invFreq(device: string): Tensor {
-    let t = this.#invFreq.get(device);
-    if (!t) {
-      t = ropeInvFreq(this.config).to({ device }).keep();
-      this.#invFreq.set(device, t);
-    }
-    return t;
+    return this.rotary.invFreq(device);
+  }
+
+  /**
+   * The layers' shared inputs for L new tokens after `past` cached ones: rotary tables (of positionIds,
+   * else past..past+L-1) and the masks (full and sliding-window, each only where some layer needs it).
+   */
+  layerContext(
+    L: number,
+    past: number,
+    dtype: DType,
+    device: string,
+    o: { attentionMask?: Tensor; positionIds?: Tensor } = {},
+  ): LlamaLayerContext {
+    const c = this.config;
+    const rope = this.rotary.tables(device, dtype, L, past, o.positionIds);
+    const am = { attentionMask: o.attentionMask };
+    const mask = c.slidingLayers.every((s) => s) ? undefined : llamaAttentionMask(L, past, dtype, device, am);
+    const slidingMask = c.slidingLayers.some((s) => s)
+      ? llamaAttentionMask(L, past, dtype, device, { ...am, slidingWindow: c.slidingWindow })
+      : undefined;
+    return { rope, mask, slidingMask };
   }
 
   /** The final hidden states [B, L, E] (after norm), and the extended cache with useCache. */
   forward(inputIds: Tensor, o: LlamaOptions = {}): { lastHiddenState: Tensor; pastKeyValues?: KeyValue[] } {
     if (inputIds.ndim !== 2) throw new ShapeError(`inputIds must be [batch, seq], got [${inputIds.shape}]`);
     const past = o.pastKeyValues;
+    const cache = o.cache;
+    if (past && cache) throw new ArgumentError('pass either pastKeyValues or cache, not both');
     if (past && past.length !== this.layers.length)
       throw new ArgumentError(`pastKeyValues has ${past.length} layers, the model ${this.layers.length}`);
+    if (cache && cache.layers !== this.layers.length)
+      throw new ArgumentError(`the cache has ${cache.layers} layers, the model ${this.layers.length}`);
     const L = inputIds.size(1);
-    const pastLen = pastLength(past);
-    const c = this.config;
-    return tidy(() => {
-      let h = this.embed_tokens.call(inputIds);
-      const device = h.device;
-      const pos = o.positionIds ?? arange(pastLen, pastLen + L, 1, { dtype: 'int64', device }).unsqueeze(0);
-      const rope = ropeTables(this.invFreq(device), pos, h.dtype);
-      const mask = llamaAttentionMask(L, pastLen, h.dtype, device, {
-        attentionMask: o.attentionMask,
-        slidingWindow: c.slidingWindow,
-      });
-      const presents: KeyValue[] = [];
-      let i = 0;
-      for (const layer of this.layers) {
-        const r = layer.call(h, { rope, mask, past: past?.[i++], useCache: o.useCache });
-        h = r.hidden;
-        if (r.present) presents.push(r.present);
-      }
-      const lastHiddenState = this.norm.call(h);
-      return o.useCache ? { lastHiddenState, pastKeyValues: presents } : { lastHiddenState };
-    });
+    const pastLen = cache ? cache.length : pastLength(past);
+    let h = this.embed_tokens.call(inputIds);
+    const device = h.device;
+    const ctx = this.layerContext(L, pastLen, h.dtype, device, o);
+    ctx.useCache = o.useCache;
+    if (cache) {
+      ctx.cache = cache;
+      ctx.cacheIndex = arange(pastLen, pastLen + L, 1, { dtype: 'int64', device });
+    }
+    const presents: KeyValue[] = [];
+    let i = 0;
+    for (const layer of this.layers) {
+      const r = layer.call(h, past ? { ...ctx, past: past[i++] } : ctx);
+      h = r.hidden;
+      if (r.present) presents.push(r.present);
+    }
+    cache?.advance(L);
+    const lastHiddenState = this.norm.call(h);
+    return o.useCache && !cache ? { lastHiddenState, pastKeyValues: presents } : { lastHiddenState };
   }
 
   override dispose(): void {
-    for (const t of this.#invFreq.values()) t.dispose();
-    this.#invFreq.clear();
+    this.rotary.dispose();
     super.dispose();
   }
 }
@@ -260,14 +191,27 @@ export class LlamaForCausalLM extends Module {
    * The final hidden states are cast to lm_head's dtype, so a float32 head over a bf16 body works.
    */
   forward(inputIds: Tensor, o: LlamaOptions = {}): LlamaCausalLMOutput {
-    return tidy(() => {
-      const out = this.model.call(inputIds, o);
-      const w = this.lm_head.weight;
-      const h = out.lastHiddenState.dtype === w.dtype ? out.lastHiddenState : out.lastHiddenState.to(w.dtype);
-      const logits = this.lm_head.call(h);
-      const loss = o.labels ? causalLMLoss(logits, o.labels) : undefined;
-      return out.pastKeyValues ? { logits, loss, pastKeyValues: out.pastKeyValues } : { logits, loss };
-    });
+    const keep = o.logitsToKeep;
+    if (keep !== undefined && (!Number.isInteger(keep) || keep < 1))
+      throw new ArgumentError(`logitsToKeep must be an integer >= 1, got ${keep}`);
+    if (keep !== undefined && o.labels) throw new ArgumentError('logitsToKeep leaves out logits the loss needs');
+    const out = this.model.call(inputIds, o);
+    const w = this.lm_head.weight;
+    let h = out.lastHiddenState;
+    if (keep !== undefined && keep < h.size(1)) h = h.narrow(1, h.size(1) - keep, keep);
+    if (h.dtype !== w.dtype) h = h.to(w.dtype);
+    const logits = this.lm_head.call(h);
+    const loss = o.labels ? causalLMLoss(logits, o.labels) : undefined;
+    return out.pastKeyValues ? { logits, loss, pastKeyValues: out.pastKeyValues } : { logits, loss };
+  }
+
+  /**
+   * An empty in-place cache for this model (generate() makes one per call). fuseQkv: the forwards
+   * using it project q/k/v with one matmul, from a copy of the weights made now.
+   */
+  newCache(capacity?: number, o: { fuseQkv?: boolean } = {}): LlamaKVCache {
+    const fused = o.fuseQkv ? [...this.model.layers].map((l) => l.self_attn.fuseQkv()) : [];
+    return new LlamaKVCache(this.config.numHiddenLayers, capacity, fused);
   }
 
   /** With tied weights a state dict without lm_head.weight (save_pretrained's) is complete. */

@@ -14,6 +14,28 @@ export type RopeScaling =
       lowFreqFactor: number;
       highFreqFactor: number;
       originalMaxPositionEmbeddings: number;
+    }
+  /** NTK scaling whose base grows with sequences longer than max_position_embeddings */
+  | { ropeType: 'dynamic'; factor: number }
+  | {
+      ropeType: 'yarn';
+      factor: number;
+      /** multiplies cos and sin; default from factor (and mscale / mscale_all_dim) */
+      attentionFactor: number | undefined;
+      betaFast: number;
+      betaSlow: number;
+      mscale: number | undefined;
+      mscaleAllDim: number | undefined;
+      originalMaxPositionEmbeddings: number;
+      truncate: boolean;
+    }
+  | {
+      ropeType: 'longrope';
+      shortFactor: number[];
+      longFactor: number[];
+      factor: number | undefined;
+      attentionFactor: number | undefined;
+      originalMaxPositionEmbeddings: number;
     };
 
 export interface LlamaConfig {
@@ -34,8 +56,10 @@ export interface LlamaConfig {
   /** bias on o_proj (Llama with attention_bias) */
   oBias: boolean;
   mlpBias: boolean;
-  /** Mistral: keys further back than this many positions are masked */
+  /** keys this many positions back or further are masked, in the layers slidingLayers marks */
   slidingWindow: number | undefined;
+  /** per layer: whether slidingWindow applies (Mistral: all; Qwen2 with use_sliding_window: from max_window_layers on) */
+  slidingLayers: boolean[];
   attentionDropout: number;
   tieWordEmbeddings: boolean;
   initializerRange: number;
@@ -119,7 +143,21 @@ function bool(c: HFConfigJSON, key: string, dflt: boolean): boolean {
   return v;
 }
 
-function parseRopeScaling(v: unknown): RopeScaling {
+const optNum = (c: HFConfigJSON, key: string, o: { positive?: boolean } = {}): number | undefined =>
+  c[key] === undefined || c[key] === null ? undefined : num(c, key, o);
+
+function factors(rs: HFConfigJSON, key: string, half: number): number[] {
+  const v = rs[key];
+  if (!Array.isArray(v) || v.length !== half || v.some((x) => typeof x !== 'number' || !(x > 0)))
+    fail(`rope_scaling.${key}`, v, `${half} positive numbers (head_dim / 2)`);
+  return v as number[];
+}
+
+/**
+ * rope_scaling with transformers' defaults. llama3 / yarn / longrope read original_max_position_embeddings
+ * from rope_scaling (longrope also from the top level, as Phi-3 writes it), else max_position_embeddings.
+ */
+function parseRopeScaling(v: unknown, c: HFConfigJSON, headDim: number): RopeScaling {
   if (v === undefined || v === null) return { ropeType: 'default' };
   if (typeof v !== 'object' || Array.isArray(v)) fail('rope_scaling', v, 'an object or null');
   const rs = v as HFConfigJSON;
@@ -139,10 +177,73 @@ function parseRopeScaling(v: unknown): RopeScaling {
       throw new ArgumentError('llama config: rope_scaling high_freq_factor must be above low_freq_factor');
     return s;
   }
+  const maxPos = num(c, 'max_position_embeddings', { int: true, min: 1 });
+  const origMax = (o: HFConfigJSON) =>
+    o.original_max_position_embeddings === undefined || o.original_max_position_embeddings === null
+      ? undefined
+      : num(o, 'original_max_position_embeddings', { int: true, min: 1 });
+  if (kind === 'dynamic') return { ropeType: 'dynamic', factor: num(rs, 'factor', { positive: true }) };
+  if (kind === 'yarn') {
+    const truncate = rs.truncate ?? true;
+    if (typeof truncate !== 'boolean') fail('rope_scaling.truncate', truncate, 'true or false');
+    const original = origMax(rs) ?? maxPos;
+    return {
+      ropeType: 'yarn',
+      // transformers 5: factor as given, else the ratio of the extended to the original context
+      factor: optNum(rs, 'factor', { positive: true }) ?? maxPos / original,
+      attentionFactor: optNum(rs, 'attention_factor', { positive: true }),
+      // `or` defaults, as transformers reads them (a 0 means the default too)
+      betaFast: optNum(rs, 'beta_fast') || 32,
+      betaSlow: optNum(rs, 'beta_slow') || 1,
+      mscale: optNum(rs, 'mscale'),
+      mscaleAllDim: optNum(rs, 'mscale_all_dim'),
+      originalMaxPositionEmbeddings: original,
+      truncate,
+    };
+  }
+  if (kind === 'longrope')
+    return {
+      ropeType: 'longrope',
+      shortFactor: factors(rs, 'short_factor', headDim / 2),
+      longFactor: factors(rs, 'long_factor', headDim / 2),
+      factor: optNum(rs, 'factor', { positive: true }),
+      attentionFactor: optNum(rs, 'attention_factor', { positive: true }),
+      originalMaxPositionEmbeddings: origMax(rs) ?? origMax(c) ?? maxPos,
+    };
   throw new ArgumentError(
     `llama config: rope_scaling type ${JSON.stringify(kind)} is not supported`,
-    "supported: 'default', 'linear', 'llama3' (or no rope_scaling)",
+    "supported: 'default', 'linear', 'llama3', 'dynamic', 'yarn', 'longrope' (or no rope_scaling)",
   );
+}
+
+/**
+ * Which layers use a sliding window, as transformers decides: Mistral all (when sliding_window is set);
+ * Qwen2 only with use_sliding_window, the layers from max_window_layers on (or as layer_types lists them).
+ */
+function slidingWindows(
+  modelType: LlamaModelType,
+  c: HFConfigJSON,
+  layers: number,
+): { slidingWindow: number | undefined; slidingLayers: boolean[] } {
+  const none = { slidingWindow: undefined, slidingLayers: Array<boolean>(layers).fill(false) };
+  if (modelType === 'llama') return none;
+  if (modelType === 'qwen2' && !bool(c, 'use_sliding_window', false)) return none;
+  const window = optInt(c, 'sliding_window');
+  if (window === undefined) return none;
+  if (window < 1) fail('sliding_window', window, 'an integer >= 1');
+  if (modelType === 'mistral') return { slidingWindow: window, slidingLayers: Array<boolean>(layers).fill(true) };
+  const types = c.layer_types;
+  if (types !== undefined && types !== null) {
+    if (
+      !Array.isArray(types) ||
+      types.length !== layers ||
+      types.some((t) => t !== 'sliding_attention' && t !== 'full_attention')
+    )
+      fail('layer_types', types, `${layers} entries of 'sliding_attention' / 'full_attention'`);
+    return { slidingWindow: window, slidingLayers: types.map((t) => t === 'sliding_attention') };
+  }
+  const from = c.max_window_layers === undefined ? 28 : num(c, 'max_window_layers', { int: true, min: 0 });
+  return { slidingWindow: window, slidingLayers: Array.from({ length: layers }, (_, i) => i >= from) };
 }
 
 function eosIds(v: unknown): number[] {
@@ -195,11 +296,6 @@ export function parseLlamaConfig(json: HFConfigJSON = {}): LlamaConfig {
       `llama config: hidden_act '${String(act)}' is not supported`,
       "Llama-family models use 'silu'",
     );
-  if (modelType === 'qwen2' && c.use_sliding_window === true)
-    throw new ArgumentError(
-      'llama config: Qwen2 use_sliding_window is not supported',
-      'set use_sliding_window: false (the released Qwen2 checkpoints do)',
-    );
   const attentionBias = bool(c, 'attention_bias', false);
   const dropout = c.attention_dropout ?? 0;
   if (typeof dropout !== 'number' || dropout < 0 || dropout >= 1) fail('attention_dropout', dropout, 'a probability');
@@ -215,11 +311,11 @@ export function parseLlamaConfig(json: HFConfigJSON = {}): LlamaConfig {
     maxPositionEmbeddings: num(c, 'max_position_embeddings', { int: true, min: 1 }),
     rmsNormEps: num(c, 'rms_norm_eps', { positive: true }),
     ropeTheta: num(c, 'rope_theta', { positive: true }),
-    ropeScaling: parseRopeScaling(c.rope_scaling),
+    ropeScaling: parseRopeScaling(c.rope_scaling, c, headDim),
     qkvBias: modelType === 'qwen2' || (modelType === 'llama' && attentionBias),
     oBias: modelType === 'llama' && attentionBias,
     mlpBias: modelType === 'llama' && bool(c, 'mlp_bias', false),
-    slidingWindow: modelType === 'mistral' ? optInt(c, 'sliding_window') : undefined,
+    ...slidingWindows(modelType, c, num(c, 'num_hidden_layers', { int: true, min: 0 })),
     attentionDropout: dropout,
     tieWordEmbeddings: bool(c, 'tie_word_embeddings', false),
     initializerRange: num(c, 'initializer_range', { positive: true }),
@@ -234,19 +330,7 @@ export function parseLlamaConfig(json: HFConfigJSON = {}): LlamaConfig {
 /** The config.json transformers would write for this config (HF keys; the parsed source's extra keys kept). */
 export function llamaConfigJson(c: LlamaConfig): HFConfigJSON {
   const arch = { llama: 'LlamaForCausalLM', mistral: 'MistralForCausalLM', qwen2: 'Qwen2ForCausalLM' }[c.modelType];
-  const rs = c.ropeScaling;
-  const rope =
-    rs.ropeType === 'default'
-      ? null
-      : rs.ropeType === 'linear'
-        ? { rope_type: 'linear', factor: rs.factor }
-        : {
-            rope_type: 'llama3',
-            factor: rs.factor,
-            low_freq_factor: rs.lowFreqFactor,
-            high_freq_factor: rs.highFreqFactor,
-            original_max_position_embeddings: rs.originalMaxPositionEmbeddings,
-          };
+  const rope = ropeScalingJson(c.ropeScaling);
   const out: HFConfigJSON = {
     ...c.raw,
     architectures: [arch],
@@ -276,4 +360,46 @@ export function llamaConfigJson(c: LlamaConfig): HFConfigJSON {
   if (c.bosTokenId !== undefined) out.bos_token_id = c.bosTokenId;
   if (c.eosTokenId.length) out.eos_token_id = c.eosTokenId.length === 1 ? c.eosTokenId[0] : c.eosTokenId;
   return out;
+}
+
+/** rope_scaling as config.json spells it (null for the default); optional keys only where set. */
+function ropeScalingJson(rs: RopeScaling): HFConfigJSON | null {
+  const set = (o: Record<string, unknown>): HFConfigJSON =>
+    Object.fromEntries(Object.entries(o).filter(([, v]) => v !== undefined)) as HFConfigJSON;
+  switch (rs.ropeType) {
+    case 'default':
+      return null;
+    case 'linear':
+    case 'dynamic':
+      return { rope_type: rs.ropeType, factor: rs.factor };
+    case 'llama3':
+      return {
+        rope_type: 'llama3',
+        factor: rs.factor,
+        low_freq_factor: rs.lowFreqFactor,
+        high_freq_factor: rs.highFreqFactor,
+        original_max_position_embeddings: rs.originalMaxPositionEmbeddings,
+      };
+    case 'yarn':
+      return set({
+        rope_type: 'yarn',
+        factor: rs.factor,
+        attention_factor: rs.attentionFactor,
+        beta_fast: rs.betaFast,
+        beta_slow: rs.betaSlow,
+        mscale: rs.mscale,
+        mscale_all_dim: rs.mscaleAllDim,
+        original_max_position_embeddings: rs.originalMaxPositionEmbeddings,
+        truncate: rs.truncate,
+      });
+    case 'longrope':
+      return set({
+        rope_type: 'longrope',
+        short_factor: rs.shortFactor,
+        long_factor: rs.longFactor,
+        factor: rs.factor,
+        attention_factor: rs.attentionFactor,
+        original_max_position_embeddings: rs.originalMaxPositionEmbeddings,
+      });
+  }
 }

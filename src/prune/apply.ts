@@ -54,6 +54,15 @@ function refresh(module: Module, name: string): void {
   if (old instanceof Tensor && old !== orig) old.dispose();
 }
 
+/**
+ * Sets the pruned field to name_orig * name_mask now, as the forward pre-hook does before each call
+ * (the field otherwise holds the product of the last forward, before any optimizer step since).
+ * Nothing happens when `name` is not pruned.
+ */
+export function recompute(module: Module, name: string): void {
+  if (registry.get(module)?.has(name)) refresh(module, name);
+}
+
 /** What the method scores when no importance scores are given: the tensor forward sees now. */
 export function currentTensor(module: Module, name: string): Tensor {
   if (typeof name !== 'string' || name === '' || name.includes('.')) {

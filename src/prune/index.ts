@@ -1,6 +1,6 @@
 // graft's prune: torch.nn.utils.prune's methods, masks and state-dict layout, plus a sparsity report.
 export type { Amount } from './amount.ts';
-export { isPruned, pruningOf, remove } from './apply.ts';
+export { isPruned, pruningOf, recompute, remove } from './apply.ts';
 export {
   CustomFromMask,
   Identity,
@@ -32,5 +32,7 @@ export {
   shrinkable,
   shrinkConv,
   shrinkPruned,
+  shrinkToWidths,
+  shrinkZeroed,
 } from './shrink.ts';
 export { type LayerSparsity, type SparsityOptions, type SparsityReport, sparsity } from './sparsity.ts';

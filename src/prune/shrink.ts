@@ -197,3 +197,52 @@ export function shrinkPruned(model: Module): ShrinkReport {
   }
   return { layers, parametersBefore, parametersAfter: model.numParameters() };
 }
+
+/**
+ * Removes the output channels whose weights are all zero from the named shrinkable convs (their
+ * BatchNorm and the convs reading them follow): what a structured pruning left of them, masks
+ * baked or not. A channel is only dead if its BatchNorm's weight and bias are zero too; prune those
+ * with the same channels (recipes do) so the smaller model computes what the masked one did.
+ */
+export function shrinkZeroed(model: Module, convs: readonly string[]): ShrinkReport {
+  const { plans, refused } = shrinkable(model);
+  const parametersBefore = model.numParameters();
+  const layers: ShrinkReport['layers'] = [];
+  for (const name of convs) {
+    const plan = plans.find((p) => p.conv === name);
+    if (!plan)
+      throw new ArgumentError(
+        `cannot shrink '${name}': ${refused.find((r) => r.conv === name)?.reason ?? 'it is not the inner conv of a residual block'}`,
+      );
+    const conv = model.getSubmodule(plan.conv) as Conv2d;
+    const alive = channelNorms(conv.weight, 1)
+      .map((v, i) => [v, i] as const)
+      .filter(([v]) => v !== 0)
+      .map(([, i]) => i);
+    if (alive.length === conv.outChannels) continue;
+    if (alive.length === 0)
+      throw new ArgumentError(`every channel of '${plan.conv}' is pruned`, 'prune a smaller amount');
+    const before = conv.outChannels;
+    shrinkConv(model, plan, alive);
+    layers.push({ conv: plan.conv, before, after: alive.length });
+  }
+  return { layers, parametersBefore, parametersAfter: model.numParameters() };
+}
+
+/**
+ * Gives a freshly built model the widths a shrunk one has (conv name -> output channels), so the
+ * shrunk model's weights load into it: the first channels are kept, the weights replace them.
+ */
+export function shrinkToWidths(model: Module, widths: Readonly<Record<string, number>>): void {
+  const { plans } = shrinkable(model);
+  for (const [name, n] of Object.entries(widths)) {
+    const plan = plans.find((p) => p.conv === name);
+    if (!plan)
+      throw new ArgumentError(`cannot give '${name}' ${n} channels: it is not a shrinkable conv of this model`);
+    shrinkConv(
+      model,
+      plan,
+      Array.from({ length: n }, (_, i) => i),
+    );
+  }
+}

@@ -43,6 +43,8 @@ export {
   type QScheme,
   qRange,
 } from './observer.ts';
+export { hasTorchLayout, quantizedRecord, saveQuantizedPth, type TorchLayoutModule, toTorchStateDict } from './pth.ts';
+export { type LoadQuantizedPthOptions, loadQuantizedPth, loadTorchQuantizedStateDict } from './pth_read.ts';
 export { convertQat, freezeBnStats, isQatPrepared, type PrepareQatOptions, prepareQat } from './qat.ts';
 export { isQatModule, QatConv2d, QatConvBn2d, QatLinear, type QatModule } from './qat_modules.ts';
 export { type ActivationObserver, type Backend, defaultQconfig, dynamicQconfig, type QConfig } from './qconfig.ts';

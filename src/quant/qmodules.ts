@@ -59,6 +59,16 @@ abstract class PackedOutputModule extends QuantizedModule {
     this.zeroPoint = this.registerBuffer('zero_point', tensor(out.zeroPoint, { dtype: 'int64' }));
   }
 
+  /** Replaces the qint8 weight (per-tensor or per-channel) and float bias, and repacks (a torch file's layout). */
+  setWeightBias(qweight: Tensor, bias: Tensor | undefined): void {
+    const { scale, zeroPoint } = qparamsToTensors(qparamsOf(qweight));
+    this.weight = this.registerBuffer('weight', intRepr(qweight));
+    this.weightScale = this.registerBuffer('weight_scale', scale);
+    this.weightZeroPoint = this.registerBuffer('weight_zero_point', zeroPoint);
+    this.bias = this.registerBuffer('bias', bias?.detach().float());
+    this.repack();
+  }
+
   weightQparams(): QParams {
     return qparamsFromTensors(this.weightScale, this.weightZeroPoint, 0);
   }

@@ -1,7 +1,9 @@
 // Compression in recipes: a phase's `prune` section prunes while the phase fine-tunes (rounds
-// spread over its epochs, each reaching a larger share of the target sparsity), the masks are baked
-// into the weights when the run ends; the recipe's `quantize` section then makes an int8 model,
-// measures it against the float one (size, accuracy, latency) and saves it beside model.safetensors.
+// spread over its epochs, each reaching a larger share of the target sparsity; the rounds done go
+// into every checkpoint, so a run resumes anywhere in the schedule), the masks are baked into the
+// weights when the run ends (and, with shrink, the dead channels removed: compress_shrink.ts); the
+// recipe's `quantize` section then makes an int8 model, measures it against the float one (size,
+// accuracy, latency) and saves it beside model.safetensors. QAT phases: compress_qat.ts.
 import { join } from 'node:path';
 import type { DataLoader } from '../data/index.ts';
 import { RecipeError } from '../errors.ts';
@@ -18,8 +20,11 @@ import {
   type PruneRecord,
   type QuantizeRecord,
 } from '../report/index.ts';
-import { noGrad, tidy } from '../tensor/index.ts';
-import { type Callback, disposeBatch, type Trainer, toBatch } from '../train/index.ts';
+import { noGrad, type Tensor, tidy } from '../tensor/index.ts';
+import type { Callback, Trainer } from '../train/index.ts';
+import { calibrationInputs, latency } from './compress_measure.ts';
+import { QatPhaseCallback, qatPlan, quantizeSection } from './compress_qat.ts';
+import { ChannelShrink } from './compress_shrink.ts';
 import { evaluateModel } from './evaluate.ts';
 import type { Recipe } from './schema.ts';
 
@@ -56,6 +61,12 @@ export function prunePhases(r: Recipe): PrunePhase[] {
           `${at}.steps`,
           `${rounds} pruning rounds do not fit in ${p.epochs} epochs`,
           'at most one round per epoch',
+        );
+      if (p.prune.shrink && p.prune.method !== 'ln-structured')
+        throw new RecipeError(
+          `${at}.shrink`,
+          `only whole channels can be removed: method is '${p.prune.method ?? 'l1'}'`,
+          'use method: ln-structured (whole output channels) with shrink',
         );
       out.push({ index: i, name: p.name, spec: p.prune, start, epochs: p.epochs, rounds });
     }
@@ -107,6 +118,8 @@ export function pruneTargets(model: Module, spec: PruneSection, at = 'prune'): [
 function pruneRound(targets: [Module, string][], spec: PruneSection, from: number, to: number): void {
   const frac = from >= 1 ? 0 : Math.min(1, Math.max(0, (to - from) / (1 - from)));
   const method = spec.method ?? 'l1';
+  // masks are ranked on the weights as they are now (the pre-hook refreshes them only at a forward)
+  for (const [m, n] of targets) prune.recompute(m, n);
   if (method === 'global') prune.globalUnstructured(targets, { amount: frac });
   else
     for (const [m, n] of targets) {
@@ -121,7 +134,8 @@ function targetSparsity(targets: [Module, string][]): number {
   let numel = 0;
   noGrad(() =>
     tidy(() => {
-      for (const [m] of targets) {
+      for (const [m, n] of targets) {
+        prune.recompute(m, n);
         const w = (m as Conv2d | Linear).weight;
         zeros += w.eq(0).sum().item();
         numel += w.numel();
@@ -134,39 +148,78 @@ function targetSparsity(targets: [Module, string][]): number {
 const writeRecord = (outDir: string, rec: PruneRecord | QuantizeRecord): void =>
   appendText(join(outDir, METRICS_FILE), `${formatRecord(rec as unknown as MetricsRecord)}\n`);
 
+/** The run stopped mid-epoch (a signal, requestStop) and its checkpoint is written to resume from. */
+export const stoppedToResume = (t: Trainer): boolean =>
+  !t.error && t.stopReason !== undefined && t.position.batch !== 0 && t.atStepBoundary;
+
 class PruneCallback implements Callback {
-  readonly order = 5;
-  readonly #targets = new Map<PrunePhase, [Module, string][]>();
-  #reached = new Map<PrunePhase, number>();
+  // before the logger (0), which writes the epoch's notes
+  readonly order = -9;
+  /** its rounds done and sparsity reached per prune phase go into every checkpoint */
+  readonly name = 'prune';
+  readonly #targets: [Module, string][][];
+  #done: number[];
+  #reached: number[];
+  /** a stopped run's masks and weights, baked for the export, put back for its checkpoint */
+  #stash: { m: Module; n: string; orig: Tensor; mask: Tensor }[] = [];
+  /** runs after the export and before the checkpoint (order 60 < 99 < 100) */
+  readonly restore: Callback = { order: 99, afterFit: () => this.#unbake() };
+  /** per phase: the convs whose pruned channels are removed when the run ends (prune.shrink) */
+  readonly #shrinks: (ChannelShrink | undefined)[];
   constructor(
     readonly phases: PrunePhase[],
     readonly outDir: string | undefined,
-    model: Module,
+    readonly model: Module,
+    readonly o: { valid?: DataLoader; rebuild?: Record<string, unknown> } = {},
   ) {
-    for (const p of phases) this.#targets.set(p, pruneTargets(model, p.spec, `phases[${p.index}].prune`));
+    this.#targets = phases.map((p) => pruneTargets(model, p.spec, `phases[${p.index}].prune`));
+    this.#shrinks = phases.map((p, i) =>
+      p.spec.shrink ? new ChannelShrink(model, this.#targets[i]!, `phases[${p.index}].prune.shrink`) : undefined,
+    );
+    this.#done = phases.map(() => 0);
+    this.#reached = phases.map(() => 0);
   }
-  #at(epoch: number): { p: PrunePhase; round: number; starts: boolean } | undefined {
-    const p = this.phases.find((q) => epoch >= q.start && epoch < q.start + q.epochs);
+  /** every pruned [module, name]: the targets and the BatchNorms that follow shrinking convs */
+  #pruned(): [Module, string][] {
+    return [...this.#targets.flat(), ...this.#shrinks.flatMap((s) => s?.pruned() ?? [])].filter(([m, n]) =>
+      prune.pruningOf(m).has(n),
+    );
+  }
+  stateDict(): Record<string, unknown> {
+    return { rounds: [...this.#done], reached: [...this.#reached] };
+  }
+  loadStateDict(sd: Record<string, unknown>): void {
+    const rounds = (sd.rounds as number[] | undefined) ?? [];
+    const reached = (sd.reached as number[] | undefined) ?? [];
+    this.#done = this.phases.map((_, i) => Number(rounds[i] ?? 0));
+    this.#reached = this.phases.map((_, i) => Number(reached[i] ?? 0));
+  }
+  #at(epoch: number): { i: number; round: number; starts: boolean } | undefined {
+    const i = this.phases.findIndex((q) => epoch >= q.start && epoch < q.start + q.epochs);
+    const p = this.phases[i];
     if (!p) return undefined;
     const local = epoch - p.start;
-    const startOf = (i: number) => Math.floor((i * p.epochs) / p.rounds);
+    const startOf = (k: number) => Math.floor((k * p.epochs) / p.rounds);
     let round = 0;
     while (round + 1 < p.rounds && startOf(round + 1) <= local) round++;
-    return { p, round: round + 1, starts: startOf(round) === local };
+    return { i, round: round + 1, starts: startOf(round) === local };
   }
   beforeEpoch(t: Trainer): void {
     const at = this.#at(t.epoch);
-    if (!at?.starts) return;
-    const from = this.#reached.get(at.p) ?? 0;
-    const to = (at.p.spec.target * at.round) / at.p.rounds;
-    pruneRound(this.#targets.get(at.p)!, at.p.spec, from, to);
-    this.#reached.set(at.p, to);
-    t.notes.push(`pruning round ${at.round}/${at.p.rounds}: target sparsity ${(to * 100).toFixed(1)}%`);
+    // a run resumed in the middle of a round's first epoch has pruned it already
+    if (!at?.starts || this.#done[at.i]! >= at.round) return;
+    const p = this.phases[at.i]!;
+    const to = (p.spec.target * at.round) / p.rounds;
+    pruneRound(this.#targets[at.i]!, p.spec, this.#reached[at.i]!, to);
+    this.#shrinks[at.i]?.followBn();
+    this.#reached[at.i] = to;
+    this.#done[at.i] = at.round;
+    t.notes.push(`pruning round ${at.round}/${p.rounds}: target sparsity ${(to * 100).toFixed(1)}%`);
   }
   afterEpoch(t: Trainer): void {
     const at = this.#at(t.epoch);
     if (!at || !this.outDir) return;
-    const targets = this.#targets.get(at.p)!;
+    const p = this.phases[at.i]!;
     writeRecord(this.outDir, {
       type: 'prune',
       time: Date.now() / 1000,
@@ -174,58 +227,39 @@ class PruneCallback implements Callback {
       epoch: t.epoch,
       step: t.step,
       round: at.round,
-      rounds: at.p.rounds,
-      method: at.p.spec.method ?? 'l1',
-      target: this.#reached.get(at.p) ?? 0,
-      sparsity: targetSparsity(targets),
+      rounds: p.rounds,
+      method: p.spec.method ?? 'l1',
+      target: this.#reached[at.i]!,
+      sparsity: targetSparsity(this.#targets[at.i]!),
       ...(t.evalMetrics?.accuracy !== undefined ? { evalAccuracy: t.evalMetrics.accuracy } : {}),
       ...(t.evalMetrics ? { evalLoss: t.evalMetrics.loss } : {}),
     });
   }
-  // the masks become the weights: the exported model and later phases see plain, sparse tensors
-  afterFit(): void {
-    for (const targets of this.#targets.values())
-      for (const [m, n] of targets) if (prune.pruningOf(m).has(n)) prune.remove(m, n);
-  }
-}
-
-/** model(input), or model(...input) for an array (the trainer's default forward). */
-export const plainForward: Trainer['forwardFn'] = (model, input) =>
-  Array.isArray(input) ? (model.call as (...a: unknown[]) => unknown)(...input) : model.call(input);
-
-/** Median milliseconds of a forward pass over one batch (a warm-up pass first). */
-export async function latency(
-  model: Module,
-  loader: DataLoader | undefined,
-  forward: Trainer['forwardFn'],
-  runs = 5,
-): Promise<number | undefined> {
-  if (!loader) return undefined;
-  // eval mode, as the accuracy was measured: a forward in train mode would move BatchNorm's running
-  // statistics (and so the weights exported after this) and run dropout
-  const modes = [...model.modules()].map((m) => [m, m.training] as const);
-  model.eval();
-  try {
-    for await (const raw of loader.iterate({ epoch: 0 })) {
-      try {
-        const batch = toBatch(raw);
-        const times: number[] = [];
-        noGrad(() => {
-          for (let i = 0; i <= runs; i++) {
-            const t0 = performance.now();
-            tidy(() => void forward(model, batch.input, batch));
-            if (i > 0) times.push(performance.now() - t0);
-          }
-        });
-        times.sort((a, b) => a - b);
-        return times[Math.floor(times.length / 2)];
-      } finally {
-        disposeBatch(raw);
+  // the masks become the weights: the exported model and quantization see plain, sparse tensors.
+  // A run stopped to resume keeps them in its checkpoint: baked for the export, then put back
+  // A run that ended removes the channels a shrink phase pruned (after the masks are baked)
+  async afterFit(t: Trainer): Promise<void> {
+    const keep = stoppedToResume(t);
+    for (const [m, n] of this.#pruned()) {
+      if (keep) {
+        const sd = new Map(m.stateDict());
+        const copy = (k: string) => noGrad(() => sd.get(k)!.clone()).keep();
+        this.#stash.push({ m, n, orig: copy(`${n}_orig`), mask: copy(`${n}_mask`) });
       }
+      prune.remove(m, n);
     }
-    return undefined;
-  } finally {
-    for (const [m, t] of modes) m.training = t;
+    if (keep || t.error) return;
+    for (const s of this.#shrinks)
+      await s?.apply(this.model, t, { valid: this.o.valid, outDir: this.outDir, rebuild: this.o.rebuild });
+  }
+  #unbake(): void {
+    for (const { m, n, orig, mask } of this.#stash) {
+      prune.customFromMask(m, n, mask);
+      noGrad(() => m.getParameter(`${n}_orig`)!.copy_(orig));
+      orig.dispose();
+      mask.dispose();
+    }
+    this.#stash = [];
   }
 }
 
@@ -242,26 +276,6 @@ async function measure(model: Module, t: Trainer, valid: DataLoader | undefined)
   };
 }
 
-/** The first `n` training batches' inputs, for calibration. */
-export async function calibrationInputs(
-  loader: DataLoader,
-  n: number,
-): Promise<{ inputs: unknown[]; dispose(): void }> {
-  const raws: unknown[] = [];
-  const inputs: unknown[] = [];
-  for await (const raw of loader.iterate({ epoch: 0 })) {
-    raws.push(raw);
-    inputs.push(toBatch(raw).input);
-    if (inputs.length >= n) break;
-  }
-  return {
-    inputs,
-    dispose: () => {
-      for (const r of raws) disposeBatch(r);
-    },
-  };
-}
-
 class QuantizeCallback implements Callback {
   readonly order = 45;
   constructor(
@@ -272,7 +286,8 @@ class QuantizeCallback implements Callback {
     readonly floatModel: Module,
   ) {}
   async afterFit(t: Trainer): Promise<void> {
-    if (t.error) return;
+    // a run stopped to resume is quantized when it ends
+    if (t.error || stoppedToResume(t)) return;
     const model = t.model;
     if (this.spec.mode === 'qat') return this.#afterQat(t);
     const float = await measure(model, t, this.valid);
@@ -308,6 +323,8 @@ class QuantizeCallback implements Callback {
   }
   // QAT: the trained model is the fake-quantized form; 'float' is the float model sharing its weights
   async #afterQat(t: Trainer): Promise<void> {
+    // a run that ended (early stopping) before its QAT phase has nothing fake-quantized to convert
+    if (!quant.isQatPrepared(t.model)) return;
     const file = this.spec.save === false ? undefined : join(this.outDir, 'model.int8.safetensors');
     const float = await measure(this.floatModel, t, this.valid);
     const q = quant.convert(t.model);
@@ -331,63 +348,46 @@ class QuantizeCallback implements Callback {
   }
 }
 
-/** The callbacks for a recipe's prune phases and quantize section (none when it has neither). */
+/** The callbacks for a recipe's prune phases, QAT phase and quantize section (none when it has neither). */
 export function compressCallbacks(
   r: Recipe,
   model: Module,
-  o: { outDir: string; train: DataLoader; valid: DataLoader | undefined; main?: boolean },
+  o: {
+    outDir: string;
+    train: DataLoader;
+    valid: DataLoader | undefined;
+    main?: boolean;
+    /** the module the run trains (QAT: the model's quantizable form) */
+    trained?: Module;
+    /** config.json's graft section, which learns the widths of a shrunk model */
+    rebuild?: Record<string, unknown>;
+  },
 ): Callback[] {
   const phases = prunePhases(r);
+  const plan = qatPlan(r);
   const out: Callback[] = [];
   // every rank prunes (the replicas must stay equal); the main rank alone writes and quantizes
   const main = o.main ?? true;
-  if (phases.length) out.push(new PruneCallback(phases, main ? o.outDir : undefined, model));
-  const q = r.quantize;
+  if (phases.length) {
+    const p = new PruneCallback(phases, main ? o.outDir : undefined, model, {
+      ...(o.valid ? { valid: o.valid } : {}),
+      ...(o.rebuild ? { rebuild: o.rebuild } : {}),
+    });
+    out.push(p, p.restore);
+  }
+  const q = quantizeSection(r, plan);
   if (q && q.mode !== 'qat')
     for (const k of ['freezeBnAfter', 'observersOffAfter'] as const)
       if (q[k] !== undefined) throw new RecipeError(`quantize.${k}`, `only for mode: qat (mode is '${q.mode}')`);
-  if (q?.mode === 'qat') out.push(new QatScheduleCallback(q));
-  if (r.quantize && main) {
-    if (r.quantize.mode === 'static')
+  if (plan) out.push(new QatPhaseCallback(plan, o.trained ?? model));
+  if (q && main) {
+    if (q.mode === 'static')
       try {
         quant.quantizable(model);
       } catch (e) {
         throw new RecipeError('quantize.mode', (e as Error).message, 'use mode: dynamic for models without convs');
       }
-    out.push(new QuantizeCallback(r.quantize, o.outDir, o.train, o.valid, model));
+    out.push(new QuantizeCallback(q, o.outDir, o.train, o.valid, model));
   }
   return out;
-}
-
-/**
- * quantize.mode 'qat': the model's QAT form (fake-quantized, sharing the float model's parameters),
- * which the run trains in its place, as torchvision's quantization training script does.
- */
-export function prepareRecipeQat(
-  model: Module,
-  spec: QuantizeSection,
-  exported?: false | { weights?: 'last' | 'best' },
-): Module {
-  if (exported && exported.weights === 'best')
-    throw new RecipeError(
-      'train.export.weights',
-      "quantization-aware training exports the last weights (best.pth holds the fake-quantized form's keys)",
-      "remove train.export.weights or set it to 'last'",
-    );
-  try {
-    return quant.prepareQat(model, { backend: spec.backend ?? 'fbgemm' });
-  } catch (e) {
-    throw new RecipeError('quantize.mode', (e as Error).message, 'use mode: dynamic for models without convs');
-  }
-}
-
-// QAT's late-training switches, by epoch (re-applied on resume: the flags follow the epoch)
-class QatScheduleCallback implements Callback {
-  readonly order = 4;
-  constructor(readonly spec: QuantizeSection) {}
-  beforeEpoch(t: Trainer): void {
-    const { freezeBnAfter, observersOffAfter } = this.spec;
-    if (freezeBnAfter !== undefined && t.epoch >= freezeBnAfter) quant.freezeBnStats(t.model);
-    if (observersOffAfter !== undefined && t.epoch >= observersOffAfter) quant.enableObserver(t.model, false);
-  }
 }

@@ -8,7 +8,7 @@ import type { Module } from '../nn/index.ts';
 import * as quant from '../quant/index.ts';
 import type { ModelMeasure } from '../report/index.ts';
 import { loadModel } from '../train/index.ts';
-import { calibrationInputs, latency, plainForward } from './compress.ts';
+import { calibrationInputs, latency, plainForward } from './compress_measure.ts';
 import { buildData, type Split } from './data.ts';
 import { evaluateModel } from './evaluate.ts';
 import { loadRecipe } from './load.ts';

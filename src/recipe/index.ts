@@ -4,6 +4,7 @@ export { fmtPath } from './_issues.ts';
 export { bareMessage, checkRecipe } from './check.ts';
 export { compressCallbacks, prunePhases, pruneTargets } from './compress.ts';
 export { type CompareOptions, type CompareResult, compareQuantized, formatCompare, loadInt8 } from './compress_eval.ts';
+export { type QatPlan, qatPlan } from './compress_qat.ts';
 export { type BuiltData, buildData, type DataOptions, type Split } from './data.ts';
 export { type FieldRow, recipeFields, recipeReference } from './docs.ts';
 export {

@@ -23,6 +23,7 @@ import {
 } from '../models/pretrained.ts';
 import { cachedWeights, fetchWeights, type ResolvedWeights, type WeightsOptions } from '../models/weights_fetch.ts';
 import type { Module } from '../nn/index.ts';
+import { shrinkToWidths } from '../prune/index.ts';
 import type { ModelConfig } from '../train/index.ts';
 import type { LayerSpecIn, SelectorIn } from './_schema_parts.ts';
 import { atPath } from './check.ts';
@@ -210,6 +211,8 @@ export interface RebuildInfo {
   keras?: boolean;
   /** a LoRA run: its adapters' adapter_config.json, applied again before the weights load */
   lora?: PeftLoraConfig;
+  /** a run whose pruned channels were removed: conv name -> output channels left */
+  shrunk?: Record<string, number>;
 }
 
 /** loadModel's `build` for runs exported by recipes: create, Keras conventions, replaced modules. */
@@ -233,6 +236,7 @@ export function rebuildFromConfig(config: ModelConfig): Module {
     classes as number | undefined,
     { keras: info.keras === true },
   );
+  if (info.shrunk) shrinkToWidths(model, info.shrunk);
   if (info.lora) applyLora(model, loraOptionsFromConfig(info.lora));
   return model;
 }

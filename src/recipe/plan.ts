@@ -11,6 +11,8 @@ import type { Module } from '../nn/index.ts';
 import { cuda, noGrad, Tensor, tidy, zeros } from '../tensor/index.ts';
 import { applyRecipeLora, hfDirOf, isCausalLM, withLoraFreeze } from './causal_lm.ts';
 import { atPath } from './check.ts';
+import { compressPlanLines } from './compress_plan.ts';
+import { type QatPlan, qatPlan } from './compress_qat.ts';
 import { type BuiltData, buildData } from './data.ts';
 import { planCacheSection } from './feature_cache.ts';
 import type { LoadedRecipe } from './load.ts';
@@ -50,6 +52,8 @@ export interface RecipePlan {
     plan: PlanJSON;
     /** per phase: the frozen prefix the feature cache computes once, its size, or why it stays off */
     featureCache?: CachePlanPhase[];
+    /** where quantization-aware training starts (phase, epoch, backend, switches) */
+    qat?: QatPlan;
     /** what would make the run fail before it trains (empty when ok) */
     problems: string[];
   };
@@ -199,6 +203,9 @@ export function planRecipe(loaded: LoadedRecipe, o: RecipePlanOptions = {}): Rec
     else if (built.pretrained) lines.push(`pretrained: ${built.pretrained.kind} weights`);
     else lines.push('pretrained: none (the model starts from its initialisation)');
     lines.push('', p.text);
+    const qat = qatPlan(r);
+    const compress = compressPlanLines(r, qat);
+    if (compress.length) lines.push('', ...compress);
     const imageInput =
       r.data.kind !== 'text' && channels !== undefined && size !== undefined ? [1, channels, size, size] : undefined;
     const cache = planCacheSection(r, built.model, p.json.phases, sets ? { sets } : undefined, imageInput);
@@ -227,6 +234,7 @@ export function planRecipe(loaded: LoadedRecipe, o: RecipePlanOptions = {}): Rec
         load: report ? report.toJSON() : loadError ? { error: loadError } : null,
         plan: p.json,
         ...(cache ? { featureCache: cache.json } : {}),
+        ...(qat ? { qat } : {}),
         problems,
       },
     };

@@ -5,16 +5,7 @@ import { basename, dirname, join, resolve } from 'node:path';
 import type { DataLoader, DistributedSampler } from '../data/index.ts';
 import { rankLoaders } from '../dist/sampler_glue.ts';
 import { RecipeError } from '../errors.ts';
-import {
-  type FreezeInput,
-  type GroupsConfig,
-  type LoraInfo,
-  PhaseRunner,
-  type PhaseSpec,
-  paramGroups,
-  type RunSpec,
-  resolveFreeze,
-} from '../finetune/index.ts';
+import { type LoraInfo, PhaseRunner, type RunSpec } from '../finetune/index.ts';
 import type { LoadReport } from '../io/index.ts';
 import * as models from '../models/index.ts';
 import type { Module } from '../nn/index.ts';
@@ -42,68 +33,23 @@ import {
   withLoraFreeze,
 } from './causal_lm.ts';
 import { atPath } from './check.ts';
-import { compressCallbacks, prepareRecipeQat } from './compress.ts';
+import { compressCallbacks } from './compress.ts';
+import { qatTrainForm, withoutQatCache } from './compress_qat.ts';
+import { prepareCompressResume } from './compress_resume.ts';
 import { type BuiltData, buildData } from './data.ts';
 import { recipeFeatureCache } from './feature_cache.ts';
 import { type LoadedRecipe, recipeFrom, recipeToYaml } from './load.ts';
 import { logCallbacks } from './log.ts';
-import { buildModel, fetchPretrained, type RebuildInfo, toSelector } from './model.ts';
+import { buildModel, fetchPretrained, type RebuildInfo } from './model.ts';
 import { checkResumeChanges, checkSameData, comparable, dataFingerprint } from './resume.ts';
-import { type DistRun, fitRank, onMain, parallelLine, startDist } from './run_dist.ts';
+import { type DistRun, fitRank, onMain, parallelLine, startDist, useSyncBatchNorm } from './run_dist.ts';
+import { progressCallback, type RunProgress } from './run_progress.ts';
 import { loadSummary, readRunRecord, recordedRecipe, runRecordCallback } from './run_record.ts';
+import { checkAgainstModel, toRunSpec } from './run_spec.ts';
 import type { Recipe } from './schema.ts';
 
-type GroupsIn = NonNullable<Recipe['groups']>;
-
-function toGroups(g: GroupsIn | undefined): GroupsConfig | undefined {
-  if (g === undefined) return undefined;
-  const obj = Array.isArray(g) ? { groups: g } : g;
-  const { groups, noDecay, exclude, ...rest } = obj;
-  return {
-    ...rest,
-    ...(noDecay !== undefined ? { noDecay: typeof noDecay === 'boolean' ? noDecay : toSelector(noDecay) } : {}),
-    ...(exclude !== undefined ? { exclude: toSelector(exclude) } : {}),
-    groups: (groups ?? []).map(({ match, ...spec }) => ({ ...spec, match: toSelector(match) })),
-  };
-}
-
-function toFreeze(f: Recipe['phases'][number]['freeze']): FreezeInput | undefined {
-  if (f === undefined || f === 'none') return f;
-  return {
-    ...f,
-    ...(f.freeze !== undefined ? { freeze: toSelector(f.freeze) } : {}),
-    ...(f.train !== undefined ? { train: toSelector(f.train) } : {}),
-    ...(f.bnEval !== undefined ? { bnEval: toSelector(f.bnEval) } : {}),
-  };
-}
-
-/** The recipe's groups / optimizer / scheduler / phases as src/finetune's RunSpec. */
-export function toRunSpec(r: Recipe, stepsPerEpoch?: number): RunSpec {
-  const phases: PhaseSpec[] = r.phases.map((p) => {
-    const { freeze, prune: _prune, cacheFeatures: _cache, ...rest } = p;
-    const f = toFreeze(freeze);
-    return { ...rest, ...(f !== undefined ? { freeze: f } : {}) } as PhaseSpec;
-  });
-  const groups = toGroups(r.groups);
-  return {
-    optimizer: { ...r.optimizer },
-    ...(groups ? { groups } : {}),
-    ...(r.scheduler ? { scheduler: { ...r.scheduler } as RunSpec['scheduler'] } : {}),
-    phases,
-    ...(stepsPerEpoch ? { stepsPerEpoch } : {}),
-    ...(r.bn ? { bn: r.bn } : {}),
-  };
-}
-
-/** Checks groups and each phase's freeze spec against the model, naming the recipe path on failure. */
-export function checkAgainstModel(model: Module, spec: RunSpec, loadReport?: LoadReport): void {
-  const ctx = { model, meta: models.metaOf(model), loadReport };
-  atPath('groups', () => paramGroups(model, spec.groups ?? {}, { ...ctx, defaults: { lr: spec.optimizer.lr } }));
-  spec.phases.forEach((p, i) => {
-    if (p.freeze !== undefined && p.freeze !== 'none')
-      atPath(`phases[${i}].freeze`, () => resolveFreeze(ctx, p.freeze === 'none' ? p.freeze : { ...p.freeze }));
-  });
-}
+export type { RunProgress } from './run_progress.ts';
+export { checkAgainstModel, toRunSpec } from './run_spec.ts';
 
 export interface RunPieces {
   loaded: LoadedRecipe;
@@ -181,11 +127,13 @@ export function buildRun(input: LoadedRecipe | Recipe, o: BuildOptions = {}): Ru
       : buildModel(r.model, numClasses, 'weights');
     const model = built.model;
     const lora = r.lora ? applyRecipeLora(model, r.lora, r) : undefined;
-    // quantization-aware training trains the model's fake-quantized form, which shares its parameters
-    const trained = r.quantize?.mode === 'qat' ? prepareRecipeQat(model, r.quantize, t.export) : model;
+    // quantization-aware training trains the model's quantizable form (the same parameters); its QAT phase swaps in fake-quant
+    const trained = qatTrainForm(model, r);
     // under several processes each takes its own GPU: 'cuda' means cuda:LOCAL_RANK
     const device = o.dist && t.device === 'cuda' ? `cuda:${o.dist.localRank}` : (t.device ?? 'cpu');
     if (device !== 'cpu') model.to({ device });
+    // train.distributed.syncBatchNorm: before the phases hook BatchNorms (fitRank gives them the group)
+    if (o.dist) useSyncBatchNorm(r, trained);
     let train = data.loader('train');
     let valid = data.sets.val ? data.loader('val') : undefined;
     const shares = o.dist ? rankLoaders(train, valid, { ...o.dist, seed }) : undefined;
@@ -276,21 +224,6 @@ export function buildRun(input: LoadedRecipe | Recipe, o: BuildOptions = {}): Ru
   }
 }
 
-/** A moment of a run, for callers that draw their own progress. */
-export interface RunProgress {
-  kind: 'step' | 'epoch' | 'note';
-  epoch: number;
-  epochs: number;
-  step: number;
-  phase: string | undefined;
-  /** step: this batch's loss */
-  loss?: number;
-  /** epoch: the epoch's metrics ('train.loss', 'eval.accuracy', ...) */
-  metrics?: Record<string, number>;
-  /** note: a phase start, an optimizer switch, ... */
-  text?: string;
-}
-
 export interface RunOptions extends BuildOptions {
   onProgress?: (p: RunProgress) => void;
   /** progress bars / lines on stderr (default false here; the CLI turns them on) */
@@ -305,30 +238,6 @@ export interface RunOptions extends BuildOptions {
   log?: (line: string, level: 'info' | 'warn') => void;
   /** one rank of several (the torchrun variables set): how long it waits for the others (default 60 s) */
   distTimeoutMs?: number;
-}
-
-function progressCallback(on: (p: RunProgress) => void): Callback {
-  const at = (t: Parameters<NonNullable<Callback['afterBatch']>>[0]) => ({
-    epoch: t.epoch,
-    epochs: t.epochs,
-    step: t.step,
-    phase: t.phase,
-  });
-  // the trainer's notes: an epoch's (phase starts) before its first batch, then each batch's own
-  const notes = (t: Parameters<NonNullable<Callback['afterBatch']>>[0]) => {
-    for (const text of t.notes) on({ kind: 'note', ...at(t), text });
-  };
-  return {
-    order: 20,
-    beforeEpoch: notes,
-    afterBatch(t) {
-      notes(t);
-      if (t.stepped) on({ kind: 'step', ...at(t), loss: t.lossValue });
-    },
-    afterEpoch(t) {
-      on({ kind: 'epoch', ...at(t), metrics: { ...t.metrics } });
-    },
-  };
 }
 
 /**
@@ -384,6 +293,8 @@ async function runRecipeOn(
   const p = buildRun(loaded, { ...o, outDir, ...(dist ? { dist: dist.env } : {}) });
   let disposeCache = () => {};
   try {
+    // a checkpoint taken while pruning or in QAT: the model gets its layout before it loads
+    if (checkpoint) prepareCompressResume(p.recipe, p.fit.model, checkpoint);
     const data = dataFingerprint(p.data);
     if (checkpoint && prior) checkSameData(prior.record.data, data, checkpoint);
     const log = (!dist || dist.main ? o.log : undefined) ?? (() => {});
@@ -404,10 +315,17 @@ async function runRecipeOn(
         ? logCallbacks(p.recipe, { outDir, resumed: checkpoint !== undefined, logEvery: p.fit.logEvery })
         : []),
       ...(o.onProgress ? [progressCallback(o.onProgress)] : []),
-      ...compressCallbacks(p.recipe, p.model, { outDir, train: p.train, valid: p.valid, main: !dist || dist.main }),
+      ...compressCallbacks(p.recipe, p.model, {
+        outDir,
+        train: p.train,
+        valid: p.valid,
+        main: !dist || dist.main,
+        trained: p.fit.model,
+        ...(p.fit.export ? { rebuild: p.fit.export.extra?.graft as Record<string, unknown> } : {}),
+      }),
     ];
     // frozen-prefix feature caching (train.cacheFeatures): the loaders and forward go through the cache
-    const cached = recipeFeatureCache(p.recipe, {
+    const cached = recipeFeatureCache(withoutQatCache(p.recipe), {
       model: p.fit.model,
       runner: p.runner,
       fit: p.fit,

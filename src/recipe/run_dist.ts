@@ -3,6 +3,7 @@
 // checks and owns the run folder, every rank trains its share through DataParallel.
 import {
   broadcastNumbers,
+  convertSyncBatchNorm,
   DataParallel,
   type DistEnv,
   envFromProcess,
@@ -11,7 +12,8 @@ import {
   initProcessGroup,
   type ProcessGroup,
 } from '../dist/index.ts';
-import { DistError } from '../errors.ts';
+import { DistError, RecipeError } from '../errors.ts';
+import type { Module } from '../nn/index.ts';
 import type { FitOptions, FitResult } from '../train/index.ts';
 import { readCheckpoint, resolveResume } from '../train/index.ts';
 import type { Recipe } from './schema.ts';
@@ -27,7 +29,8 @@ export interface DistRun {
 export const DEFAULT_DIST_TIMEOUT_S = 60;
 
 /**
- * Joins the process group when this process is one rank of several (undefined otherwise). The
+ * Joins the process group when this process is one rank of several, or a group of one (see
+ * `alone` below); undefined otherwise. The
  * timeout: `timeoutMs`, else the recipe's train.distributed.timeout, else GRAFT_DIST_TIMEOUT
  * (seconds), else 60 s.
  */
@@ -36,8 +39,10 @@ export async function startDist(
   o: { distTimeoutMs?: number; env?: Record<string, string | undefined>; resumeFrom?: string } = {},
 ): Promise<DistRun | undefined> {
   const vars = o.env ?? process.env;
-  // a data-parallel run resumed in one process: a group of one keeps its sample order and position
-  const alone = o.resumeFrom !== undefined && wasDataParallel(o.resumeFrom);
+  // one process as a group of one, in the data-parallel sample order with its sample position in
+  // checkpoints: for a recipe with a train.distributed section (it may go on with several
+  // processes, mid-epoch exactly) and for a data-parallel run resumed in one process
+  const alone = r.train?.distributed !== undefined || (o.resumeFrom !== undefined && wasDataParallel(o.resumeFrom));
   let env = envFromProcess(vars);
   if (!env && alone)
     env = {
@@ -92,6 +97,22 @@ export async function onMain(dist: DistRun | undefined, check: () => void): Prom
   if (!ok) throw new DistError('GRAFT_DIST_START', 'start', 'rank 0 could not start the run (its output says why)');
 }
 
+/**
+ * train.distributed.syncBatchNorm: the model's BatchNorms become SyncBatchNorms (the same tensors;
+ * their process group is set by fitRank). Done where the run is built, before the phases hold
+ * BatchNorms in eval mode, so those hooks are on the modules that run.
+ */
+export function useSyncBatchNorm(r: Recipe, model: Module): void {
+  if (!r.train?.distributed?.syncBatchNorm) return;
+  if (r.quantize?.mode === 'qat')
+    throw new RecipeError(
+      'train.distributed.syncBatchNorm',
+      'does not combine with quantize.mode qat (its phase folds BatchNorm into the convolutions)',
+      'remove one of them',
+    );
+  convertSyncBatchNorm(model);
+}
+
 /** fit() on this rank: the model wrapped in DataParallel, rank 0 writing the run folder. */
 export async function fitRank(
   dist: DistRun,
@@ -99,6 +120,8 @@ export async function fitRank(
   options: FitOptions,
   sampler: Parameters<typeof fitDistributed>[1]['sampler'],
 ): Promise<FitResult> {
+  // SyncBatchNorms made by useSyncBatchNorm share this group's statistics
+  if (r.train?.distributed?.syncBatchNorm) convertSyncBatchNorm(options.model, dist.pg);
   const ddp = new DataParallel(options.model, dist.pg, { bucketCapMB: r.train?.distributed?.bucketCapMB ?? 25 });
   return fitDistributed(options, { pg: dist.pg, ddp, sampler });
 }

@@ -2,7 +2,7 @@
 // Keys PyTorch has a name for keep it (lr, weight_decay, momentum, step_size, milestones, gamma,
 // T_max, ...); graft's own concepts are camelCase (numClasses, lrScale, freezeTo, batchSize).
 import { z } from 'zod';
-import { PruneSpec, QuantizeSpec } from './_schema_compress.ts';
+import { PruneSpec, QatPhaseSpec, QuantizeSpec } from './_schema_compress.ts';
 import { LogSection } from './_schema_log.ts';
 import {
   BN_POLICY,
@@ -107,6 +107,7 @@ const Phase = z.strictObject({
     .optional()
     .describe("Lightning BackboneFinetuning's per-epoch lr ramp: lr x factor each epoch, capped at alignTo's"),
   prune: PruneSpec.optional(),
+  qat: QatPhaseSpec.optional(),
   cacheFeatures: CacheMode.optional().describe("this phase's feature cache (default: train.cacheFeatures)"),
 });
 
@@ -320,9 +321,14 @@ const Train = z.strictObject({
         .describe('seconds a process waits for the others before the run fails naming them (default 60)'),
       backend: z.enum(['gloo', 'nccl']).optional().describe("'gloo' (CPU; default) or 'nccl' (CUDA; default on cuda)"),
       bucketCapMB: pos().optional().describe('gradient bucket size in MiB (default 25, as torch DDP)'),
+      syncBatchNorm: bool()
+        .optional()
+        .describe("BatchNorm statistics over every process's batch in training (torch's SyncBatchNorm; default false)"),
     })
     .optional()
-    .describe('runs on several processes (graft train --nproc N, torchrun, srun); ignored in one process'),
+    .describe(
+      'runs on several processes (graft train --nproc N, torchrun, srun); in one process, present means the data-parallel sample order (so a resume may change the number of processes mid-epoch)',
+    ),
   logEvery: int(1).optional().describe('optimizer steps per metrics.jsonl step record (default 10)'),
   report: bool().optional().describe('write report.html (default true)'),
   export: z

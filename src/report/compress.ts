@@ -1,4 +1,5 @@
-// Compression in the report: sparsity and accuracy after each pruning round, and the int8 model
+// Compression in the report: sparsity and accuracy after each pruning round, the channels a
+// structured pruning removed (parameters, size, latency before and after), and the int8 model
 // against the float one (size, accuracy, latency).
 import { esc, table } from './markup.ts';
 
@@ -44,6 +45,24 @@ export interface QuantizeRecord {
   file?: string;
 }
 
+export interface ShrinkMeasure {
+  parameters: number;
+  /** bytes of the state dict */
+  bytes: number;
+  /** median milliseconds of one forward pass over a validation batch */
+  msPerBatch?: number;
+}
+
+/** Written once when a run that pruned whole channels removes them (prune.shrink). */
+export interface ShrinkRecord {
+  type: 'shrink';
+  time: number;
+  /** each conv that lost channels: its output channels before and after */
+  layers: { conv: string; before: number; after: number }[];
+  before: ShrinkMeasure;
+  after: ShrinkMeasure;
+}
+
 const pct = (v: number | undefined) => (v === undefined ? '-' : `${(v * 100).toFixed(2)}%`);
 const mib = (b: number) => `${(b / 2 ** 20).toFixed(2)} MiB`;
 const ms = (v: number | undefined) => (v === undefined ? '-' : `${v.toFixed(2)} ms`);
@@ -52,7 +71,8 @@ const ms = (v: number | undefined) => (v === undefined ? '-' : `${v.toFixed(2)} 
 export function compressSection(records: { type: string }[]): string {
   const prunes = records.filter((r): r is PruneRecord => r.type === 'prune');
   const quants = records.filter((r): r is QuantizeRecord => r.type === 'quantize');
-  if (!prunes.length && !quants.length) return '';
+  const shrinks = records.filter((r): r is ShrinkRecord => r.type === 'shrink');
+  if (!prunes.length && !quants.length && !shrinks.length) return '';
   const parts = ['<h2>Compression</h2>'];
   if (prunes.length)
     parts.push(
@@ -71,6 +91,26 @@ export function compressSection(records: { type: string }[]): string {
         ]),
       ),
     );
+  for (const s of shrinks) {
+    const ratio = (a?: number, b?: number) => (a && b ? `${(a / b).toFixed(2)}x` : '-');
+    parts.push(
+      `<h3>Channels removed (${s.layers.length} convs)</h3>`,
+      table(
+        ['model', 'parameters', 'size', 'latency / batch'],
+        [
+          ['masked', s.before.parameters.toLocaleString('en-US'), mib(s.before.bytes), ms(s.before.msPerBatch)],
+          ['shrunk', s.after.parameters.toLocaleString('en-US'), mib(s.after.bytes), ms(s.after.msPerBatch)],
+          [
+            'masked / shrunk',
+            ratio(s.before.parameters, s.after.parameters),
+            ratio(s.before.bytes, s.after.bytes),
+            ratio(s.before.msPerBatch, s.after.msPerBatch),
+          ],
+        ],
+      ),
+      `<p class="muted">${s.layers.map((l) => `${esc(l.conv)} ${l.before} &rarr; ${l.after}`).join(', ')}</p>`,
+    );
+  }
   for (const q of quants) {
     const ratio = (a?: number, b?: number) => (a && b ? `${(a / b).toFixed(2)}x` : '-');
     parts.push(

@@ -1,6 +1,13 @@
 // Metrics records -> charts -> a self-contained HTML report. Never imports tensors.
 export { buildCharts, type Chart, type PhaseBoundary, phaseBoundaries, renderSpec } from './charts.ts';
-export { compressSection, type ModelMeasure, type PruneRecord, type QuantizeRecord } from './compress.ts';
+export {
+  compressSection,
+  type ModelMeasure,
+  type PruneRecord,
+  type QuantizeRecord,
+  type ShrinkMeasure,
+  type ShrinkRecord,
+} from './compress.ts';
 export { CONFUSED_PAIRS, CONFUSION_MAX_CLASSES, confusionFields, confusionSection } from './confusion.ts';
 export { appendText, ensureDir, truncateFile, WriteError, writeFileAtomic } from './files.ts';
 export { type ReportOptions, renderReport, writeReport } from './html.ts';

@@ -180,20 +180,24 @@ export function popScope(keep: Set<Disposable>): void {
   const s = scopes.pop();
   if (!s) throw new ArgumentError('popScope without a matching pushScope');
   const parent = scopes[scopes.length - 1];
-  if (!parent) native.setExternalReporting(true);
   const free: Handle[] = [];
-  for (const t of s) {
-    if (!keep.has(t)) {
-      const h = t.releaseHandle();
-      if (h !== undefined) free.push(h);
-    } else if (parent) parent.push(t);
-    else {
-      finalizer.register(t, t.h);
-      native.reportExternal(t.h);
+  try {
+    for (const t of s) {
+      if (!keep.has(t)) {
+        const h = t.releaseHandle();
+        if (h !== undefined) free.push(h);
+      } else if (parent) parent.push(t);
+      else {
+        finalizer.register(t, t.h);
+        native.reportExternal(t.h);
+      }
     }
+    // one native call for the whole scope, before reporting is back on: freeing what the scope made
+    // needs no heap sample per tensor
+    if (free.length) native.disposeMany(free);
+  } finally {
+    if (!parent) native.setExternalReporting(true);
   }
-  // one native call for the whole scope
-  if (free.length) native.disposeMany(free);
 }
 
 export const scopeDepth = (): number => scopes.length;

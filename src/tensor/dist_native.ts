@@ -1,4 +1,4 @@
-// The c10d part of the native addon (native/dist.cc, native/dist_reducer.cc), typed: here because
+// The c10d part of the native addon (native/dist.cc, dist_reducer.cc, dist_syncbn.cc), typed: here because
 // only src/tensor/ reaches the binding; src/dist/ builds process groups and DataParallel on it.
 import { type Handle, native } from '../binding/index.ts';
 
@@ -27,6 +27,17 @@ export interface DistNative {
   distProbe(g: NativeId): Promise<{ storeReachable: boolean; stopped: number[] }>;
   /** blocks the JS thread up to the group timeout: only for DataParallel's buffer sync in forward */
   distBroadcastSync(g: NativeId, ts: Handle[], root: number): void;
+  /** training-mode batch norm over every rank's batch (allgather in forward, allreduce in backward) */
+  distSyncBatchNorm(
+    g: NativeId,
+    input: Handle,
+    weight: Handle | null,
+    bias: Handle | null,
+    runningMean: Handle | null,
+    runningVar: Handle | null,
+    momentum: number,
+    eps: number,
+  ): Handle;
   reducerCreate(
     g: NativeId,
     params: Handle[],

@@ -1,7 +1,9 @@
-// The addon's image fast path (native/image*.cc): PNG/JPEG files decoded on a libuv thread as PIL's
-// open(...).convert('RGB'), then cropped, resized (Pillow's resampling, bit for bit), flipped and
-// normalized straight into a float32 batch tensor on a libuv thread. Here because only src/tensor/
-// reaches the binding; src/data/ plans the geometry and falls back to sharp where this does not apply.
+// The addon's image fast path (native/image*.cc): a batch's PNG/JPEG files read and their headers
+// parsed on a libuv thread, then each image decoded as PIL's open(...).convert('RGB') (a JPEG only as
+// far as its crop box needs), cropped, resized (Pillow's resampling, bit for bit), flipped and
+// normalized straight into its slot of a float32 batch tensor on libuv threads. Here because only
+// src/tensor/ reaches the binding; src/data/ plans the geometry and falls back to sharp where this
+// does not apply.
 import { type Handle, native } from '../binding/index.ts';
 import { Tensor } from './tensor.ts';
 
@@ -21,6 +23,7 @@ const FILTER = { bilinear: 2, bicubic: 3 } as const;
  * size changes), crop2 at (c2x, c2y) of size ow x oh (zeros outside), then the flips.
  */
 export interface ImagePlan {
+  /** the file's index in its ImageFiles; -1: a row left zero for putImageSample */
   src: number;
   crop1: [x: number, y: number, w: number, h: number];
   resize: [w: number, h: number];
@@ -32,16 +35,17 @@ const PLAN_FIELDS = 13;
 
 interface ImageNative {
   imageAvailable(): boolean;
-  imageDecodeFiles(paths: string[], maxPixels: number): Promise<[unknown, Int32Array, string[]]>;
+  imageReadFiles(paths: string[], maxPixels: number): Promise<[unknown, Int32Array, string[]]>;
   imageToBatch(
-    decoded: unknown,
+    files: unknown,
     plans: Int32Array,
     outH: number,
     outW: number,
     filter: number,
     mean: number[] | null,
     std: number[] | null,
-  ): Promise<Handle>;
+    threads: number,
+  ): Promise<[Handle, Int32Array, string[]]>;
   imagePutSample(h: Handle, index: number, data: Float32Array): void;
   imageDecode(bytes: Uint8Array, maxPixels: number): [number, number, number, string, Uint8Array | undefined];
   imageApplyPlan(rgb: Uint8Array, width: number, height: number, plan: Int32Array, filter: number): Uint8Array;
@@ -62,8 +66,8 @@ function packPlans(plans: readonly ImagePlan[]): Int32Array {
   return out;
 }
 
-/** Decoded files held by the addon until toBatch; per file a status (IMAGE_*), its size and a message. */
-export interface DecodedImages {
+/** Files read by the addon and held until imagesToBatch; per file its header's status (IMAGE_*), size and a message. */
+export interface ImageFiles {
   readonly held: unknown;
   status(i: number): number;
   width(i: number): number;
@@ -71,9 +75,12 @@ export interface DecodedImages {
   message(i: number): string;
 }
 
-/** Reads and decodes files on a libuv thread; maxPixels null: no limit. Per-file failures are statuses. */
-export async function decodeImageFiles(paths: readonly string[], maxPixels: number | null): Promise<DecodedImages> {
-  const [held, s, messages] = await img().imageDecodeFiles([...paths], maxPixels ?? 0);
+/**
+ * Reads files and parses their headers on a libuv thread; maxPixels null: no limit. Per-file failures
+ * are statuses; a file whose header is good may still fail to decode (imagesToBatch reports it).
+ */
+export async function readImageFiles(paths: readonly string[], maxPixels: number | null): Promise<ImageFiles> {
+  const [held, s, messages] = await img().imageReadFiles([...paths], maxPixels ?? 0);
   return {
     held,
     status: (i) => s[i * 3]!,
@@ -83,27 +90,42 @@ export async function decodeImageFiles(paths: readonly string[], maxPixels: numb
   };
 }
 
+/** A plan whose image failed to decode: its row of the batch is zeros. */
+export interface FailedImage {
+  /** the plan's position in the batch */
+  row: number;
+  status: number;
+  message: string;
+}
+
 /**
- * A [plans.length, 3, outH, outW] float32 batch: each plan run on its decoded image, then ToTensor and
- * (when mean/std are given) Normalize, in float32 as torchvision. Releases the decoded pixels.
+ * A [plans.length, 3, outH, outW] float32 batch: each plan's image decoded (a JPEG only as far as its
+ * crop box needs: the same pixels), the plan run on it, then ToTensor and (when mean/std are given)
+ * Normalize, in float32 as torchvision; images one after the other on each of `threads` libuv threads
+ * (default 1). Releases the files' bytes.
  */
 export async function imagesToBatch(
-  decoded: DecodedImages,
+  files: ImageFiles,
   plans: readonly ImagePlan[],
   size: [h: number, w: number],
-  o: { filter?: ImageFilter; mean?: readonly number[]; std?: readonly number[] } = {},
-): Promise<Tensor> {
+  o: { filter?: ImageFilter; mean?: readonly number[]; std?: readonly number[]; threads?: number } = {},
+): Promise<{ x: Tensor; failed: FailedImage[] }> {
   const per = (v: readonly number[] | undefined) => (v ? [0, 1, 2].map((c) => v[c % v.length]!) : null);
-  const h = await img().imageToBatch(
-    decoded.held,
+  const [h, status, messages] = await img().imageToBatch(
+    files.held,
     packPlans(plans),
     size[0],
     size[1],
     FILTER[o.filter ?? 'bilinear'],
     per(o.mean),
     per(o.std),
+    o.threads ?? 1,
   );
-  return new Tensor(h);
+  const failed: FailedImage[] = [];
+  status.forEach((s, row) => {
+    if (s !== IMAGE_OK) failed.push({ row, status: s, message: messages[row]! });
+  });
+  return { x: new Tensor(h), failed };
 }
 
 /** Writes a CHW float32 sample made elsewhere (the sharp fallback) into row `index` of a batch. */

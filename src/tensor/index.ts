@@ -29,4 +29,12 @@ export * from './runtime.ts';
 export { dispose, tidy } from './scope.ts';
 export { cat, chunk, split, stack } from './shape.ts';
 export { type Dims, type Scalar, Tensor, type TensorLike } from './tensor.ts';
-export { type HandleInfo, handleBytes, handleInfo, type TracedArg, type TracedOp, traceOps } from './trace.ts';
+export {
+  type HandleInfo,
+  handleBytes,
+  handleInfo,
+  isTracing,
+  type TracedArg,
+  type TracedOp,
+  traceOps,
+} from './trace.ts';

@@ -57,6 +57,9 @@ function outputsOf(r: unknown, out: Handle[]): unknown {
 
 let tracing = false;
 
+/** True while traceOps runs: code with a faster op sequence than the exporters map can pick the plain one. */
+export const isTracing = (): boolean => tracing;
+
 /**
  * Runs fn with every op call reported to onOp as it happens (synchronously, while its argument
  * and result handles are alive: onOp may read them with handleInfo / handleBytes). Traces do not

@@ -4,13 +4,7 @@
 // checkpointing). Architectures add themselves with registerDecoderParts; GPT-2's is here, and
 // Llama-family models with Hugging Face's module tree (model.embed_tokens, model.layers, model.norm,
 // lm_head) are found by shape.
-import {
-  extendedAttentionMask,
-  GPT2LMHeadModel,
-  LlamaForCausalLM,
-  llamaAttentionMask,
-  ropeTables,
-} from '../models/index.ts';
+import { extendedAttentionMask, GPT2LMHeadModel, LlamaForCausalLM } from '../models/index.ts';
 import type { Module } from '../nn/index.ts';
 import { arange, type Tensor, tidy } from '../tensor/index.ts';
 
@@ -84,18 +78,13 @@ registerDecoderParts(
     const device = x.inputIds.device;
     const dtype = inner.embed_tokens.weight.dtype;
     // made in the caller's scope (the batch's tidy) so they live as long as the run
-    const pos = arange(0, L, 1, { dtype: 'int64', device }).unsqueeze(0);
-    const rope = ropeTables(inner.invFreq(device), pos, dtype);
-    const mask = llamaAttentionMask(L, 0, dtype, device, {
-      attentionMask: x.attentionMask,
-      slidingWindow: inner.config.slidingWindow,
-    });
+    const ctx = inner.layerContext(L, 0, dtype, device, { attentionMask: x.attentionMask });
     const blocks = [...inner.layers];
     return {
       embedModules: [inner.embed_tokens],
       embed: () => inner.embed_tokens.call(x.inputIds),
       blocks,
-      block: (i, h) => blocks[i]!.call(h, { rope, mask }).hidden,
+      block: (i, h) => blocks[i]!.call(h, ctx).hidden,
       finalModules: [inner.norm],
       final: (h) => inner.norm.call(h),
       head: m.lm_head,

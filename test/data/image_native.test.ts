@@ -22,11 +22,11 @@ import {
 import {
   applyImagePlan,
   decodeImageBytes,
-  decodeImageFiles,
   IMAGE_OK,
   IMAGE_UNSUPPORTED,
   imageNativeAvailable,
   imagesToBatch,
+  readImageFiles,
 } from '../../src/tensor/image_native.ts';
 import { makeFolder, tempDir, writeCorrupt } from './_helpers.ts';
 
@@ -90,9 +90,9 @@ describe('native image decode and geometry vs PIL', { skip }, () => {
       })
         .png()
         .toFile(file);
-      const d = await decodeImageFiles([file, file], null);
+      const d = await readImageFiles([file, file], null);
       const p = planOf(fx.tensor.plan, fx.source.width, fx.source.height);
-      const x = await imagesToBatch(
+      const { x, failed } = await imagesToBatch(
         d,
         [
           { src: 0, ...p },
@@ -104,6 +104,7 @@ describe('native image decode and geometry vs PIL', { skip }, () => {
           std: fx.tensor.std,
         },
       );
+      assert.deepEqual(failed, []);
       assert.deepEqual(x.shape, [2, 3, 24, 24]);
       const got = x.data() as Float32Array;
       const want = new Float32Array(b64(fx.tensor.out).buffer);

@@ -53,14 +53,14 @@ export function readPthZipRefs(src: FileSource, opts: ReadPthOptions = {}): unkn
     if (typeof numel !== 'number' || !Number.isSafeInteger(numel) || numel < 0) return ctx.fail('invalid storage size');
     const have = storages.get(key);
     if (have) {
-      if (have.ref.dtype !== type.storageDtype || have.ref.numel !== numel)
+      if (have.ref.dtype !== type.storageDtype || have.ref.qdtype !== type.storageQdtype || have.ref.numel !== numel)
         ctx.fail(`storage ${printable(key)} is referenced with different types`);
       return have.ref;
     }
     const entry = entries.get(`${prefix}data/${key}`);
     if (!entry) return ctx.fail(`storage ${printable(key)} has no entry ${printable(`${prefix}data/${key}`)}`);
     if (entry.method !== 0 || entry.encrypted) ctx.fail(`storage ${printable(key)} is compressed or encrypted`);
-    const ref = new StorageRef(key, type.storageDtype, numel);
+    const ref = new StorageRef(key, type.storageDtype, numel, null, type.storageQdtype);
     if (entry.size !== ref.nbytes)
       ctx.fail(
         `storage ${printable(key)}: ${numel} x ${ref.dtype} needs ${ref.nbytes} bytes, the entry has ${entry.size}`,

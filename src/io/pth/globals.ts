@@ -6,6 +6,7 @@ import { type PyKey, PyObject, PyOrderedDict, type PyValue } from '../py.ts';
 import type { RawTensor } from '../raw.ts';
 import { isRawTensor } from '../raw.ts';
 import { COST } from './limits.ts';
+import { noQuantizedStorage, type QDtypeName, rebuildQtensor } from './qtensor.ts';
 import type { VmContext } from './storage.ts';
 
 /** A global the unpickler pushed: what REDUCE / NEWOBJ may do with it. */
@@ -16,8 +17,19 @@ export class GlobalRef {
     readonly construct?: (args: readonly unknown[], ctx: VmContext) => unknown,
     /** Set on torch.*Storage classes: the element dtype. */
     readonly storageDtype?: DType,
+    /** Set on torch.QInt8Storage and friends: the quantized dtype its elements are. */
+    readonly storageQdtype?: QDtypeName,
   ) {}
 }
+
+/** Storages of quantized tensors: their elements' integer dtype (what the bytes hold) and quantized dtype. */
+const QSTORAGES: Record<string, [DType, QDtypeName]> = {
+  QInt8Storage: ['int8', 'qint8'],
+  QUInt8Storage: ['uint8', 'quint8'],
+  QInt32Storage: ['int32', 'qint32'],
+};
+const QDTYPES: readonly string[] = ['qint8', 'quint8', 'qint32'];
+const QSCHEMES: readonly string[] = ['per_tensor_affine', 'per_channel_affine'];
 
 const STORAGES: Record<string, DType> = {
   FloatStorage: 'float32',
@@ -67,6 +79,10 @@ export const ALLOWED_GLOBALS: readonly string[] = [
     .filter((s) => s !== 'UntypedStorage')
     .map((s) => `torch.cuda.${s}`),
   ...DTYPES.map((d) => `torch.${d}`),
+  'torch._utils._rebuild_qtensor',
+  ...Object.keys(QSTORAGES).map((s) => `torch.${s}`),
+  ...QDTYPES.map((d) => `torch.${d}`),
+  ...QSCHEMES.map((q) => `torch.${q}`),
 ];
 
 const hint = 'graft loads tensors and plain containers only; re-save the checkpoint with just the state dict';
@@ -90,7 +106,15 @@ export function resolveGlobal(module: string, name: string, ctx: VmContext): Glo
     if (module === 'torch.cuda' && name === 'UntypedStorage') ctx.fail(`global ${full} is not allowed`, hint);
     return new GlobalRef(full, undefined, undefined, STORAGES[name]);
   }
+  if (module === 'torch' && Object.hasOwn(QSTORAGES, name)) {
+    const [dtype, qdtype] = QSTORAGES[name]!;
+    return new GlobalRef(full, undefined, undefined, dtype, qdtype);
+  }
   if (module === 'torch' && (DTYPES as readonly string[]).includes(name)) return name;
+  // a quantized dtype (a Linear's `_packed_params.dtype`) becomes its name, as the float dtypes do
+  if (module === 'torch' && QDTYPES.includes(name)) return name;
+  // a qscheme stays a GlobalRef: valid only inside _rebuild_qtensor's quantizer tuple (checkTree refuses it elsewhere)
+  if (module === 'torch' && QSCHEMES.includes(name)) return new GlobalRef(full);
   if (!Object.hasOwn(TABLE, full)) ctx.fail(`global ${full} is not allowed`, hintFor(module));
   return TABLE[full]!;
 }
@@ -106,6 +130,7 @@ function tensorArg(x: unknown, what: string, ctx: VmContext): RawTensor {
 }
 
 function rebuildV2(args: readonly unknown[], ctx: VmContext): unknown {
+  noQuantizedStorage(args[0], '_rebuild_tensor_v2', ctx);
   // (storage, offset, size, stride, requires_grad, backward_hooks[, metadata]) — metadata since torch 2.x
   arity(args, [6, 7], '_rebuild_tensor_v2', ctx);
   return ctx.rebuildTensor(args[0], args[1], args[2], args[3]);
@@ -129,6 +154,7 @@ const TABLE: Record<string, GlobalRef> = {
     'torch._utils._rebuild_tensor',
     (args: readonly unknown[], ctx: VmContext) => {
       arity(args, 4, '_rebuild_tensor', ctx);
+      noQuantizedStorage(args[0], '_rebuild_tensor', ctx);
       return ctx.rebuildTensor(args[0], args[1], args[2], args[3]);
     },
   ),
@@ -162,6 +188,7 @@ const TABLE: Record<string, GlobalRef> = {
       return tensorArg(fn.call(inner, ctx), '_rebuild_from_type_v2', ctx);
     },
   ),
+  'torch._utils._rebuild_qtensor': new GlobalRef('torch._utils._rebuild_qtensor', rebuildQtensor),
   'torch.Tensor': new GlobalRef('torch.Tensor'),
   'torch.nn.parameter.Parameter': new GlobalRef('torch.nn.parameter.Parameter'),
   'torch.Size': new GlobalRef('torch.Size', (args: readonly unknown[], ctx: VmContext) => {

@@ -58,6 +58,11 @@ export function readPthLegacy(src: FileSource, opts: ReadPthOptions = {}): PyVal
     if (pid[0] !== 'storage' || pid.length !== 6) c.fail('persistent id is not a storage tuple');
     const [, type, key, location, numel, viewMeta] = pid as unknown[];
     if (!(type instanceof GlobalRef) || !type.storageDtype) return c.fail('persistent id names no storage type');
+    if (type.storageQdtype)
+      c.fail(
+        'quantized tensors in the legacy (pre-1.6) format are not supported',
+        're-save with torch.save of torch >= 1.6',
+      );
     const dtype = type.storageDtype;
     if (typeof key !== 'string' || typeof location !== 'string') c.fail('storage key or location is not a string');
     if (typeof numel !== 'number' || !Number.isSafeInteger(numel) || numel < 0) c.fail('invalid storage size');

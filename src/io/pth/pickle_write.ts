@@ -1,6 +1,6 @@
 // A pickler for protocol 2 (torch.save's default), writing the value model of py.ts.
 import { ArgumentError } from '../../errors.ts';
-import { isPyKey, isTuple, type PyInput, PyObject, PyOrderedDict } from '../py.ts';
+import { isPyKey, isTuple, PyGlobal, type PyInput, PyObject, PyOrderedDict } from '../py.ts';
 import { isRawTensor, type RawTensor } from '../raw.ts';
 
 /** Writes a tensor: the pickler calls this with itself so the tensor can emit its own opcodes. */
@@ -144,6 +144,12 @@ export class Pickler {
       return;
     }
     if (typeof v !== 'object') throw new ArgumentError(`${at}: cannot save a value of type ${typeof v}`);
+    if (v instanceof PyGlobal) {
+      if (!/^[A-Za-z_][\w.]*$/.test(v.module) || !/^[A-Za-z_]\w*$/.test(v.name))
+        throw new ArgumentError(`${at}: invalid global name ${JSON.stringify(`${v.module}.${v.name}`)}`);
+      this.global(v.module, v.name);
+      return;
+    }
     if (this.get(v)) return;
     if (isRawTensor(v)) {
       this.writeTensor(this, v, at);

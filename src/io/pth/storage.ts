@@ -15,6 +15,8 @@ export class StorageRef {
     readonly numel: number,
     /** For legacy storage views: the root storage and the element offset into it. */
     readonly root: { storage: StorageRef; offset: number } | null = null,
+    /** For torch.QInt8Storage and friends: the quantized dtype (the bytes are dtype integers). */
+    readonly qdtype?: 'qint8' | 'quint8' | 'qint32',
   ) {}
 
   get nbytes(): number {

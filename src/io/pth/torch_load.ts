@@ -72,12 +72,13 @@ export function readPthZip(src: FileSource, opts: ReadPthOptions = {}): PyValue 
     const [, type, key, location, numel] = pid as unknown[];
     if (!(type instanceof GlobalRef) || !type.storageDtype) ctx.fail('persistent id names no storage type');
     const dtype = (type as GlobalRef).storageDtype!;
+    const qdtype = (type as GlobalRef).storageQdtype;
     if (typeof key !== 'string' || typeof location !== 'string') ctx.fail('storage key or location is not a string');
     if (typeof numel !== 'number' || !Number.isSafeInteger(numel) || numel < 0) ctx.fail('invalid storage size');
     const k = key as string;
     const have = storages.get(k);
     if (have) {
-      if (have.dtype !== dtype || have.numel !== numel)
+      if (have.dtype !== dtype || have.qdtype !== qdtype || have.numel !== numel)
         ctx.fail(`storage ${printable(k)} is referenced with different types`);
       return have;
     }
@@ -87,7 +88,7 @@ export function readPthZip(src: FileSource, opts: ReadPthOptions = {}): PyValue 
     if (entry.size !== nbytes) {
       ctx.fail(`storage ${printable(k)}: ${numel} x ${dtype} needs ${nbytes} bytes, the entry has ${entry.size}`);
     }
-    const ref = new StorageRef(k, dtype, numel as number);
+    const ref = new StorageRef(k, dtype, numel as number, null, qdtype);
     ref.bytes = readZipEntry(src, entry, verify);
     storages.set(k, ref);
     return ref;

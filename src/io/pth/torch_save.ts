@@ -5,6 +5,7 @@ import { writeAtomic } from '../file.ts';
 import { type PyInput, PyObject } from '../py.ts';
 import { checkRawTensor, isRawTensor, type RawTensor } from '../raw.ts';
 import { Pickler } from './pickle_write.ts';
+import { isQuantizedRaw, type QDtypeName, qstorageClass, writeQtensor } from './qtensor.ts';
 import { ZipWriter } from './zip.ts';
 
 export interface WritePthOptions {
@@ -29,6 +30,8 @@ const STORAGE_CLASS: Record<DType, string> = {
 
 interface Storage {
   dtype: DType;
+  /** a quantized tensor's storage (torch.QInt8Storage...): never shared with plain tensors */
+  qdtype?: QDtypeName;
   bytes: Uint8Array;
   key?: string;
 }
@@ -56,16 +59,23 @@ export function writePth(path: string, obj: PyInput, opts: WritePthOptions = {})
       s.key = String(storages.length);
       storages.push(s);
     }
+    const persistentId = () => {
+      p.mark();
+      p.str('storage');
+      p.global('torch', s.qdtype ? qstorageClass(s.qdtype) : STORAGE_CLASS[s.dtype]);
+      p.str(s.key!);
+      p.str('cpu');
+      p.int(s.bytes.byteLength / DTYPE_BYTES[s.dtype]);
+      p.tuple(5);
+      p.byte(0x51); // BINPERSID
+    };
+    if (isQuantizedRaw(t)) {
+      writeQtensor(p, t, at, persistentId, place.offset, (xs) => intTuple(p, xs), contiguous(t.shape));
+      return;
+    }
     p.global('torch._utils', '_rebuild_tensor_v2');
     p.mark();
-    p.mark();
-    p.str('storage');
-    p.global('torch', STORAGE_CLASS[s.dtype]);
-    p.str(s.key);
-    p.str('cpu');
-    p.int(s.bytes.byteLength / DTYPE_BYTES[s.dtype]);
-    p.tuple(5);
-    p.byte(0x51); // BINPERSID
+    persistentId();
     p.int(place.offset);
     intTuple(p, t.shape);
     intTuple(p, contiguous(t.shape));
@@ -115,6 +125,9 @@ function collectTensors(obj: PyInput): RawTensor[] {
     if (isRawTensor(v)) {
       checkRawTensor(v, path);
       out.push(v);
+      // a per-channel quantizer's scales and zero points are tensors too
+      if (isQuantizedRaw(v) && v.quantizer.scheme === 'per_channel_affine')
+        stack.push({ v: [v.quantizer.scales, v.quantizer.zeroPoints], path: `${path}.quantizer` });
     } else if (v instanceof Map) {
       for (const [k, x] of v) stack.push({ v: x, path: `${path}.${String(k)}` });
       if ('attributes' in v && v.attributes instanceof Map) stack.push({ v: v.attributes, path });
@@ -132,10 +145,13 @@ function collectTensors(obj: PyInput): RawTensor[] {
 /** Groups tensors whose bytes overlap or touch in one buffer (same dtype, aligned) into shared storages. */
 function planStorages(tensors: RawTensor[]): Map<RawTensor, Placement> {
   const out = new Map<RawTensor, Placement>();
-  const groups = new Map<ArrayBufferLike, Map<DType, RawTensor[]>>();
+  // grouped by buffer, then by element type: a dtype, or q:<qdtype> for quantized tensors
+  const groups = new Map<ArrayBufferLike, Map<string, RawTensor[]>>();
+  const typeOf = (t: RawTensor): string => (isQuantizedRaw(t) ? `q:${t.qdtype}` : t.dtype);
   for (const t of tensors) {
     if (t.data.byteLength === 0) {
-      out.set(t, { storage: { dtype: t.dtype, bytes: t.data }, offset: 0 });
+      const qdtype = isQuantizedRaw(t) ? t.qdtype : undefined;
+      out.set(t, { storage: { dtype: t.dtype, bytes: t.data, ...(qdtype ? { qdtype } : {}) }, offset: 0 });
       continue;
     }
     let byType = groups.get(t.data.buffer);
@@ -143,12 +159,15 @@ function planStorages(tensors: RawTensor[]): Map<RawTensor, Placement> {
       byType = new Map();
       groups.set(t.data.buffer, byType);
     }
-    const list = byType.get(t.dtype) ?? [];
+    const list = byType.get(typeOf(t)) ?? [];
     list.push(t);
-    byType.set(t.dtype, list);
+    byType.set(typeOf(t), list);
   }
   for (const byType of groups.values()) {
-    for (const [dtype, list] of byType) {
+    for (const list of byType.values()) {
+      const first = list[0]!;
+      const dtype = first.dtype;
+      const qdtype = isQuantizedRaw(first) ? first.qdtype : undefined;
       const item = DTYPE_BYTES[dtype];
       list.sort((a, b) => a.data.byteOffset - b.data.byteOffset || b.data.byteLength - a.data.byteLength);
       let cur: { start: number; end: number; members: RawTensor[] } | null = null;
@@ -156,7 +175,7 @@ function planStorages(tensors: RawTensor[]): Map<RawTensor, Placement> {
         if (!cur) return;
         const buf = cur.members[0]!.data;
         const bytes = new Uint8Array(buf.buffer, cur.start, cur.end - cur.start);
-        const storage: Storage = { dtype, bytes };
+        const storage: Storage = { dtype, bytes, ...(qdtype ? { qdtype } : {}) };
         for (const m of cur.members) out.set(m, { storage, offset: (m.data.byteOffset - cur.start) / item });
       };
       for (const t of list) {
