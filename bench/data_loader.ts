@@ -2,6 +2,9 @@
 // RandomHorizontalFlip + Normalize, batch 32, shuffled, on generated folders of PNG and JPEG files
 // (Fashion-MNIST 28x28 PNGs when the dataset is installed, CIFAR-sized PNGs, 320x240 JPEGs). The
 // sides take turns; each number is the best epoch throughput of its turns, after a warm-up epoch.
+// With 0 workers each side also reports its process CPU time per image (all threads; the measure to
+// trust when other jobs load the machine: wall time then says more about the scheduler). With
+// workers torchvision's CPU time is in its worker processes, so that column is left out.
 //   node --import tsx bench/data_loader.ts [n=512] [repeats=3]
 // env: GRAFT_BENCH_SHARP=1 adds graft's sharp + JS path (GRAFT_IMAGE_NATIVE=0) as a column;
 //      GRAFT_BENCH_THREADS (default 2) sets both sides' intra-op threads.
@@ -24,6 +27,10 @@ export interface DataBenchRow {
   sharp?: number;
   /** graft img/s over torchvision's */
   ratio?: number;
+  /** workers 0: process CPU microseconds per image, best epoch of each side, and torch's over graft's */
+  graftCpuUs?: number;
+  torchCpuUs?: number;
+  cpuRatio?: number;
 }
 
 interface Folder {
@@ -88,16 +95,20 @@ export async function folders(n: number): Promise<Folder[]> {
   return out;
 }
 
-/** One timed epoch of graft's loader over `f` (after `loader`'s warm-up), in images per second. */
-async function graftEpoch(l: DataLoader): Promise<number> {
+/** One timed epoch of graft's loader (after its warm-up): images per second and process CPU µs per image. */
+async function graftEpoch(l: DataLoader): Promise<{ imgS: number; cpuUs: number }> {
   const t0 = performance.now();
+  const c0 = process.cpuUsage();
   let seen = 0;
   for await (const b of l) {
     seen += b.size;
     b.dispose();
   }
-  return seen / ((performance.now() - t0) / 1000);
+  const c = process.cpuUsage(c0);
+  return { imgS: seen / ((performance.now() - t0) / 1000), cpuUs: (c.user + c.system) / seen };
 }
+
+const lowest = (a: number | undefined, b: number) => (a === undefined ? b : Math.min(a, b));
 
 async function graftLoader(f: Folder, workers: number, native: boolean): Promise<DataLoader> {
   const ts = [T.randomResizedCrop(f.crop), T.randomHorizontalFlip(), T.normalize(IMAGENET_MEAN, IMAGENET_STD)];
@@ -124,14 +135,20 @@ export async function runDataBench(o: { n?: number; repeats?: number; sharp?: bo
       const s = o.sharp ? await graftLoader(f, workers, false) : null;
       const row: DataBenchRow = { name: f.name, workers, graft: 0 };
       for (let r = 0; r < repeats; r++) {
-        row.graft = Math.max(row.graft, await graftEpoch(l));
-        if (typeof side !== 'string')
-          row.torch = Math.max(row.torch ?? 0, (await side.ask(`${f.root},${f.crop},${workers}`, 1)).img_s as number);
-        if (s) row.sharp = Math.max(row.sharp ?? 0, await graftEpoch(s));
+        const g = await graftEpoch(l);
+        row.graft = Math.max(row.graft, g.imgS);
+        if (workers === 0) row.graftCpuUs = lowest(row.graftCpuUs, g.cpuUs);
+        if (typeof side !== 'string') {
+          const t = await side.ask(`${f.root},${f.crop},${workers}`, 1);
+          row.torch = Math.max(row.torch ?? 0, t.img_s as number);
+          if (workers === 0) row.torchCpuUs = lowest(row.torchCpuUs, t.cpu_us as number);
+        }
+        if (s) row.sharp = Math.max(row.sharp ?? 0, (await graftEpoch(s)).imgS);
       }
       await l.close();
       await s?.close();
       if (row.torch) row.ratio = row.graft / row.torch;
+      if (row.graftCpuUs && row.torchCpuUs) row.cpuRatio = row.torchCpuUs / row.graftCpuUs;
       rows.push(row);
     }
   if (typeof side !== 'string') side.close();
@@ -152,10 +169,11 @@ if (import.meta.url === `file://${process.argv[1]}`) {
   );
   const fmt = (v?: number) => (v === undefined ? '-' : v.toFixed(0)).padStart(8);
   console.log(
-    `${'folder'.padEnd(36)} workers  graft img/s  torch img/s  ratio${r.rows[0]?.sharp ? '  sharp img/s' : ''}`,
+    `${'folder'.padEnd(36)} workers  graft img/s  torch img/s  ratio   cpu µs/img graft  torch  ratio${r.rows[0]?.sharp ? '  sharp img/s' : ''}`,
   );
+  const x = (v?: number) => (v ? `${v.toFixed(2)}x` : '-').padStart(6);
   for (const row of r.rows)
     console.log(
-      `${row.name.padEnd(36)} ${String(row.workers).padStart(7)}  ${fmt(row.graft)}     ${fmt(row.torch)}    ${row.ratio ? `${row.ratio.toFixed(2)}x` : '-'}${row.sharp ? `  ${fmt(row.sharp)}` : ''}`,
+      `${row.name.padEnd(36)} ${String(row.workers).padStart(7)}  ${fmt(row.graft)}     ${fmt(row.torch)}   ${x(row.ratio)}  ${fmt(row.graftCpuUs)}   ${fmt(row.torchCpuUs)} ${x(row.cpuRatio)}${row.sharp ? `  ${fmt(row.sharp)}` : ''}`,
     );
 }

@@ -1,7 +1,8 @@
 # PyTorch side of bench/data_loader.ts: torchvision's ImageFolder + DataLoader with the same
 # transforms (RandomResizedCrop + RandomHorizontalFlip + ToTensor + Normalize), batch size and
 # num_workers as graft's loader. Commands "ROOT,CROP,WORKERS EPOCHS" on stdin; one JSON line each
-# ({"img_s": ...}) for the timed epochs after a warm-up epoch (which starts the persistent workers).
+# ({"img_s": ..., "cpu_us": process CPU microseconds per image, all threads of this process}) for the
+# timed epochs after a warm-up epoch (which starts the persistent workers).
 import json, sys, time
 import torch
 import torchvision
@@ -32,8 +33,9 @@ for line in sys.stdin:
     root, crop, workers = mode.split(",")
     dl = loader(root, int(crop), int(workers))
     seen = 0
-    t0 = time.perf_counter()
+    t0, c0 = time.perf_counter(), time.process_time()
     for _ in range(int(n)):
         for x, y in dl:
             seen += x.shape[0]
-    print(json.dumps({"img_s": seen / (time.perf_counter() - t0)}), flush=True)
+    cpu = time.process_time() - c0
+    print(json.dumps({"img_s": seen / (time.perf_counter() - t0), "cpu_us": cpu / seen * 1e6}), flush=True)

@@ -55,9 +55,13 @@ void allreduceSum(DistGroup& g, at::Tensor& t) {
 }
 
 struct SyncBatchNormFn : torch::autograd::Function<SyncBatchNormFn> {
+  // weight and bias are always tensors (ones / zeros that need no gradient stand in for absent
+  // ones: autograd's edge numbering then matches the argument numbering); the running statistics
+  // are optional, after them, and never differentiated
   static at::Tensor forward(torch::autograd::AutogradContext* ctx, at::Tensor input, at::Tensor weight,
-                            at::Tensor bias, at::Tensor runningMean, at::Tensor runningVar, double momentum,
-                            double eps, c10::intrusive_ptr<GroupHolder> holder) {
+                            at::Tensor bias, c10::optional<at::Tensor> runningMean,
+                            c10::optional<at::Tensor> runningVar, double momentum, double eps,
+                            c10::intrusive_ptr<GroupHolder> holder) {
     DistGroup& g = *holder->group;
     const at::Tensor x = input.contiguous();
     const int64_t channels = x.size(1);
@@ -82,18 +86,16 @@ struct SyncBatchNormFn : torch::autograd::Function<SyncBatchNormFn> {
     at::Tensor gmean = (means * counts).sum(0) / total;
     at::Tensor gm2 = (m2s + counts * (means - gmean).square()).sum(0);
     at::Tensor invstd = (gm2 / total + eps).rsqrt();
-    if (runningMean.defined()) {
+    if (runningMean && runningMean->defined()) {
       at::NoGradGuard noGrad;
-      runningMean.mul_(1 - momentum).add_(gmean.to(runningMean.scalar_type()), momentum);
+      runningMean->mul_(1 - momentum).add_(gmean.to(runningMean->scalar_type()), momentum);
       // unbiased: torch's batch_norm_gather_stats_with_counts; one sample in all gives inf, as there
       at::Tensor unbiased = total > 1 ? gm2 / (total - 1) : at::full_like(gm2, INFINITY);
-      runningVar.mul_(1 - momentum).add_(unbiased.to(runningVar.scalar_type()), momentum);
+      runningVar->mul_(1 - momentum).add_(unbiased.to(runningVar->scalar_type()), momentum);
     }
     at::Tensor meanX = gmean.to(x.scalar_type());
     at::Tensor invstdX = invstd.to(x.scalar_type());
-    at::Tensor scale = weight.defined() ? invstdX * weight : invstdX;
-    at::Tensor y = (x - perChannel(meanX, x)) * perChannel(scale, x);
-    if (bias.defined()) y = y + perChannel(bias, x);
+    at::Tensor y = (x - perChannel(meanX, x)) * perChannel(invstdX * weight, x) + perChannel(bias, x);
     ctx->save_for_backward({x, weight, meanX, invstdX});
     ctx->saved_data["total"] = total;
     ctx->saved_data["group"] = at::IValue::make_capsule(holder);
@@ -112,7 +114,7 @@ struct SyncBatchNormFn : torch::autograd::Function<SyncBatchNormFn> {
     at::Tensor sumDy = dy.sum(dims);
     at::Tensor sumDyXmu = (dy * xmu).sum(dims);
     at::Tensor gradInput, gradWeight, gradBias;
-    if (weight.defined() && ctx->needs_input_grad(1)) gradWeight = sumDyXmu * invstd;
+    if (ctx->needs_input_grad(1)) gradWeight = sumDyXmu * invstd;
     if (ctx->needs_input_grad(2)) gradBias = sumDy;
     if (ctx->needs_input_grad(0)) {
       // every rank's sums, in one allreduce (torch's combined sum_dy / sum_dy_xmu)
@@ -121,9 +123,8 @@ struct SyncBatchNormFn : torch::autograd::Function<SyncBatchNormFn> {
       allreduceSum(*holder->group, both);
       at::Tensor meanDy = both.narrow(0, 0, channels) / total;
       at::Tensor meanDyXmu = both.narrow(0, channels, channels) / total;
-      at::Tensor scale = weight.defined() ? invstd * weight : invstd;
       gradInput = (dy - perChannel(meanDy, x) - xmu * perChannel(invstd * invstd * meanDyXmu, x)) *
-                  perChannel(scale, x);
+                  perChannel(invstd * weight, x);
     }
     return {gradInput, gradWeight, gradBias, at::Tensor(), at::Tensor(), at::Tensor(), at::Tensor(), at::Tensor()};
   }
@@ -155,8 +156,13 @@ static napi_value distSyncBatchNorm(napi_env env, napi_callback_info info) {
     throw JsError{"GRAFT_DTYPE", "SyncBatchNorm: input must be floating point, got " + describe(x)};
   if (runningMean.defined() != runningVar.defined())
     throw JsError{"GRAFT_ARGS", "SyncBatchNorm: runningMean and runningVar go together"};
+  const int64_t channels = x.size(1);
+  if (!weight.defined()) weight = at::ones({channels}, x.options());
+  if (!bias.defined()) bias = at::zeros({channels}, x.options());
   auto holder = c10::make_intrusive<GroupHolder>(g);
-  at::Tensor y = SyncBatchNormFn::apply(x, weight, bias, runningMean, runningVar, momentum, eps, holder);
+  c10::optional<at::Tensor> rm, rv;
+  if (runningMean.defined()) rm = runningMean, rv = runningVar;
+  at::Tensor y = SyncBatchNormFn::apply(x, weight, bias, rm, rv, momentum, eps, holder);
   return wrap(env, y);
 }
 

@@ -89,8 +89,9 @@ constexpr c10::DispatchKeySet kDenseCpuKeys = c10::DispatchKeySet({c10::Dispatch
                                                                     c10::DispatchKey::ADInplaceOrView,
                                                                     c10::DispatchKey::AutocastCPU});
 inline bool denseCpu(const at::Tensor& t) {
-  c10::DispatchKeySet ks = t.key_set();
-  return ks.has(c10::DispatchKey::CPU) && (ks - kDenseCpuKeys).empty() && plain(t);
+  // raw bits: DispatchKeySet's operator- keeps the backend bits, so a CUDA tensor would pass it
+  c10::DispatchKeySet ks = t.key_set(), allowed = kDenseCpuKeys;  // raw_repr() is not const in 1.13
+  return (ks.raw_repr() & ~allowed.raw_repr()) == 0 && ks.has(c10::DispatchKey::CPU) && plain(t);
 }
 inline bool denseCpu(const c10::optional<at::Tensor>& t) { return !t || !t->defined() || denseCpu(*t); }
 inline bool defaultDispatchState() {

@@ -105,11 +105,16 @@ const at::Tensor* scalarOperand(const at::Tensor& a, const c10::Scalar& s) {
     static const Sig sig{NAME ".Scalar", "Tensor self, Scalar other, Scalar alpha"};    \
     In<3> in(env, info);                                                                 \
     const at::Tensor& a = in.t(0);                                                       \
-    c10::Scalar s = in.s(1);                                                             \
-    if (HAS_DIRECT && direct(a))                                                         \
-      if (const at::Tensor* b = scalarOperand(a, s))                                     \
-        return run(sig, in, false, [&] { return DIRECT(a, *b); });                      \
-    return run(sig, in, plain(a), [&] { return EXPR(a, s); });                           \
+    return run(sig, in, false, [&] {                                                     \
+      c10::Scalar s = in.s(1); /* in run(): a conversion error names the argument */     \
+      if (HAS_DIRECT && direct(a))                                                       \
+        if (const at::Tensor* b = scalarOperand(a, s)) return DIRECT(a, *b);             \
+      if (plain(a)) {                                                                    \
+        at::AutoDispatchBelowAutograd below;                                             \
+        return EXPR(a, s);                                                               \
+      }                                                                                  \
+      return EXPR(a, s);                                                                 \
+    });                                                                                  \
   }
 
 #define WITH_ALPHA(op) [&](const at::Tensor& a, const auto& b) { return out(env, at::op(a, b, in.s(2, 1))); }
@@ -138,24 +143,25 @@ FAST_BINARY(div_, "aten::div_", INPLACE(div_), INPLACE(div_), false)
     return run(sig, in, plain(a), [&] { return EXPR; });                       \
   }
 
-// out-of-place unary ops with a direct CPU entry (fast.h)
-#define FAST_UNARY_DIRECT(fn, NAME)                                            \
+// out-of-place unary ops with a direct CPU entry (fast.h). INNER: the CPU kernel itself dispatches
+// ops (relu's is clamp_min): those run below the autograd kernels too, as the generic path's do.
+#define FAST_UNARY_DIRECT(fn, NAME, INNER)                                     \
   napi_value fn(napi_env env, napi_callback_info info) {                       \
     static const Sig sig{NAME, "Tensor self"};                                 \
     In<1> in(env, info);                                                       \
     const at::Tensor& a = in.t(0);                                             \
-    if (direct(a)) return run(sig, in, false, [&] { return out(env, at::cpu::fn(a)); }); \
+    if (direct(a)) return run(sig, in, INNER, [&] { return out(env, at::cpu::fn(a)); }); \
     return run(sig, in, plain(a), [&] { return out(env, at::fn(a)); });        \
   }
 
-FAST_UNARY_DIRECT(relu, "aten::relu")
-FAST_UNARY_DIRECT(sigmoid, "aten::sigmoid")
-FAST_UNARY_DIRECT(tanh, "aten::tanh")
-FAST_UNARY_DIRECT(neg, "aten::neg")
-FAST_UNARY_DIRECT(exp, "aten::exp")
-FAST_UNARY_DIRECT(log, "aten::log")
-FAST_UNARY_DIRECT(sqrt, "aten::sqrt")
-FAST_UNARY_DIRECT(rsqrt, "aten::rsqrt")
+FAST_UNARY_DIRECT(relu, "aten::relu", true)
+FAST_UNARY_DIRECT(sigmoid, "aten::sigmoid", false)
+FAST_UNARY_DIRECT(tanh, "aten::tanh", false)
+FAST_UNARY_DIRECT(neg, "aten::neg", false)
+FAST_UNARY_DIRECT(exp, "aten::exp", false)
+FAST_UNARY_DIRECT(log, "aten::log", false)
+FAST_UNARY_DIRECT(sqrt, "aten::sqrt", false)
+FAST_UNARY_DIRECT(rsqrt, "aten::rsqrt", false)
 FAST_UNARY(abs, "aten::abs", out(env, at::abs(a)))
 FAST_UNARY(detach, "aten::detach", out(env, at::detach(a)))
 FAST_UNARY(relu_, "aten::relu_", (a.relu_(), undefinedValue(env)))
@@ -211,7 +217,8 @@ napi_value addmm(napi_env env, napi_callback_info info) {
   const at::Tensor& c = in.t(0);
   const at::Tensor& a = in.t(1);
   const at::Tensor& b = in.t(2);
-  if (direct(c, a, b)) return run(sig, in, false, [&] { return out(env, at::cpu::addmm(c, a, b, in.s(3, 1), in.s(4, 1))); });
+  // addmm's CPU kernel copies `self` into the result through the dispatcher: below autograd too
+  if (direct(c, a, b)) return run(sig, in, true, [&] { return out(env, at::cpu::addmm(c, a, b, in.s(3, 1), in.s(4, 1))); });
   return run(sig, in, allPlain(c, a, b), [&] { return out(env, at::addmm(c, a, b, in.s(3, 1), in.s(4, 1))); });
 }
 
@@ -224,7 +231,7 @@ napi_value linear(napi_env env, napi_callback_info info) {
   // at::linear's own route for a 2-D input with a bias (at::native::linear): addmm(bias, x, w.t());
   // direct, w.t() is the CPU as_strided kernel's view (the strides t() gives) and addmm the CPU entry
   if (x.dim() == 2 && w.dim() == 2 && bias && bias->defined() && direct(x, w, bias))
-    return run(sig, in, false, [&] {
+    return run(sig, in, true, [&] {  // below autograd: addmm's copy of the bias dispatches
       at::Tensor wt = at::native::as_strided_tensorimpl(w, {w.size(1), w.size(0)}, {w.stride(1), w.stride(0)}, w.storage_offset());
       return out(env, at::cpu::addmm(*bias, x, wt));
     });

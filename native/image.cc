@@ -349,17 +349,33 @@ napi_value imagePutSample(napi_env env, napi_callback_info info) {
   return undefinedValue(env);
 }
 
-// imageDecode(bytes, maxPixels) -> [status, width, height, message, RGB Uint8Array | undefined]
+// imageDecode(bytes, maxPixels, region?) -> [status, width, height, message, RGB Uint8Array | undefined,
+// x0, y0, cols, rows]: the whole image, or (region: Int32Array [x, y, w, h]) the decoded part that holds it
 napi_value imageDecode(napi_env env, napi_callback_info info) {
-  auto a = args(env, info, 2);
-  if (a.size() < 2) throw JsError{"GRAFT_ARGS", "imageDecode(bytes, maxPixels)"};
+  auto a = args(env, info, 3);
+  if (a.size() < 2) throw JsError{"GRAFT_ARGS", "imageDecode(bytes, maxPixels, region?)"};
   void* data;
   size_t n;
   typedArrayOf(env, a[0], napi_uint8_array, &data, &n, "imageDecode");
+  image::Region region{};
+  bool cropped = a.size() > 2 && !isNullish(env, a[2]);
+  if (cropped) {
+    void* r;
+    size_t rn;
+    typedArrayOf(env, a[2], napi_int32_array, &r, &rn, "imageDecode region");
+    if (rn != 4) throw JsError{"GRAFT_ARGS", "imageDecode: region is [x, y, w, h]"};
+    std::memcpy(&region, r, sizeof region);
+  }
   image::Rgb im;
-  image::decode(static_cast<const uint8_t*>(data), n, numberOf(env, a[1]), &im);
+  if (cropped) image::probe(static_cast<const uint8_t*>(data), n, numberOf(env, a[1]), &im);
+  if (cropped && im.status == image::kOk &&
+      !(region.x >= 0 && region.y >= 0 && region.w > 0 && region.h > 0 && region.x + region.w <= im.width &&
+        region.y + region.h <= im.height))
+    throw JsError{"GRAFT_ARGS", "imageDecode: region outside the image"};
+  if (im.status == image::kOk)
+    image::decode(static_cast<const uint8_t*>(data), n, numberOf(env, a[1]), &im, cropped ? &region : nullptr);
   napi_value out;
-  NAPI_OK(napi_create_array_with_length(env, 5, &out));
+  NAPI_OK(napi_create_array_with_length(env, 9, &out));
   NAPI_OK(napi_set_element(env, out, 0, jsNumber(env, im.status)));
   NAPI_OK(napi_set_element(env, out, 1, jsNumber(env, im.width)));
   NAPI_OK(napi_set_element(env, out, 2, jsNumber(env, im.height)));
@@ -367,6 +383,8 @@ napi_value imageDecode(napi_env env, napi_callback_info info) {
   NAPI_OK(napi_set_element(env, out, 4,
                            im.status == image::kOk ? bytesCopy(env, im.pixels.data(), im.pixels.size())
                                                    : undefinedValue(env)));
+  const int32_t geometry[4] = {im.x0, im.y0, im.cols, im.rows};
+  for (int i = 0; i < 4; i++) NAPI_OK(napi_set_element(env, out, 5 + i, jsNumber(env, geometry[i])));
   return out;
 }
 

@@ -32,9 +32,20 @@ if (wantImage.length && !canApt())
     `graft: note: no libpng/libjpeg headers; images will decode with sharp. For the faster native path:\n  sudo apt-get install -y ${wantImage.join(' ')}   # then: npm run setup`,
   );
 
+// Gloo's headers: native/dist.h then includes libtorch's own ProcessGroupGloo.hpp (else it declares
+// the same class layout itself); optional, Debian's libtorch only
+const wantGloo =
+  (!torch || torch.source === 'debian') && !existsSync('/usr/include/gloo/context.h') ? ['libgloo-dev'] : [];
+
 if ((want.length || wantImage.length) && canApt()) {
-  aptInstall([...want, ...wantImage]);
+  aptInstall([...want, ...wantImage, ...wantGloo]);
   torch = findLibtorch();
+} else if (wantGloo.length && canApt()) {
+  try {
+    aptInstall(wantGloo);
+  } catch (e) {
+    console.error(`graft: note: libgloo-dev did not install (${e.message}); the addon builds without it`);
+  }
 } else if (want.length) {
   const msg = [
     `graft: missing ${want.join(', ')}. Do one of:`,

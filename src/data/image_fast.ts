@@ -116,7 +116,7 @@ export function planImage(width: number, height: number, ts: readonly Transform[
 }
 
 /** A counting semaphore: at most `n` batches decode at once (the loader's `workers`, at least 1). */
-class Gate {
+export class Gate {
   private free: number;
   private readonly waiting: (() => void)[] = [];
   constructor(n: number) {
@@ -151,13 +151,17 @@ type Row = {
   error?: DataError;
 };
 
-/** Loads a batch through the addon; `targets` give the labels; `threads` decode its images at once. */
+/**
+ * Loads a batch through the addon; `targets` give the labels. `gate` bounds the batches decoding at
+ * once (reading the files and drawing the boxes of the next batch goes on meanwhile); `threads`
+ * decode one batch's images at once.
+ */
 export async function loadImageBatchNative(
   job: ImageJob,
   indices: number[],
   ctx: BatchContext,
   targets: readonly number[],
-  threads = 1,
+  o: { gate?: Gate; threads?: number } = {},
 ): Promise<LoadedBatch> {
   const files = indices.map((i) => job.files[i]!);
   const read = await readImageFiles(files, job.maxImagePixels);
@@ -198,12 +202,14 @@ export async function loadImageBatchNative(
   if (native.length && sizes.size === 1) {
     const first = native[0]!;
     const plans = [...native.map((r) => r.plan!), ...others.map(() => ({ ...first.plan!, src: -1 }))];
-    const made = await imagesToBatch(read, plans, [first.shape[1]!, first.shape[2]!], {
-      filter,
-      mean: norm?.mean,
-      std: norm?.std,
-      threads,
-    });
+    const make = () =>
+      imagesToBatch(read, plans, [first.shape[1]!, first.shape[2]!], {
+        filter,
+        mean: norm?.mean,
+        std: norm?.std,
+        threads: o.threads ?? 1,
+      });
+    const made = await (o.gate ? o.gate.run(make) : make());
     x = made.x;
     for (const f of made.failed) {
       const r = native[f.row]!;
@@ -280,5 +286,5 @@ export function nativeBatchLoader(
   concurrency: number,
 ): (indices: number[], ctx: BatchContext) => Promise<LoadedBatch> {
   const gate = new Gate(Math.max(1, concurrency));
-  return (indices, ctx) => gate.run(() => loadImageBatchNative(job, indices, ctx, targets));
+  return (indices, ctx) => loadImageBatchNative(job, indices, ctx, targets, { gate });
 }

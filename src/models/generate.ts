@@ -37,10 +37,18 @@ interface Stepper {
   dispose(): void;
 }
 
+/** The largest q/k/v weights (all layers) generate() fuses into one projection per layer: 64 MiB. */
+const FUSE_QKV_MAX_BYTES = 64 * 2 ** 20;
+
 function stepper(model: Module, useCache: boolean, capacity: number): Stepper {
   if (model instanceof LlamaForCausalLM) {
-    // an in-place cache; only the last position goes through lm_head
-    const cache = useCache ? model.newCache(capacity, { fuseQkv: true }) : undefined;
+    // an in-place cache; only the last position goes through lm_head. Fused q/k/v copies those
+    // weights for the call: worth it for small models, whose steps are mostly per-op overhead
+    const c = model.config;
+    const bytes = { float64: 8, float32: 4 }[String(model.model.embed_tokens.weight.dtype)] ?? 2;
+    const qkvBytes =
+      c.numHiddenLayers * c.hiddenSize * (c.numAttentionHeads + 2 * c.numKeyValueHeads) * c.headDim * bytes;
+    const cache = useCache ? model.newCache(capacity, { fuseQkv: qkvBytes <= FUSE_QKV_MAX_BYTES }) : undefined;
     return {
       cached: useCache,
       step: (ids, attentionMask, positionIds) =>

@@ -59,7 +59,7 @@ export {
   pastLength,
   type RopeScaling,
 } from './llama.ts';
-export { LlamaKVCache } from './llama_cache.ts';
+export { type FusedQkv, LlamaKVCache } from './llama_cache.ts';
 export { llamaConfigJson, parseLlamaConfig } from './llama_config.ts';
 export { LlamaRMSNorm, llamaAttentionMask, ropeInvFreq } from './llama_layers.ts';
 export { applyRotary, LlamaRotary, type RopeTables, ropeParameters } from './llama_rope.ts';

@@ -7,7 +7,7 @@ import type { HFConfigJSON } from './_hf_config.ts';
 import { type ModelMeta, prefixRange, registerModel, setMeta } from './_registry.ts';
 import { hfInitWeights } from './_transformer.ts';
 import { causalLMLoss } from './gpt2.ts';
-import { type KeyValue, LlamaDecoderLayer, type LlamaLayerContext } from './llama_blocks.ts';
+import { type KeyValue, LlamaDecoderLayer, type LlamaLayerContext, projectWith } from './llama_blocks.ts';
 import { LlamaKVCache } from './llama_cache.ts';
 import { type LlamaConfig, parseLlamaConfig } from './llama_config.ts';
 import { LlamaRMSNorm, llamaAttentionMask } from './llama_layers.ts';
@@ -200,7 +200,8 @@ export class LlamaForCausalLM extends Module {
     let h = out.lastHiddenState;
     if (keep !== undefined && keep < h.size(1)) h = h.narrow(1, h.size(1) - keep, keep);
     if (h.dtype !== w.dtype) h = h.to(w.dtype);
-    const logits = this.lm_head.call(h);
+    const [b, L] = h.shape as [number, number];
+    const logits = b * L === 1 ? projectWith(this.lm_head, h, true) : this.lm_head.call(h);
     const loss = o.labels ? causalLMLoss(logits, o.labels) : undefined;
     return out.pastKeyValues ? { logits, loss, pastKeyValues: out.pastKeyValues } : { logits, loss };
   }

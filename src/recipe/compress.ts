@@ -4,6 +4,7 @@
 // weights when the run ends (and, with shrink, the dead channels removed: compress_shrink.ts); the
 // recipe's `quantize` section then makes an int8 model, measures it against the float one (size,
 // accuracy, latency) and saves it beside model.safetensors. QAT phases: compress_qat.ts.
+import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { DataLoader } from '../data/index.ts';
 import { RecipeError } from '../errors.ts';
@@ -18,11 +19,13 @@ import {
   type MetricsRecord,
   type ModelMeasure,
   type PruneRecord,
+  parseMetrics,
   type QuantizeRecord,
+  writeFileAtomic,
 } from '../report/index.ts';
-import { noGrad, type Tensor, tidy } from '../tensor/index.ts';
+import { noGrad, type Tensor } from '../tensor/index.ts';
 import type { Callback, Trainer } from '../train/index.ts';
-import { calibrationInputs, latency } from './compress_measure.ts';
+import { calibrationInputs, latency, targetSparsity } from './compress_measure.ts';
 import { QatPhaseCallback, qatPlan, quantizeSection } from './compress_qat.ts';
 import { ChannelShrink } from './compress_shrink.ts';
 import { evaluateModel } from './evaluate.ts';
@@ -129,22 +132,6 @@ function pruneRound(targets: [Module, string][], spec: PruneSection, from: numbe
     }
 }
 
-function targetSparsity(targets: [Module, string][]): number {
-  let zeros = 0;
-  let numel = 0;
-  noGrad(() =>
-    tidy(() => {
-      for (const [m, n] of targets) {
-        prune.recompute(m, n);
-        const w = (m as Conv2d | Linear).weight;
-        zeros += w.eq(0).sum().item();
-        numel += w.numel();
-      }
-    }),
-  );
-  return numel ? zeros / numel : 0;
-}
-
 const writeRecord = (outDir: string, rec: PruneRecord | QuantizeRecord): void =>
   appendText(join(outDir, METRICS_FILE), `${formatRecord(rec as unknown as MetricsRecord)}\n`);
 
@@ -193,6 +180,17 @@ class PruneCallback implements Callback {
     const reached = (sd.reached as number[] | undefined) ?? [];
     this.#done = this.phases.map((_, i) => Number(rounds[i] ?? 0));
     this.#reached = this.phases.map((_, i) => Number(reached[i] ?? 0));
+  }
+  // a resume redoes the epochs from its checkpoint on: their prune records go (before the logger reads the file)
+  beforeFit(t: Trainer): void {
+    const file = this.outDir && join(this.outDir, METRICS_FILE);
+    if (!t.resumedFrom || !file || !existsSync(file)) return;
+    const recs = parseMetrics(readFileSync(file, 'utf8'), file);
+    const keep = recs.filter((r) => {
+      const x = r as unknown as PruneRecord;
+      return x.type !== 'prune' || x.epoch < t.position.epoch;
+    });
+    if (keep.length < recs.length) writeFileAtomic(file, keep.map((r) => `${formatRecord(r)}\n`).join(''));
   }
   #at(epoch: number): { i: number; round: number; starts: boolean } | undefined {
     const i = this.phases.findIndex((q) => epoch >= q.start && epoch < q.start + q.epochs);

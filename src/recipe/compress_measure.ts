@@ -1,7 +1,8 @@
 // Measuring a model for the compression records: forward latency over one validation batch and the
-// calibration batches static quantization observes.
+// calibration batches static quantization observes, the sparsity a pruning reached.
 import type { DataLoader } from '../data/index.ts';
-import type { Module } from '../nn/index.ts';
+import type { Conv2d, Linear, Module } from '../nn/index.ts';
+import * as prune from '../prune/index.ts';
 import { noGrad, tidy } from '../tensor/index.ts';
 import { disposeBatch, type Trainer, toBatch } from '../train/index.ts';
 
@@ -63,4 +64,21 @@ export async function calibrationInputs(
       for (const r of raws) disposeBatch(r);
     },
   };
+}
+
+/** The share of zeros in the pruned weights (masks as they are now). */
+export function targetSparsity(targets: [Module, string][]): number {
+  let zeros = 0;
+  let numel = 0;
+  noGrad(() =>
+    tidy(() => {
+      for (const [m, n] of targets) {
+        prune.recompute(m, n);
+        const w = (m as Conv2d | Linear).weight;
+        zeros += w.eq(0).sum().item();
+        numel += w.numel();
+      }
+    }),
+  );
+  return numel ? zeros / numel : 0;
 }

@@ -19,7 +19,7 @@ export const RESUMABLE_FIELDS: readonly { path: string; means: string }[] = [
   { path: 'description', means: 'free text' },
   { path: 'output.dir', means: 'where the run folder is (the folder resumed)' },
   { path: 'train.threads', means: 'libtorch CPU threads (speed only)' },
-  { path: 'train.distributed', means: 'timeout and gradient buckets of a run on several processes' },
+  { path: 'train.distributed', means: 'timeout, gradient buckets and SyncBatchNorm of a run on several processes' },
   { path: 'train.logEvery', means: 'how often step records are logged from now on' },
   { path: 'train.report', means: 'whether report.html is written' },
   { path: 'log', means: 'TensorBoard / CSV logging from now on' },

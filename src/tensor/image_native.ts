@@ -47,7 +47,11 @@ interface ImageNative {
     threads: number,
   ): Promise<[Handle, Int32Array, string[]]>;
   imagePutSample(h: Handle, index: number, data: Float32Array): void;
-  imageDecode(bytes: Uint8Array, maxPixels: number): [number, number, number, string, Uint8Array | undefined];
+  imageDecode(
+    bytes: Uint8Array,
+    maxPixels: number,
+    region?: Int32Array,
+  ): [number, number, number, string, Uint8Array | undefined, number, number, number, number];
   imageApplyPlan(rgb: Uint8Array, width: number, height: number, plan: Int32Array, filter: number): Uint8Array;
 }
 
@@ -133,13 +137,29 @@ export function putImageSample(batch: Tensor, index: number, data: Float32Array)
   img().imagePutSample(batch.h, index, data);
 }
 
-/** Decodes PNG/JPEG bytes on this thread: RGB pixels, or a status (IMAGE_*) and message. */
+/**
+ * Decodes PNG/JPEG bytes on this thread: RGB pixels, or a status (IMAGE_*) and message. With a region
+ * ([x, y, w, h]), a JPEG decodes only what the region needs: `rgb` is then the image's columns
+ * [x0, x0 + cols) of rows [y0, y0 + rows), a part that holds the region (the whole image otherwise).
+ */
 export function decodeImageBytes(
   bytes: Uint8Array,
   maxPixels: number | null,
-): { status: number; width: number; height: number; message: string; rgb?: Uint8Array } {
-  const [status, width, height, message, rgb] = img().imageDecode(bytes, maxPixels ?? 0);
-  return { status, width, height, message, ...(rgb ? { rgb } : {}) };
+  region?: readonly [x: number, y: number, w: number, h: number],
+): {
+  status: number;
+  width: number;
+  height: number;
+  message: string;
+  rgb?: Uint8Array;
+  part: { x0: number; y0: number; cols: number; rows: number };
+} {
+  const [status, width, height, message, rgb, x0, y0, cols, rows] = img().imageDecode(
+    bytes,
+    maxPixels ?? 0,
+    region ? Int32Array.from(region) : undefined,
+  );
+  return { status, width, height, message, ...(rgb ? { rgb } : {}), part: { x0, y0, cols, rows } };
 }
 
 /** Runs one plan on RGB pixels: the uint8 HWC result (what tests compare with PIL). */

@@ -22,6 +22,7 @@ import {
 import {
   applyImagePlan,
   decodeImageBytes,
+  IMAGE_DECODE_ERROR,
   IMAGE_OK,
   IMAGE_UNSUPPORTED,
   imageNativeAvailable,
@@ -111,7 +112,20 @@ describe('native image decode and geometry vs PIL', { skip }, () => {
       assert.deepEqual(got.subarray(0, want.length), want);
       // the unflipped row is the flipped one mirrored
       assert.equal(got[want.length + 23], want[0]);
-      x.dispose();
+      // several threads on one batch: the same rows; a plan with src -1 is a zero row
+      const many = Array.from({ length: 9 }, (_, k) => ({ src: k % 2, ...p, hflip: k % 3 === 0 }));
+      const one = await imagesToBatch(await readImageFiles([file, file], null), many, [24, 24], {});
+      const three = await imagesToBatch(
+        await readImageFiles([file, file], null),
+        [...many, { src: -1, ...p }],
+        [24, 24],
+        { threads: 3 },
+      );
+      const a = one.x.data() as Float32Array;
+      const b = three.x.data() as Float32Array;
+      assert.deepEqual(b.subarray(0, a.length), a);
+      assert.ok(b.subarray(a.length).every((v) => v === 0));
+      for (const t of [x, one.x, three.x]) t.dispose();
     } finally {
       cleanup();
     }
@@ -138,6 +152,64 @@ describe('native image decode and geometry vs PIL', { skip }, () => {
     assert.match(decodeImageBytes(jpg.subarray(0, jpg.length - 300), null).message, /truncated/);
     const big = decodeImageBytes(png, 100);
     assert.deepEqual([big.status, big.width, big.height], [3, 19, 13]);
+  });
+});
+
+describe('a JPEG decoded only as far as a crop box needs', { skip }, () => {
+  // the rows/columns of the region equal a full decode's (libjpeg's cropped edges fall in the margin)
+  async function jpegs(): Promise<Record<string, Uint8Array>> {
+    const [w, h] = [150, 97];
+    const raw = Buffer.alloc(w * h * 3);
+    for (let i = 0; i < raw.length; i++) raw[i] = (i * 7 + ((i / 3) % w) * 3 + Math.floor(i / (3 * w)) * 5) & 255;
+    const src = () => sharp(raw, { raw: { width: w, height: h, channels: 3 } });
+    const out: Record<string, Uint8Array> = {};
+    out['420'] = await src().jpeg({ quality: 90, chromaSubsampling: '4:2:0' }).toBuffer();
+    out['444'] = await src().jpeg({ quality: 90, chromaSubsampling: '4:4:4' }).toBuffer();
+    out.progressive = await src().jpeg({ quality: 80, progressive: true }).toBuffer();
+    out.gray = await src().grayscale().jpeg({ quality: 80 }).toBuffer();
+    for (const f of ['q85_422.jpg', 'q75_444.jpg', 'progressive.jpg', 'gray.jpg'])
+      out[f] = new Uint8Array(readFileSync(join(FX, f)));
+    return out;
+  }
+
+  test('every region equals the same rows and columns of a full decode', async () => {
+    const rng = new Rng(7);
+    for (const [name, bytes] of Object.entries(await jpegs())) {
+      const full = decodeImageBytes(bytes, null);
+      assert.equal(full.status, IMAGE_OK, name);
+      const { width: W, height: H } = full;
+      let smaller = 0;
+      for (let k = 0; k < 60; k++) {
+        const w = 1 + Math.floor(rng.random() * W);
+        const h = 1 + Math.floor(rng.random() * H);
+        const x = Math.floor(rng.random() * (W - w + 1));
+        const y = Math.floor(rng.random() * (H - h + 1));
+        const d = decodeImageBytes(bytes, null, [x, y, w, h]);
+        assert.equal(d.status, IMAGE_OK, name);
+        const p = d.part;
+        assert.ok(p.x0 <= x && p.y0 <= y && p.x0 + p.cols >= x + w && p.y0 + p.rows >= y + h, `${name} covers`);
+        assert.equal(d.rgb!.length, p.cols * p.rows * 3);
+        if (p.cols * p.rows < W * H) smaller++;
+        for (let r = y; r < y + h; r++) {
+          const got = d.rgb!.subarray(
+            ((r - p.y0) * p.cols + (x - p.x0)) * 3,
+            ((r - p.y0) * p.cols + (x - p.x0) + w) * 3,
+          );
+          const want = full.rgb!.subarray((r * W + x) * 3, (r * W + x + w) * 3);
+          assert.deepEqual(got, want, `${name} region ${[x, y, w, h]} row ${r}`);
+        }
+      }
+      // a large enough image decodes less than all of itself for most boxes
+      if (W >= 100) assert.ok(smaller > 10, `${name}: ${smaller} of 60 regions decoded less`);
+    }
+  });
+
+  test('a truncated file still fails when the region ends before the damage', async () => {
+    for (const jpg of [(await jpegs())['420']!, new Uint8Array(readFileSync(join(FX, 'q90_420.jpg')))]) {
+      const cut = decodeImageBytes(jpg.subarray(0, jpg.length - 300), null, [0, 0, 4, 4]);
+      assert.equal(cut.status, IMAGE_DECODE_ERROR);
+      assert.match(cut.message, /truncated/);
+    }
   });
 });
 

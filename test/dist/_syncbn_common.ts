@@ -7,7 +7,7 @@ import { crossEntropy, manualSeed, randint, randn, type Tensor } from '../../src
 export const PER_RANK = 3;
 export const STEPS = 3;
 
-/** BatchNorm2d after a conv, BatchNorm1d after a linear layer: both see per-rank batches of 3. */
+/** BatchNorm2d after a conv, BatchNorm1d (no affine weights) after a linear layer: per-rank batches of 3. */
 export function bnNet(): nn.Module {
   manualSeed(11);
   return new nn.Sequential(
@@ -16,7 +16,7 @@ export function bnNet(): nn.Module {
     new nn.ReLU(),
     new nn.Flatten(),
     new nn.Linear(4 * 3 * 3, 5),
-    new nn.BatchNorm1d(5, { momentum: 0.3 }),
+    new nn.BatchNorm1d(5, { momentum: 0.3, affine: false }),
     new nn.ReLU(),
     new nn.Linear(5, 3),
   );

@@ -79,7 +79,7 @@ test('convertSyncBatchNorm keeps the tensors, the state-dict keys and the mode; 
   assert.equal(model.getSubmodule('5').training, false);
   assert.equal(
     String(model.getSubmodule('5')),
-    'SyncBatchNorm(5, eps=1e-05, momentum=0.3, affine=True, track_running_stats=True)',
+    'SyncBatchNorm(5, eps=1e-05, momentum=0.3, affine=False, track_running_stats=True)',
   );
   assert.deepEqual(Array.from(model.call(x).data() as Float32Array), plain);
   // a BatchNorm alone becomes a SyncBatchNorm; without a group it trains as BatchNorm

@@ -51,6 +51,17 @@ describe('rope scaling as transformers computes it', () => {
     const out = generate(m, io.get('decode_prompt')!, { maxNewTokens: 7, eosTokenId: [] });
     assert.deepEqual(rows(out), rows(io.get('decode_tokens')!));
     m.dispose();
+    // the last step's logits, token by token through an in-place cache (one-row projections)
+    const d = loaded('dynamic');
+    noGrad(() => {
+      const tokens = io.get('decode_tokens')!;
+      const cache = d.newCache(4, { fuseQkv: true });
+      let logits = d.call(tokens.narrow(1, 0, 3), { cache, logitsToKeep: 1 }).logits;
+      for (let i = 3; i < 9; i++) logits = d.call(tokens.narrow(1, i, 1), { cache, logitsToKeep: 1 }).logits;
+      assertClose(logits, io.get('decode_logits')!, 'last decode logits', 1e-5, 1);
+      cache.dispose();
+    });
+    d.dispose();
   });
 
   test('yarn: the attention factor (default and mscale / mscale_all_dim) scales cos and sin', () => {

@@ -73,7 +73,7 @@ test('a run interrupted inside a prune phase resumes to the same masks, weights,
 
     // fails at step 10 (epoch 2, batch 2: round 2 pruned at the epoch's start), resumes from step 9
     const failed = join(dir, 'failed');
-    const at = (step: number, act: () => void) => (p: { kind: string; step: number }) => {
+    const at = (step: number, act: () => void) => (p: { kind: string; step: number; epoch: number }) => {
       if (p.kind === 'step' && p.step === step) act();
     };
     await assert.rejects(
@@ -94,6 +94,20 @@ test('a run interrupted inside a prune phase resumes to the same masks, weights,
     );
     await runRecipe(tiny(idx), { outDir: failed, resume: true });
     assertSameRun(failed, full);
+
+    // fails after epoch 2's prune record, before its checkpoint: the resume (from step 12) redoes that record
+    const late = join(dir, 'late');
+    await assert.rejects(
+      runRecipe(tiny(idx, 3), {
+        outDir: late,
+        onProgress: (p) => {
+          if (p.kind === 'epoch' && p.epoch === 2) throw new Error('interrupted');
+        },
+      }),
+      /interrupted/,
+    );
+    await runRecipe(tiny(idx), { outDir: late, resume: true });
+    assertSameRun(late, full);
 
     // SIGINT at step 7 (epoch 1, batch 3): stopped there, the checkpoint keeps the masks
     const stopped = join(dir, 'stopped');
