@@ -44,8 +44,6 @@ void giveBuffer(std::vector<uint8_t>&& buf);
 void decode(const uint8_t* data, size_t size, double maxPixels, Rgb* out, const Region* region = nullptr);
 // Reads a file's bytes; false (and a read error in `out`) when it cannot.
 bool readFile(const std::string& path, std::vector<uint8_t>* bytes, Rgb* out);
-// Reads a file and decodes it.
-void decodeFile(const std::string& path, double maxPixels, Rgb* out);
 // The header only: status (kOk when the header is good), width and height; pixels stay empty.
 void probe(const uint8_t* data, size_t size, double maxPixels, Rgb* out);
 

@@ -86,12 +86,6 @@ bool readFile(const std::string& path, std::vector<uint8_t>* bytes, Rgb* out) {
   return !err;
 }
 
-void decodeFile(const std::string& path, double maxPixels, Rgb* out) {
-  // the file's bytes: one scratch buffer per thread, grown to the largest file
-  static thread_local std::vector<uint8_t> bytes;
-  if (readFile(path, &bytes, out)) decode(bytes.data(), bytes.size(), maxPixels, out);
-}
-
 static bool tooLarge(Rgb* out, int w, int h, double maxPixels) {
   out->width = w;
   out->height = h;

@@ -31,7 +31,7 @@ export function projectRow(x: Tensor, weight: Tensor, bias?: Tensor): Tensor {
   const dtype = x.dtype;
   // (an exporter's trace keeps linear, the op it maps)
   if ((dtype !== 'float32' && dtype !== 'float64') || isTracing()) return linear(x, weight, bias);
-  const shape = x.shape;
+  const shape = [...x.shape];
   shape[shape.length - 1] = weight.size(0);
   const v = x.view(-1);
   return (bias ? (addmv(bias, weight, v) as Tensor) : (mv(weight, v) as Tensor)).view(...shape);
