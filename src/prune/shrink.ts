@@ -173,6 +173,21 @@ export function lnShrink(model: Module, o: ShrinkOptions): ShrinkReport {
   return { layers, parametersBefore, parametersAfter: model.numParameters() };
 }
 
+/** Removes the conv's all-zero output channels (its plan's BatchNorm and readers follow) and records it. */
+function shrinkDeadChannels(model: Module, plan: ShrinkPlan, layers: ShrinkReport['layers']): void {
+  const conv = model.getSubmodule(plan.conv) as Conv2d;
+  const alive = channelNorms(conv.weight, 1)
+    .map((v, i) => [v, i] as const)
+    .filter(([v]) => v !== 0)
+    .map(([, i]) => i);
+  if (alive.length === conv.outChannels) return;
+  if (alive.length === 0)
+    throw new ArgumentError(`every channel of '${plan.conv}' is pruned`, 'prune a smaller amount');
+  const before = conv.outChannels;
+  shrinkConv(model, plan, alive);
+  layers.push({ conv: plan.conv, before, after: alive.length });
+}
+
 /**
  * Removes the channels an ln_structured / random_structured pruning (dim 0) already zeroed: the
  * masks of shrinkable convs decide which channels stay. Convs without such a mask are left alone.
@@ -184,16 +199,7 @@ export function shrinkPruned(model: Module): ShrinkReport {
   for (const plan of plans) {
     const conv = model.getSubmodule(plan.conv) as Conv2d;
     if (!pruningOf(conv).has('weight')) continue;
-    const alive = channelNorms(conv.weight, 1)
-      .map((v, i) => [v, i] as const)
-      .filter(([v]) => v !== 0)
-      .map(([, i]) => i);
-    if (alive.length === conv.outChannels) continue;
-    if (alive.length === 0)
-      throw new ArgumentError(`every channel of '${plan.conv}' is pruned`, 'prune a smaller amount');
-    const before = conv.outChannels;
-    shrinkConv(model, plan, alive);
-    layers.push({ conv: plan.conv, before, after: alive.length });
+    shrinkDeadChannels(model, plan, layers);
   }
   return { layers, parametersBefore, parametersAfter: model.numParameters() };
 }
@@ -214,17 +220,7 @@ export function shrinkZeroed(model: Module, convs: readonly string[]): ShrinkRep
       throw new ArgumentError(
         `cannot shrink '${name}': ${refused.find((r) => r.conv === name)?.reason ?? 'it is not the inner conv of a residual block'}`,
       );
-    const conv = model.getSubmodule(plan.conv) as Conv2d;
-    const alive = channelNorms(conv.weight, 1)
-      .map((v, i) => [v, i] as const)
-      .filter(([v]) => v !== 0)
-      .map(([, i]) => i);
-    if (alive.length === conv.outChannels) continue;
-    if (alive.length === 0)
-      throw new ArgumentError(`every channel of '${plan.conv}' is pruned`, 'prune a smaller amount');
-    const before = conv.outChannels;
-    shrinkConv(model, plan, alive);
-    layers.push({ conv: plan.conv, before, after: alive.length });
+    shrinkDeadChannels(model, plan, layers);
   }
   return { layers, parametersBefore, parametersAfter: model.numParameters() };
 }
