@@ -16,6 +16,7 @@ import { spawn } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { demoRow } from './_demo_row.ts';
 import { type LoadSample, machineLine, measureLoad } from './_proc.ts';
 import { type Side, startSide, torchSideEnv } from './_side.ts';
 
@@ -179,35 +180,52 @@ async function ops(): Promise<void> {
   torch?.close();
 }
 
+// RSS growth: after a warm-up, `windows` windows of `steps` steps each; RSS is sampled every 20 steps
+// and a window's level is the median of its samples, so where a GC lands within a window (the
+// sawtooth of garbage and V8's heap) moves no reading. The row's value is the largest rise of that
+// level from one window to the next, in % of the earlier; the levels are printed next to it (MB),
+// for graft with V8's heap (heapTotal) at the same moments, which says what part of a rise is the
+// JS heap resizing itself. The PyTorch side is measured the same way.
 async function rss(): Promise<void> {
   const steps = quick ? 100 : 1000;
   const warm = quick ? 50 : 300;
-  const windows = quick ? 1 : 2;
+  const windows = quick ? 2 : 3;
+  const MB = 1024 * 1024;
+  const levels = (answers: Record<string, any>[], key: string) => answers.map((a) => median(a[key] as number[]));
+  const maxRise = (v: number[]) => Math.max(...v.slice(1).map((x, i) => ((x - v[i]!) / v[i]!) * 100));
+  const mb = (v: number[]) => v.map((x) => (x / MB).toFixed(1)).join(' > ');
+  let torchCell = '-';
+  let torchLevels = '';
   const torch = await torchWorker('rss_torch.py');
-  const growth = (a: Record<string, any>) => ((a.rss1 - a.rss0) / a.rss0) * 100;
-  let torchGrowth: number[] = [];
   if (torch) {
     await torch.ask('rss:torch', warm);
-    for (let w = 0; w < windows; w++) torchGrowth.push(growth(await torch.ask('rss:torch', steps)));
+    const answers: Record<string, any>[] = [];
+    for (let w = 0; w < windows; w++) answers.push(await torch.ask('rss:torch', steps));
     torch.close();
+    const lv = levels(answers, 'rss');
+    torchCell = `${fmt(maxRise(lv))} %`;
+    torchLevels = mb(lv);
   }
   for (const scenario of ['tidy', 'notidy', 'trainer']) {
     // a fresh process per scenario: each starts from the same state
     const graft = await graftWorker();
     await graft.ask(`rss:${scenario}`, warm);
-    const g: number[] = [];
+    const answers: Record<string, any>[] = [];
     const loads: number[] = [];
     for (let w = 0; w < windows; w++) {
       const m = measureLoad(() => [graft.pid]);
-      g.push(growth(await graft.ask(`rss:${scenario}`, steps)));
+      answers.push(await graft.ask(`rss:${scenario}`, steps));
       loads.push(m.end().others);
     }
     graft.close();
+    const lv = levels(answers, 'rss');
     line(
-      `${`RSS growth over ${steps} steps: ${scenario}`.padEnd(44)} ${`${fmt(Math.max(...g))} % (windows ${g.map((v) => fmt(v)).join(', ')})`.padStart(26)} ${(torchGrowth.length ? `${fmt(Math.max(...torchGrowth))} %` : '-').padStart(26)} ${'%'.padEnd(6)} ${'target < 2 %'.padStart(18)}   others ${fmt(median(loads))} cores`,
+      `${`RSS growth per ${steps} steps: ${scenario}`.padEnd(44)} ${`${fmt(maxRise(lv))} %`.padStart(26)} ${torchCell.padStart(26)} ${'%'.padEnd(6)} ${'target < 2 %'.padStart(18)}   others ${fmt(median(loads))} cores`,
+    );
+    line(
+      `    window medians (MB): graft ${mb(lv)} (V8 heap ${mb(levels(answers, 'v8'))}); PyTorch ${torchLevels || '-'}`,
     );
   }
-  torchGrowth = [];
 }
 
 /** Runs a bench script of its own (another helper's) as a child; its stdout lines are returned. */
@@ -281,20 +299,8 @@ async function frozen(): Promise<void> {
 }
 
 async function demo(): Promise<void> {
-  // graft's demo recipe (MobileNetV2 fine_tune on Fashion-MNIST), wall time; quick: a few images
-  const env = quick ? { DEMO_TRAIN: '64', DEMO_TEST: '32', DEMO_SIZE: '32' } : {};
-  const t0 = performance.now();
-  const r = await runChild([join(root, 'examples', 'fashion_mnist.ts')], {
-    ...graftEnv,
-    ...env,
-    DEMO_OUT: join(root, 'runs', 'bench-demo'),
-    GRAFT_NUM_THREADS: String(threads),
-  });
-  const s = (performance.now() - t0) / 1000;
-  const acc = r.out.filter((l) => /^\s+(pretrained|scratch)\s/.test(l)).map((l) => l.trim().replace(/\s+/g, ' '));
-  line(
-    `${'demo recipe (both runs) wall time'.padEnd(44)} ${`${fmt(s, 1)} s`.padStart(26)} ${'-'.padStart(26)} ${'s'.padEnd(6)} ${'-'.padStart(18)}   others ${fmt(r.load.others)} cores; ${r.code ? `exit ${r.code}` : acc.join('; ')} (no PyTorch side in this harness yet)`,
-  );
+  // graft's demo recipe and the same recipe in PyTorch from the same weights (bench/_demo_row.ts)
+  await demoRow({ root, quick, threads, python, hasPython, graftEnv, torchEnv, line });
 }
 
 async function header(): Promise<void> {

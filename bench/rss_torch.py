@@ -1,5 +1,6 @@
 # PyTorch side of the RSS row (bench/_rss_graft.ts has graft's): the same small conv net, batch and
-# optimizer; "rss:any N" runs N steps -> {"rss0", "rss1"} resident bytes (/proc/self/statm).
+# optimizer; "rss:any N" runs N steps -> {"rss": [...]}, the resident bytes (/proc/self/statm) every
+# RSS_EVERY steps, as bench/_rss_graft.ts samples graft's.
 # Usage: python3 bench/rss_torch.py THREADS
 import json, os, sys
 import torch
@@ -17,6 +18,7 @@ x = torch.randn(8, 3, 32, 32)
 y = torch.randint(0, 10, (8,))
 opt = torch.optim.SGD(model.parameters(), lr=0.01, momentum=0.9)
 PAGE = os.sysconf("SC_PAGE_SIZE")
+RSS_EVERY = 20
 
 
 def rss():
@@ -38,7 +40,9 @@ for line in sys.stdin:
     if not parts:
         continue
     n = int(parts[1])
-    r0 = rss()
-    for _ in range(n):
+    samples = []
+    for i in range(1, n + 1):
         step()
-    print(json.dumps({"rss0": r0, "rss1": rss()}), flush=True)
+        if i % RSS_EVERY == 0:
+            samples.append(rss())
+    print(json.dumps({"rss": samples}), flush=True)

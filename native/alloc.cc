@@ -11,8 +11,9 @@
 // across varying shapes where a size-keyed cache cannot (docs/performance.md has the numbers).
 // Registered with c10::SetAllocator for the CPU device, so every CPU tensor libtorch allocates
 // (and oneDNN's scratch memory, which libtorch routes through the same allocator) goes through it.
-// Blocks are 64-byte aligned, as c10's own alloc_cpu. A block the cache did not hand out (one from
-// before the switch, or a small one) is recognised by a lookup and given to free().
+// Blocks are 64-byte aligned, as c10's own alloc_cpu. Requests below minBytes go to the small-block
+// allocator (alloc_small.cc) or, above its largest class, to malloc. A block the cache did not hand
+// out (one from before the switch, or a malloc'd one) is recognised by a lookup and given to free().
 #include <c10/core/Allocator.h>
 #include <c10/core/CPUAllocator.h>
 #include <c10/util/Exception.h>
@@ -23,6 +24,7 @@
 #include <unordered_map>
 #include <vector>
 
+#include "alloc_small.h"
 #include "graft.h"
 
 #ifdef __GLIBC__
@@ -126,6 +128,7 @@ struct CachingCPUAllocator final : public c10::Allocator {
     if (n == 0) return {nullptr, nullptr, &freeBlock, cpu};
     Cache& c = cache();
     if (n < c.minBytes) {
+      if (c10::DataPtr d = small::allocate(n)) return d;
       void* p = rawAlloc(n);
       TORCH_CHECK(p, "graft's CPU allocator: out of memory allocating ", n, " bytes");
       return {p, p, &freeBlock, cpu};
@@ -194,10 +197,11 @@ static napi_value useCachingAllocator(napi_env env, napi_callback_info info) {
   return jsBool(env, c10::GetAllocator(c10::DeviceType::CPU) == &theAllocator);
 }
 
-// emptyCache() -> bytes the cache returned to malloc. Then malloc_trim hands glibc's free heap pages
+// emptyCache() -> bytes the caching and small-block caches returned to malloc (the small caches of
+// other threads empty themselves at their next allocation or free). Then malloc_trim hands glibc's free heap pages
 // back to the OS too (what GRAFT_MALLOC=training otherwise keeps for the next step).
 static napi_value emptyCache(napi_env env, napi_callback_info) {
-  size_t bytes = releaseAll();
+  size_t bytes = releaseAll() + small::releaseAll();
 #ifdef __GLIBC__
   malloc_trim(0);
 #endif
@@ -226,7 +230,10 @@ static napi_value allocatorStats(napi_env env, napi_callback_info) {
   return o;
 }
 
+void initAllocSmall(napi_env env, napi_value exports);  // alloc_small.cc
+
 void initAlloc(napi_env env, napi_value exports) {
+  initAllocSmall(env, exports);  // the default CPU allocator from the first tensor on
   defineFn(env, exports, "useCachingAllocator", entry<useCachingAllocator>);
   defineFn(env, exports, "emptyCache", entry<emptyCache>);
   defineFn(env, exports, "allocatorStats", entry<allocatorStats>);

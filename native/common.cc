@@ -7,6 +7,7 @@
 #include <chrono>
 #include <cmath>
 #include <cstdlib>  // defines __GLIBC__ where the C library is glibc's
+#include <ctime>
 #include <sstream>
 
 #if defined(__GLIBC__) && (__GLIBC__ > 2 || (__GLIBC__ == 2 && __GLIBC_MINOR__ >= 33))
@@ -108,17 +109,40 @@ static void adjustExternal(napi_env env, int64_t delta) {
   }
 }
 
+static void reportNow(napi_env env, int64_t delta) {
+  int64_t ignored;
+  napi_adjust_external_memory(env, delta, &ignored);
+}
+
 #ifdef GRAFT_HEAP_SAMPLING
-// A handle's own bytes undercount what waiting for GC costs: in a training loop without tidy(), each
-// step's output (and its autograd graph's small nodes) stayed alive until GC, pinned between the step's
-// freed activation buffers, so malloc could not reuse them and its heap grew ~1 MB a step (RSS +100 %
-// over 100 steps) while the bytes in use stayed flat and V8 saw a few KB. With glibc, V8 hears instead
-// how much the malloc heap grew since load (its size, free chunks included), sampled at most once a
-// millisecond while no tidy() scope is open (mallinfo2 walks the free lists: tens of microseconds).
+// A handle's own bytes undercount what waiting for GC costs. In a loop without tidy(), each step's
+// output and loss stay alive until GC with their autograd graphs (nodes, metadata: ~10 KB a step for a
+// small conv net, none of it in the handles' bytes), pinned between the step's freed activation
+// buffers so malloc cannot merge them: the heap grew until V8 collected for its own reasons (every
+// ~1,000 steps), RSS rose 1.6-17 % per 1,000 steps. So with glibc V8 also hears how much the memory
+// in use *besides* the handles' bytes grew (mallinfo2, sampled at most once a millisecond while no
+// tidy() scope is open; it walks the free lists, tens of microseconds).
+//  - Only its troughs count: the lowest sample of each 250 ms window. A sample taken mid-step also
+//    sees that step's activations (held by the graph, freed by backward), which are not garbage:
+//    counted, they made V8 collect every ~40 steps for nothing.
+//  - Only rises count, each kHeapWeight times, and a fall is never reported. V8 collects once the
+//    external memory grew 64 MB since its last mark-compact; the garbage is freed after it (the
+//    FinalizationRegistry's callbacks), and a fall reported then would raise the next collection's
+//    threshold by as much: garbage would ratchet up cycle after cycle. With rises only, V8 collects
+//    after each 4 MB of growth of the troughs, which a loop's garbage reaches in a few hundred steps.
+// The total V8 hears so only grows; it is a pressure signal, not a size (process.memoryUsage()
+// .external does not include it).
 constexpr int64_t kSampleNs = 1000000;
-// V8 starts a collection once external memory grew 64 MB past what it was after the last one; the
-// heap's growth counts 4x, so a loop without tidy() is collected after about 16 MB of it.
-constexpr int64_t kHeapWeight = 4;
+constexpr int64_t kMaxSampleNs = 50000000;
+constexpr int64_t kWindowNs = 250000000;
+constexpr int64_t kHeapWeight = 16;
+constexpr int64_t kEarlyBytes = (64 << 20) / kHeapWeight;
+
+static int64_t threadCpuNs() {
+  timespec ts;
+  clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts);
+  return static_cast<int64_t>(ts.tv_sec) * 1000000000 + ts.tv_nsec;
+}
 
 static int64_t nowNs() {
   return std::chrono::duration_cast<std::chrono::nanoseconds>(std::chrono::steady_clock::now().time_since_epoch())
@@ -129,36 +153,46 @@ static void sampleHeap(napi_env env) {
   EnvState& st = envState(env);
   int64_t now = nowNs();
   if (now < st.nextSampleNs) return;
+  int64_t cpu0 = threadCpuNs();
   struct mallinfo2 m = mallinfo2();
   // mallinfo2's cost grows with the free chunks it walks: 100k small tensors left to GC in a loop
   // that never yields made each call take milliseconds, and with a fixed 1 ms interval every op
-  // paid for one (quadratic). The next sample waits 100x as long as this one took (<= 1 % of time).
-  st.nextSampleNs = now + std::max<int64_t>(kSampleNs, (nowNs() - now) * 100);
-  // the heap's size, free chunks included: fragmentation grows it while the bytes in use stay flat
-  int64_t size = static_cast<int64_t>(m.arena + m.hblkhd);
-  if (st.heapBaseline < 0) st.heapBaseline = size;
-  int64_t target = size > st.heapBaseline ? (size - st.heapBaseline) * kHeapWeight : 0;
-  int64_t delta = target - st.heapReported;
-  if (delta >= kExternalBatch || delta <= -kExternalBatch) {
-    int64_t ignored;
-    napi_adjust_external_memory(env, delta, &ignored);
-    st.heapReported = target;
+  // paid for one (quadratic). The next sample waits 100x as long as this one took (<= 1 % of time),
+  // in this thread's CPU time: wall time counted the times the OS ran other processes meanwhile, and
+  // on a loaded machine samples came a second apart while the garbage piled up.
+  st.nextSampleNs = now + std::clamp<int64_t>((threadCpuNs() - cpu0) * 100, kSampleNs, kMaxSampleNs);
+  int64_t hidden = static_cast<int64_t>(m.uordblks + m.hblkhd) - st.handleBytes;
+  if (st.trough < 0 || hidden < st.trough) st.trough = hidden;
+  // a window ends early once even its lowest sample is a collection's worth above the last trough:
+  // a fast loop's garbage (10k results a second) must not wait out the window
+  bool risen = st.heapBaseline >= 0 && st.trough - st.heapBaseline >= kEarlyBytes;
+  if (now < st.windowEndNs && !risen) return;
+  st.windowEndNs = now + kWindowNs;
+  int64_t trough = st.trough;
+  st.trough = -1;
+  if (st.heapBaseline >= 0 && trough > st.heapBaseline) {
+    st.heapReported += (trough - st.heapBaseline) * kHeapWeight;
+    if (st.heapReported >= kExternalBatch) {
+      reportNow(env, st.heapReported);
+      st.heapReported = 0;
+    }
   }
+  st.heapBaseline = trough;  // the reference for the next window's rise, after a fall too
 }
 #endif
 
 void reportBytes(napi_env env, Slot& slot) {
+  if (!slot.reported && slot.t.defined() && slot.t.is_cpu()) {
+    // Every tensor GC may free counts, small ones too: a loop of small tensors left to GC made only
+    // their small JS wrappers visible to V8, which then saw no reason to collect. Only CPU memory
+    // pressures this process's heap. Reported as ArrayBuffers are: added now, taken back when freed.
+    slot.reported = bytesOf(slot.t) + kTensorOverhead;
+    envState(env).handleBytes += slot.reported;
+    adjustExternal(env, slot.reported);
+  }
 #ifdef GRAFT_HEAP_SAMPLING
-  (void)slot;
   sampleHeap(env);
-  return;
 #endif
-  if (slot.reported || !slot.t.defined() || !slot.t.is_cpu()) return;
-  // Every tensor GC may free counts, small ones too: a loop of small tensors left to GC made only
-  // their small JS wrappers visible to V8, which then saw no reason to collect (RSS grew 11-21 %
-  // over 1,000 steps). Only CPU memory pressures this process's heap.
-  slot.reported = bytesOf(slot.t) + kTensorOverhead;
-  adjustExternal(env, slot.reported);
 }
 
 Slot* slotOf(napi_env env, napi_value v) {
@@ -182,13 +216,14 @@ at::Tensor& tensorOf(napi_env env, napi_value v) {
 void release(napi_env env, napi_value v) {
   Slot* slot = slotOf(env, v);
   if (!slot) return;  // already released: dispose() then GC, or twice
+  EnvState& st = envState(env);
   if (slot->reported) {
     adjustExternal(env, -slot->reported);
+    st.handleBytes -= slot->reported;
     slot->reported = 0;
   }
   slot->t.reset();
   slot->gen = (slot->gen + 1) % (1u << 28);
-  EnvState& st = envState(env);
 #ifdef GRAFT_HEAP_SAMPLING
   if (st.report) sampleHeap(env);
 #endif

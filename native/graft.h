@@ -29,10 +29,13 @@ struct EnvState {
   bool report = true;
   // bytes reported to V8 since the last napi_adjust_external_memory call (reportBytes batches them)
   int64_t pendingExternal = 0;
-  // glibc: V8 hears of the malloc heap's growth since load, sampled (common.cc sampleHeap)
-  int64_t heapBaseline = -1;
-  int64_t heapReported = 0;
+  // glibc: V8 hears of the rises of the malloc heap's in-use troughs (common.cc sampleHeap)
+  int64_t heapBaseline = -1;  // the last window's trough
+  int64_t heapReported = 0;   // rises not reported yet (batched)
   int64_t nextSampleNs = 0;
+  int64_t handleBytes = 0;  // the bytes reported for live handles (Slot::reported summed)
+  int64_t trough = -1;      // the lowest in-use bytes, less handleBytes, sampled in this window
+  int64_t windowEndNs = 0;
 };
 
 EnvState& envState(napi_env env);

@@ -118,6 +118,8 @@ static napi_value parallelInfo(napi_env env, napi_callback_info) {
 }
 
 void initAlloc(napi_env env, napi_value exports);  // alloc.cc: the caching CPU allocator
+void initGenerator(napi_env env, napi_value exports);  // generator.cc: the CPU generator's state
+void initAutogradLean(napi_env env, napi_value exports);  // autograd_lean.cc: lean backward executor
 
 void initRuntime(napi_env env, napi_value exports) {
   defineFn(env, exports, "setNumThreads", entry<setNumThreads>);
@@ -137,8 +139,10 @@ void initRuntime(napi_env env, napi_value exports) {
 static napi_value Init(napi_env env, napi_value exports) {
   try {
     graft::initTensor(env, exports);
+    graft::initAutogradLean(env, exports);
     graft::initOps(env, exports);
     graft::initRuntime(env, exports);
+    graft::initGenerator(env, exports);
     graft::initMalloc(env, exports);
     graft::initAlloc(env, exports);
     graft::initDist(env, exports);

@@ -5,7 +5,13 @@ import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { BindingError } from '../errors.ts';
 import { chooseThreads, type ThreadChoice, usableMemory } from './machine.ts';
-import { type AllocatorSetting, allocatorSettingFromEnv, type MallocSetting, mallocSettingFromEnv } from './malloc.ts';
+import {
+  type AllocatorSetting,
+  allocatorSettingFromEnv,
+  type MallocSetting,
+  mallocSettingFromEnv,
+  smallCacheFromEnv,
+} from './malloc.ts';
 import { type OmpSetting, ompSettingFromEnv } from './omp.ts';
 
 /** A native tensor handle: a number naming a slot (and its generation) in the addon's tensor table. */
@@ -74,6 +80,25 @@ export interface Native {
   /** returns the caching allocator's free blocks to malloc, then glibc's free heap to the OS; the cache's bytes */
   emptyCache(): number;
   allocatorStats(): NativeAllocatorStats;
+  /** the per-thread bound on free small tensor buffers kept for reuse (alloc_small.cc); 0 turns it off */
+  setSmallCache(capBytes: number): void;
+  smallCacheStats(): NativeSmallCacheStats;
+}
+
+/** The small-block allocator's state (alloc_small.cc), summed over the threads that keep a cache. */
+export interface NativeSmallCacheStats {
+  /** most free bytes one thread keeps (GRAFT_SMALL_CACHE); 0: off */
+  capBytes: number;
+  /** the largest buffer it serves; larger ones go to malloc or the caching allocator */
+  maxBlockBytes: number;
+  /** threads with a cache (those that allocated or freed a small buffer) */
+  threads: number;
+  cachedBytes: number;
+  cachedBlocks: number;
+  /** requests served from a free list / from malloc; frees that went to free() at the cap */
+  hits: number;
+  misses: number;
+  overflows: number;
 }
 
 /** The caching CPU allocator's state (alloc.cc); all 0 and caching false while it is not in use. */
@@ -122,6 +147,7 @@ function load(): Native {
   const omp = ompSettingFromEnv(process.env);
   const malloc = mallocSettingFromEnv(process.env);
   const allocator = allocatorSettingFromEnv(process.env, usableMemory());
+  const smallCache = smallCacheFromEnv(process.env);
   Object.assign(process.env, omp.added);
   let mod: Native;
   try {
@@ -138,6 +164,7 @@ function load(): Native {
   // before the first tensor, so no training buffer is ever allocated under the old thresholds
   if (malloc.mode === 'training') mod.configureMalloc(malloc.mmapThreshold, malloc.trimThreshold, malloc.mmapMax);
   if (allocator.mode === 'caching') mod.useCachingAllocator(allocator.capBytes, allocator.minBytes);
+  mod.setSmallCache(smallCache);
   const threads = chooseThreads(process.env);
   mod.setNumThreads(threads.threads);
   setup = { malloc, allocator, omp, threads };

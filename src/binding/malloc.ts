@@ -78,6 +78,17 @@ export const DEFAULT_ALLOCATOR_MIN = 64 * 1024;
 /** the default cap: this fraction of the memory the process may use (the machine's, or its cgroup's) */
 export const DEFAULT_CAP_FRACTION = 0.25;
 
+/** The small-block allocator's default per-thread bound on free buffers (native/alloc_small.h). */
+export const DEFAULT_SMALL_CACHE = MiB;
+
+/**
+ * Reads GRAFT_SMALL_CACHE: the most bytes of freed small tensor buffers (up to 16 KiB each) one
+ * thread keeps for reuse; 0 turns the small-block allocator off (libtorch's posix_memalign per buffer).
+ */
+export function smallCacheFromEnv(env: Record<string, string | undefined>): number {
+  return size('GRAFT_SMALL_CACHE', env.GRAFT_SMALL_CACHE, 1024 * MiB) ?? DEFAULT_SMALL_CACHE;
+}
+
 /**
  * Reads GRAFT_ALLOCATOR (caching | malloc; unset = malloc), GRAFT_ALLOCATOR_CAP, GRAFT_ALLOCATOR_MIN.
  * malloc is the default: with GRAFT_MALLOC=training's thresholds glibc's heap already serves a

@@ -122,7 +122,9 @@ baseline a run should beat.
 Prints loss, accuracy, top-5 accuracy, macro-F1 and the accuracy of every class.
   --split S        val (default), test or train
   --weights W      model (the exported weights, default), best or last (checkpoints/W.pth), or
-                   int8 (model.int8.safetensors, written by a recipe's quantize section)
+                   int8 (model.int8.safetensors, written by a recipe's quantize section); a
+                   checkpoint evaluates in the form it was taken in (pruning masks at full width,
+                   a QAT run's fake-quantized form with its observers off)
   --quantize M     compare the model with its int8 version (dynamic: Linear layers; static: convs
                    too, calibrated on training batches): size, accuracy, loss, latency
   --calibration N  static: calibration batches (default 8)

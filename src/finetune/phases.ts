@@ -2,8 +2,7 @@
 // (learning rates, scheduler, optimizer). The PhaseRunner applies them as the trainer calls
 // onEpochStart / onStepEnd / onEpochEnd. Every parameter sits in an optimizer group from the
 // start, so unfreezing never adds groups; schedulers reach the groups through a view that follows
-// optimizer switches; groups frozen with via 'lr0' are pinned at 0: the runner hands schedulers
-// their real lrs before every step and writes 0 back after, so no scheduler can move them.
+// optimizer switches; groups frozen with via 'lr0' are pinned at 0 (_phase_pins.ts).
 import { ArgumentError } from '../errors.ts';
 import type { Module, Parameter } from '../nn/index.ts';
 import type { Optimizer, OptimizerLike, OptimizerSpec, ParamGroupLike } from '../optim/index.ts';
@@ -32,6 +31,7 @@ import {
   runEpochs,
   schedulerParts,
 } from './_phase_parts.ts';
+import { PinnedLrs } from './_phase_pins.ts';
 import { pinnedGroups, rampedLrs, readClock } from './_phase_state.ts';
 import { type FreezeInput, type Freezer, type FreezeState, freezerOf, resolveFreeze } from './freeze.ts';
 import { groupInputs, type ParamGroups, paramGroups } from './groups.ts';
@@ -69,8 +69,7 @@ export class PhaseRunner {
   #interval: 'epoch' | 'step' = 'epoch';
   #schedType: string | undefined;
   #monitor: string | undefined;
-  #pinned = new Set<number>();
-  #shadow: number[];
+  #pins: PinnedLrs;
   #rampPrev: number[] | undefined;
   /** optimizer steps per epoch: the spec's, or the trainer's from the data (setStepsPerEpoch) */
   #spe: number | undefined;
@@ -94,7 +93,7 @@ export class PhaseRunner {
       defaults: { lr: spec.optimizer.lr, weight_decay: maxWeightDecay(spec) },
     });
     checkSomethingTrains(this.#index, spec, this.groups);
-    this.#shadow = this.groups.groups.map((g) => g.lr);
+    this.#pins = new PinnedLrs(this.groups.groups.map((g) => g.lr));
     this.#opt = buildOptimizer(spec.optimizer, this.#inputs(spec.optimizer), this.dry);
     const self = this;
     this.view = {
@@ -137,7 +136,7 @@ export class PhaseRunner {
   }
   /** Groups pinned at lr 0 (freeze via 'lr0'). */
   get pinned(): number[] {
-    return [...this.#pinned];
+    return this.#pins.indices;
   }
 
   /** Hands the BatchNorm layers back to model.train() / eval() (removes the eval-mode hooks). */
@@ -147,7 +146,7 @@ export class PhaseRunner {
 
   /** Each group's lr as the schedule has it (pinned groups: the lr they return to when unpinned). */
   lrs(): number[] {
-    return this.#opt.paramGroups.map((g, i) => (this.#pinned.has(i) ? this.#shadow[i]! : g.lr));
+    return this.#pins.lrs(this.#opt.paramGroups);
   }
 
   /** Epochs of the whole run, when every phase's length is known in epochs. */
@@ -274,15 +273,7 @@ export class PhaseRunner {
     const st = resolveFreeze(this.#index, spec);
     this.#freezer?.apply(st);
     this.#freeze = st;
-    const pinned = pinnedGroups(this.groups.groups, st);
-    const groups = this.#opt.paramGroups;
-    for (const gi of this.#pinned) if (!pinned.has(gi)) groups[gi]!.lr = this.#shadow[gi]!;
-    for (const gi of pinned)
-      if (!this.#pinned.has(gi)) {
-        this.#shadow[gi] = groups[gi]!.lr;
-        groups[gi]!.lr = 0;
-      }
-    this.#pinned = pinned;
+    this.#pins.pin(this.#opt.paramGroups, pinnedGroups(this.groups.groups, st));
     const nf = st.frozen.length;
     this.#note(
       nf === 0
@@ -292,22 +283,12 @@ export class PhaseRunner {
   }
 
   #setReal(gi: number, v: number): void {
-    if (this.#pinned.has(gi)) this.#shadow[gi] = v;
-    else this.#opt.paramGroups[gi]!.lr = v;
+    this.#pins.set(this.#opt.paramGroups, gi, v);
   }
 
   // schedulers read and write group.lr: they see the real lrs, pinned groups go back to 0 after
   #withReal(fn: () => void): void {
-    const groups = this.#opt.paramGroups;
-    for (const gi of this.#pinned) groups[gi]!.lr = this.#shadow[gi]!;
-    try {
-      fn();
-    } finally {
-      for (const gi of this.#pinned) {
-        this.#shadow[gi] = groups[gi]!.lr;
-        groups[gi]!.lr = 0;
-      }
-    }
+    this.#pins.withReal(this.#opt.paramGroups, fn);
   }
 
   #startScheduler(sched: PhaseSchedulerSpec, from: number): void {
@@ -377,8 +358,8 @@ export class PhaseRunner {
         opt instanceof DryOptimizer ? { param_groups: opt.paramGroups.map((g) => ({ ...g })) } : opt.stateDict(),
       scheduler_from: this.#schedFrom,
       scheduler: this.#sched ? this.#sched.stateDict() : null,
-      pinned: [...this.#pinned],
-      shadow_lrs: [...this.#shadow],
+      pinned: this.#pins.indices,
+      shadow_lrs: this.#pins.shadow,
       ramp_prev: this.#rampPrev ? [...this.#rampPrev] : null,
     };
   }
@@ -388,10 +369,9 @@ export class PhaseRunner {
     const { optimizerFrom: optFrom, ...clock } = readClock(sd, this.spec.phases.length);
     Object.assign(this, clock);
     const phase = clock.phaseIndex;
-    this.#pinned = new Set();
+    this.#pins.clear();
     this.#applyFreeze(this.#freezeSpecAt(phase));
-    this.#shadow = [...(sd.shadow_lrs as number[])];
-    this.#pinned = new Set(sd.pinned as number[]);
+    this.#pins.restore(sd.shadow_lrs as number[], sd.pinned as number[]);
     const ospec = optFrom < 0 ? this.spec.optimizer : this.spec.phases[optFrom]!.optimizer!;
     const old = this.#opt;
     this.#opt = buildOptimizer(ospec, this.#inputs(ospec), this.dry);

@@ -10,18 +10,11 @@ import * as models from '../models/index.ts';
 import { foldConvBn, type Module } from '../nn/index.ts';
 import type { SplitMetrics } from '../report/index.ts';
 import { crossEntropy, manualSeed, zeros } from '../tensor/index.ts';
-import {
-  evaluate,
-  type LossFn,
-  loadModel,
-  logitsOf,
-  readCheckpoint,
-  readModelConfig,
-  stateDictTensors,
-} from '../train/index.ts';
+import { evaluate, type LossFn, loadModel, logitsOf, readModelConfig } from '../train/index.ts';
 import { evaluateCausalLM, hfCausalLM, hfDirOf, isCausalLM } from './causal_lm.ts';
 import { loadInt8 } from './compress_eval.ts';
 import { type BuiltData, buildData, type Split } from './data.ts';
+import { bakeMasks, checkpointModel } from './eval_weights.ts';
 import { type LoadedRecipe, loadRecipe } from './load.ts';
 import { buildModel, fetchPretrained, rebuildFromConfig } from './model.ts';
 
@@ -115,22 +108,21 @@ export async function evaluateRun(runDir: string, o: EvalOptions = {}): Promise<
       'leave out --fold-batchnorm',
     );
   let model: Module;
+  let qat = false;
   if (weights === 'model') model = loadModel(runDir, { build: rebuildFromConfig }).model;
   else if (weights === 'int8') model = loadInt8(runDir);
-  else {
-    const file = join(runDir, 'checkpoints', `${weights}.pth`);
-    if (!existsSync(file)) throw new RecipeError(runDir, `no checkpoints/${weights}.pth`);
-    model = rebuildFromConfig(config);
-    const { raw } = readCheckpoint(file);
-    const sd = stateDictTensors(raw.get('model'), file);
-    try {
-      model.loadStateDict(sd);
-    } finally {
-      for (const t of sd.values()) t.dispose();
-    }
-  }
+  else ({ model, qat } = checkpointModel(runDir, config, loaded.recipe, weights));
   try {
-    if (o.foldBatchNorm) foldForEval(model, config.preprocessing?.inputSize);
+    if (o.foldBatchNorm && qat)
+      throw new RecipeError(
+        '--fold-batchnorm',
+        `checkpoints/${weights}.pth holds the quantization-aware training form, whose BatchNorms fold when it converts to int8`,
+        'leave out --fold-batchnorm, or evaluate the folded int8 model with --weights int8',
+      );
+    if (o.foldBatchNorm) {
+      bakeMasks(model);
+      foldForEval(model, config.preprocessing?.inputSize);
+    }
     // an int8 model is a quantized form without registry metadata: the architecture's gives the
     // input size and normalisation the run trained with
     const arch = config.architecture;

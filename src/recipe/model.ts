@@ -191,10 +191,30 @@ export function buildModel(r: RecipeModel, numClasses: number | undefined, load:
   }
   const model = createModel(r, numClasses, { keras });
   if (!src) return { model, loadReport: undefined, keras, pretrained: undefined };
+  const plan = src.kind === 'checkpoint' ? withLegacyLayerNorm(model, src.plan) : src.plan;
   const report = atPath('model.pretrained', () =>
-    load === 'weights' ? loadCheckpoint(model, src.source, src.plan) : previewLoad(model, src.source, src.plan),
+    load === 'weights' ? loadCheckpoint(model, src.source, plan) : previewLoad(model, src.source, plan),
   );
   return { model, loadReport: report, keras, pretrained: src };
+}
+
+// transformers renames the LayerNorm names of old TF-converted BERT files (LayerNorm.gamma / beta,
+// as bert-base-uncased's pytorch_model.bin has them) on every load
+const LEGACY_LAYER_NORM: RenameRule[] = [
+  [/(^|\.)LayerNorm\.gamma$/, '$1LayerNorm.weight'],
+  [/(^|\.)LayerNorm\.beta$/, '$1LayerNorm.bias'],
+];
+
+/**
+ * The plan with transformers' legacy LayerNorm renames after the recipe's own rules, for models
+ * with LayerNorm modules so named (BERT): the report lists each key they renamed.
+ */
+function withLegacyLayerNorm(model: Module, plan: LoadPlan): LoadPlan {
+  const keys = [...model.namedParameters()].map(([k]) => k);
+  if (!keys.some((k) => k.endsWith('LayerNorm.weight')) || keys.some((k) => /LayerNorm\.(gamma|beta)$/.test(k)))
+    return plan;
+  const own = plan.rename === undefined ? [] : (plan.rename as readonly RenameRule[]);
+  return { ...plan, rename: [...own, ...LEGACY_LAYER_NORM] };
 }
 
 function withReplacements(model: Module, r: RecipeModel, numClasses: number | undefined): Module {

@@ -4,6 +4,7 @@ export * from './create.ts';
 export * from './dtype.ts';
 export * as foreach from './foreach.ts';
 export * as F from './functional.ts';
+export { getRngState, setRngState } from './generator_native.ts';
 export { aten, schemaOf } from './generic.ts';
 export * from './loss.ts';
 export {

@@ -6,6 +6,7 @@ import {
   loadSetup,
   type NativeAllocatorStats,
   type NativeMallocInfo,
+  type NativeSmallCacheStats,
 } from '../binding/index.ts';
 import { ArgumentError } from '../errors.ts';
 import { native } from './_core.ts';
@@ -46,9 +47,15 @@ export const mallocInfo = (): NativeMallocInfo & { mode: 'training' | 'default' 
  */
 export const allocatorStats = (): NativeAllocatorStats => native.allocatorStats();
 /**
- * Gives memory kept for the next step back: the caching allocator's free buffers to malloc, then
- * malloc's free heap to the OS (malloc_trim; GRAFT_MALLOC=training otherwise keeps it). Returns the
- * bytes the caching allocator released (0 without it).
+ * The small-block allocator (always on unless GRAFT_SMALL_CACHE=0): tensor buffers up to 16 KiB come
+ * from per-thread free lists; each thread keeps at most capBytes of freed ones. Counters since load,
+ * summed over the threads that keep a cache.
+ */
+export const smallCacheStats = (): NativeSmallCacheStats => native.smallCacheStats();
+/**
+ * Gives memory kept for the next step back: the caching allocator's and the small-block allocator's
+ * free buffers to malloc (other threads' small caches at their next tensor), then malloc's free heap
+ * to the OS (malloc_trim; GRAFT_MALLOC=training otherwise keeps it). Returns the bytes released here.
  */
 export const emptyCache = (): number => native.emptyCache();
 /** What runtimeSettings() reports. */

@@ -1,6 +1,6 @@
 // Tensor: a JS object over one native handle. Methods are one-liners over the op modules.
 import { ArgumentError, DisposedError } from '../errors.ts';
-import { defFast, defOp, guard, type Handle, native, track, untrack } from './_core.ts';
+import { defFast, guard, type Handle, native, track, untrack } from './_core.ts';
 import * as A from './autograd.ts';
 import { type DType, dtypeFromCode, isFloating } from './dtype.ts';
 import { fast } from './fast_native.ts';
@@ -8,14 +8,13 @@ import * as Fn from './functional.ts';
 import * as M from './math.ts';
 import * as R from './reduce.ts';
 import * as S from './shape.ts';
+import * as G from './tensor_grad.ts';
 
 const reluInplace = defFast('aten::relu_', '', fast.fastRelu_);
 
 export type Scalar = number | boolean;
 export type TensorLike = Tensor | number;
 export type Dims = number | number[];
-
-const setDataOp = defOp('aten::set_data');
 
 export class Tensor {
   #h: Handle | undefined;
@@ -87,7 +86,7 @@ export class Tensor {
   }
   /** PyTorch's `t.data = src`: dtype, device or shape may change, the tensor's identity stays. */
   setData_(src: Tensor): this {
-    setDataOp(this.h, src.h);
+    G.setData(this, src);
     this.#shape = undefined;
     this.#dtype = undefined;
     return this;
@@ -138,21 +137,10 @@ export class Tensor {
     return this;
   }
   get grad(): Tensor | undefined {
-    const g = native.grad(this.h);
-    return g === undefined ? undefined : new Tensor(g);
+    return G.gradOf(this);
   }
   set grad(g: Tensor | undefined) {
-    // PyTorch checks an assigned gradient at once, not at the next backward()
-    if (g !== undefined) {
-      const [a, b] = [g.shape, this.shape];
-      if (a.length !== b.length || a.some((d, i) => d !== b[i]))
-        throw new ArgumentError(`assigned grad has shape [${a}], the tensor has [${b}]`);
-      if (g.dtype !== this.dtype)
-        throw new ArgumentError(`assigned grad has dtype ${g.dtype}, the tensor ${this.dtype}`);
-      if (g.device !== this.device)
-        throw new ArgumentError(`assigned grad is on ${g.device}, the tensor on ${this.device}`);
-    }
-    native.setGrad(this.h, g?.h);
+    G.assignGrad(this, g);
   }
   get isLeaf(): boolean {
     return native.isLeaf(this.h);
@@ -164,8 +152,8 @@ export class Tensor {
     guard(() => native.retainGrad(this.h));
     return this;
   }
-  backward(grad?: Tensor, opts: { retainGraph?: boolean; createGraph?: boolean } = {}): void {
-    A.backward([this], grad ? [grad] : undefined, opts);
+  backward(grad?: Tensor, opts?: { retainGraph?: boolean; createGraph?: boolean }): void {
+    G.backwardOne(this, grad, opts);
   }
   detach(): Tensor {
     return S.detach(this);

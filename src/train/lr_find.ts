@@ -28,7 +28,7 @@ import type { LoadReport } from '../io/index.ts';
 import * as models from '../models/index.ts';
 import type { Module } from '../nn/index.ts';
 import type { Optimizer } from '../optim/index.ts';
-import { noGrad, Tensor } from '../tensor/index.ts';
+import { getRngState, noGrad, setRngState, Tensor } from '../tensor/index.ts';
 import { type Callback, CancelBatchException } from './events.ts';
 import type { TrainerOptions } from './options.ts';
 import type { PhaseRunnerLike } from './runner.ts';
@@ -219,10 +219,8 @@ function ratiosOf(
 
 /**
  * Runs the LR range test and returns the curve and the suggestions. The model (weights, buffers,
- * requires_grad, modes, freeze) and a given optimizer are as before when it returns or throws.
- * libtorch's global random generator is not restored (libtorch gives no way to read it back):
- * the trainer reseeds it before every batch, so a training run after lrFind is the same as
- * without it.
+ * requires_grad, modes, freeze), a given optimizer and libtorch's CPU random generator (dropout
+ * and shuffles draw from it during the sweep) are as before when it returns or throws.
  */
 export async function lrFind(o: LrFindOptions): Promise<LrFindResult> {
   const { model } = o;
@@ -238,6 +236,7 @@ export async function lrFind(o: LrFindOptions): Promise<LrFindResult> {
   const methods = o.suggest === undefined ? ['valley' as const] : Array.isArray(o.suggest) ? o.suggest : [o.suggest];
   const smooth = new SmoothLoss(beta);
   const saved = save(model, o.optimizer);
+  const rng = getRngState();
   let temp: PhaseRunner | undefined;
   const steps: LrFindStep[] = [];
   let stopReason: LrFindResult['stopReason'] = 'data ended';
@@ -329,6 +328,8 @@ export async function lrFind(o: LrFindOptions): Promise<LrFindResult> {
       temp.optimizer.dispose();
     }
     restore(model, saved, o.optimizer);
+    setRngState(rng);
+    rng.dispose();
   }
   const { suggestions, problems } = suggestLrs(
     steps.map((s) => s.lr),

@@ -10,6 +10,7 @@ import type { PyKey } from '../py.ts';
 import { GlobalRef, resolveGlobal } from './globals.ts';
 import { AllocBudget, COST, resolveLimits } from './limits.ts';
 import { build, decodeLong, kind, opName, toNumber } from './pickle_parts.ts';
+import { PickleReader } from './pickle_reader.ts';
 import type { LoadContext, VmContext } from './storage.ts';
 import { TupleRecords } from './tuples.ts';
 
@@ -23,18 +24,17 @@ export interface UnpickleOptions {
   budget?: AllocBudget;
 }
 
-const utf8 = new TextDecoder('utf-8', { fatal: true });
 const MAX_LONG_BYTES = 1024;
 
 /** Unpickles one object starting at `start`; `end` is the offset just past its STOP opcode. */
 export function unpickle(bytes: Uint8Array, start: number, opts: UnpickleOptions): { value: unknown; end: number } {
-  let pos = start;
   let opPos = start;
   const fail = (reason: string, hint?: string): never => {
     throw new CheckpointError(opts.file, `${opts.where}: ${reason} (opcode at byte ${opPos})`, hint);
   };
   const budget = opts.budget ?? new AllocBudget(resolveLimits(bytes.length - start), fail);
   const charge = (n: number) => budget.charge(n, fail);
+  const r = new PickleReader(bytes, start, fail, charge);
   const maxDepth = budget.limits.maxDepth;
   const tuples = new TupleRecords(maxDepth, fail);
   const makeTuple = (items: unknown[]): readonly unknown[] => {
@@ -58,7 +58,6 @@ export function unpickle(bytes: Uint8Array, start: number, opts: UnpickleOptions
     if (!memo.has(i)) charge(COST.memo);
     memo.set(i, top());
   };
-  const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
   const bytesValue = (b: Uint8Array): Uint8Array => {
     charge(COST.string + b.length);
     return b.slice();
@@ -66,37 +65,6 @@ export function unpickle(bytes: Uint8Array, start: number, opts: UnpickleOptions
   // Tuples an allowlisted call returns (torch.Size) join the VM's tuple records, so they hash in O(1).
   const fromGlobal = (v: unknown): unknown => (Array.isArray(v) && Object.isFrozen(v) ? tuples.register(v) : v);
 
-  const need = (n: number): number => {
-    if (!Number.isSafeInteger(n) || n < 0 || pos + n > bytes.length) fail(`truncated pickle (needs ${n} more bytes)`);
-    const p = pos;
-    pos += n;
-    return p;
-  };
-  const u8 = () => bytes[need(1)]!;
-  const u16 = () => view.getUint16(need(2), true);
-  const i32 = () => view.getInt32(need(4), true);
-  const u32 = () => view.getUint32(need(4), true);
-  const u64 = (): number => {
-    const v = view.getBigUint64(need(8), true);
-    if (v > BigInt(Number.MAX_SAFE_INTEGER)) fail('length too large');
-    return Number(v);
-  };
-  const take = (n: number) => bytes.subarray(need(n), pos);
-  const text = (b: Uint8Array): string => {
-    charge(COST.string + 2 * b.length);
-    try {
-      return utf8.decode(b);
-    } catch {
-      return fail('invalid UTF-8 in string');
-    }
-  };
-  const line = (): string => {
-    const nl = bytes.indexOf(10, pos);
-    if (nl < 0) fail('truncated pickle (unterminated line)');
-    const s = text(bytes.subarray(pos, nl));
-    pos = nl + 1;
-    return s;
-  };
   const floor = () => (marks.length > 0 ? marks[marks.length - 1]! : 0);
   const pop = (): unknown => {
     if (stack.length <= floor()) fail('stack underflow');
@@ -127,18 +95,18 @@ export function unpickle(bytes: Uint8Array, start: number, opts: UnpickleOptions
   const resolve = (module: string, name: string) => resolveGlobal(module, name, ctx);
 
   for (;;) {
-    opPos = pos;
-    if (pos >= bytes.length) fail('truncated pickle (no STOP opcode)');
-    const op = bytes[pos++]!;
+    opPos = r.pos;
+    if (r.pos >= bytes.length) fail('truncated pickle (no STOP opcode)');
+    const op = bytes[r.pos++]!;
     switch (op) {
       case 0x80: // PROTO
-        if (u8() > 5) fail('unsupported pickle protocol');
+        if (r.u8() > 5) fail('unsupported pickle protocol');
         break;
       case 0x95: // FRAME: framing is advisory, the length is not needed
-        u64();
+        r.u64();
         break;
       case 0x2e: // STOP
-        return { value: pop(), end: pos };
+        return { value: pop(), end: r.pos };
       case 0x28: // MARK
         marks.push(stack.length);
         break;
@@ -162,72 +130,72 @@ export function unpickle(bytes: Uint8Array, start: number, opts: UnpickleOptions
         stack.push(false);
         break;
       case 0x4b: // BININT1
-        stack.push(u8());
+        stack.push(r.u8());
         break;
       case 0x4d: // BININT2
-        stack.push(u16());
+        stack.push(r.u16());
         break;
       case 0x4a: // BININT
-        stack.push(i32());
+        stack.push(r.i32());
         break;
       case 0x8a: // LONG1
-        stack.push(decodeLong(take(u8())));
+        stack.push(decodeLong(r.take(r.u8())));
         break;
       case 0x8b: {
         // LONG4
-        const n = i32();
+        const n = r.i32();
         if (n < 0 || n > MAX_LONG_BYTES) fail(`integer of ${n} bytes is not supported`);
-        stack.push(decodeLong(take(n)));
+        stack.push(decodeLong(r.take(n)));
         break;
       }
       case 0x49: {
         // INT (text): protocol 0 spells bools as 00 / 01
-        const s = line();
+        const s = r.line();
         stack.push(s === '00' ? false : s === '01' ? true : intText(s));
         break;
       }
       case 0x4c: // LONG (text)
-        stack.push(intText(line().replace(/L$/, '')));
+        stack.push(intText(r.line().replace(/L$/, '')));
         break;
       case 0x46: {
         // FLOAT (text)
-        const s = line().trim();
+        const s = r.line().trim();
         const v = s === 'inf' ? Infinity : s === '-inf' ? -Infinity : s === 'nan' ? NaN : Number(s);
         if (Number.isNaN(v) && s !== 'nan') fail(`invalid float literal ${JSON.stringify(s.slice(0, 40))}`);
         stack.push(v);
         break;
       }
       case 0x47: // BINFLOAT (big-endian)
-        stack.push(view.getFloat64(need(8), false));
+        stack.push(r.f64be());
         break;
       case 0x58: // BINUNICODE
-        stack.push(text(take(u32())));
+        stack.push(r.text(r.take(r.u32())));
         break;
       case 0x8c: // SHORT_BINUNICODE
-        stack.push(text(take(u8())));
+        stack.push(r.text(r.take(r.u8())));
         break;
       case 0x8d: // BINUNICODE8
-        stack.push(text(take(u64())));
+        stack.push(r.text(r.take(r.u64())));
         break;
       case 0x54: {
         // BINSTRING (Python 2 str; torch.load decodes as utf-8)
-        const n = i32();
+        const n = r.i32();
         if (n < 0) fail('negative string length');
-        stack.push(text(take(n)));
+        stack.push(r.text(r.take(n)));
         break;
       }
       case 0x55: // SHORT_BINSTRING
-        stack.push(text(take(u8())));
+        stack.push(r.text(r.take(r.u8())));
         break;
       case 0x42: // BINBYTES
-        stack.push(bytesValue(take(u32())));
+        stack.push(bytesValue(r.take(r.u32())));
         break;
       case 0x43: // SHORT_BINBYTES
-        stack.push(bytesValue(take(u8())));
+        stack.push(bytesValue(r.take(r.u8())));
         break;
       case 0x8e: // BINBYTES8
       case 0x96: // BYTEARRAY8
-        stack.push(bytesValue(take(u64())));
+        stack.push(bytesValue(r.take(r.u64())));
         break;
       case 0x29: // EMPTY_TUPLE
         stack.push(makeTuple([]));
@@ -329,30 +297,30 @@ export function unpickle(bytes: Uint8Array, start: number, opts: UnpickleOptions
         break;
       }
       case 0x71: // BINPUT
-        memoSet(u8());
+        memoSet(r.u8());
         break;
       case 0x72: // LONG_BINPUT
-        memoSet(u32());
+        memoSet(r.u32());
         break;
       case 0x70: // PUT (text)
-        memoSet(Number(intText(line())));
+        memoSet(Number(intText(r.line())));
         break;
       case 0x94: // MEMOIZE
         memoSet(memo.size);
         break;
       case 0x68: // BINGET
-        stack.push(memoGet(u8()));
+        stack.push(memoGet(r.u8()));
         break;
       case 0x6a: // LONG_BINGET
-        stack.push(memoGet(u32()));
+        stack.push(memoGet(r.u32()));
         break;
       case 0x67: // GET (text)
-        stack.push(memoGet(Number(intText(line()))));
+        stack.push(memoGet(Number(intText(r.line()))));
         break;
       case 0x63: {
         // GLOBAL
-        const module = line();
-        stack.push(resolve(module, line()));
+        const module = r.line();
+        stack.push(resolve(module, r.line()));
         break;
       }
       case 0x93: {
@@ -402,7 +370,7 @@ export function unpickle(bytes: Uint8Array, start: number, opts: UnpickleOptions
       }
       case 0x50: {
         // PERSID (text)
-        const pid = line();
+        const pid = r.line();
         if (!opts.persistentLoad) fail('persistent id outside a torch checkpoint');
         stack.push(opts.persistentLoad!(pid, ctx));
         break;
