@@ -11,8 +11,8 @@ import { rssScenario } from './_rss_graft.ts';
 const threads = Number(process.argv[2] ?? 2);
 setNumThreads(threads);
 
-const runners = new Map<string, (n: number) => Promise<Record<string, number>>>();
-function runner(mode: string): (n: number) => Promise<Record<string, number>> {
+const runners = new Map<string, (n: number) => Promise<Record<string, unknown>>>();
+function runner(mode: string): (n: number) => Promise<Record<string, unknown>> {
   let r = runners.get(mode);
   if (r) return r;
   if (mode === 'full' || mode === 'frozen' || mode === 'features') {

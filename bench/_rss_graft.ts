@@ -29,12 +29,12 @@ export function smallNet(): nn.Module {
   );
 }
 
-export interface RssSamples {
+export type RssSamples = {
   /** resident set size in bytes, every RSS_EVERY steps */
   rss: number[];
   /** V8's heap (heapTotal) in bytes at the same moments: how much of a change is the JS heap */
   v8: number[];
-}
+};
 
 /** A runner of n steps of SCENARIO answering its RSS samples. */
 export function rssScenario(name: string): (n: number) => Promise<RssSamples> {

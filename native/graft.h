@@ -36,6 +36,7 @@ struct EnvState {
   int64_t handleBytes = 0;  // the bytes reported for live handles (Slot::reported summed)
   int64_t trough = -1;      // the lowest in-use bytes, less handleBytes, sampled in this window
   int64_t windowEndNs = 0;
+  int64_t heapHigh = -1;    // the malloc heap's largest size so far (arena + mmapped)
 };
 
 EnvState& envState(napi_env env);

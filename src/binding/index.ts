@@ -83,6 +83,8 @@ export interface Native {
   /** the per-thread bound on free small tensor buffers kept for reuse (alloc_small.cc); 0 turns it off */
   setSmallCache(capBytes: number): void;
   smallCacheStats(): NativeSmallCacheStats;
+  /** makes `count` small tensors on a new thread and frees them here, then the other way round; true or throws */
+  smallCacheThreadCheck(count: number, bytes: number): boolean;
 }
 
 /** The small-block allocator's state (alloc_small.cc), summed over the threads that keep a cache. */

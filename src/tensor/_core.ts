@@ -181,9 +181,10 @@ export function popScope(keep: Set<Disposable>): void {
   if (!s) throw new ArgumentError('popScope without a matching pushScope');
   const parent = scopes[scopes.length - 1];
   const free: Handle[] = [];
+  const keeps = keep.size !== 0; // most scopes keep nothing: no set lookup per tensor
   try {
     for (const t of s) {
-      if (!keep.has(t)) {
+      if (!keeps || !keep.has(t)) {
         const h = t.releaseHandle();
         if (h !== undefined) free.push(h);
       } else if (parent) parent.push(t);

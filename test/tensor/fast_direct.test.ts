@@ -143,6 +143,48 @@ test('unary and matrix ops on non-contiguous inputs', () => {
   });
 });
 
+test('linear: the bias-rows route (small outputs) gives at::linear bytes; the others fall back', () => {
+  tidy(() => {
+    for (const dtype of ['float32', 'float64'] as DType[]) {
+      const cases: [string, number[], number[], Tensor][] = [
+        ['the bench size', [8, 64], [32, 64], randn([32], { dtype })],
+        ['one row', [1, 3], [5, 3], randn([5], { dtype })],
+        ['inner size 1', [3, 1], [7, 1], randn([7], { dtype })],
+        ['no rows', [0, 6], [5, 6], randn([5], { dtype })],
+        ['inner size 0', [4, 0], [5, 0], randn([5], { dtype })],
+        ['strided bias', [4, 6], [5, 6], randn([10], { dtype }).slice(0, 0, 10, 2)],
+        ['output at the grain size (the addmm route)', [256, 16], [128, 16], randn([128], { dtype })],
+      ];
+      for (const [what, xs, ws, b] of cases) {
+        const x = randn(xs, { dtype });
+        const w = randn(ws, { dtype });
+        same(linear(x, w, b), aten('linear')(x, w, b), `${dtype} ${what}`);
+      }
+    }
+    // a bias of another dtype and mismatched shapes: the same errors as at::linear
+    const x = randn([4, 6]);
+    const w = randn([5, 6]);
+    for (const [what, xx, ww, bb] of [
+      ['float64 bias', x, w, randn([5], { dtype: 'float64' })],
+      ['bias of the wrong size', x, w, randn([4])],
+      ['inner sizes differ', x, randn([5, 7]), randn([5])],
+    ] as [string, Tensor, Tensor, Tensor][]) {
+      let boxed = '';
+      try {
+        aten('linear')(xx, ww, bb);
+      } catch (e) {
+        boxed = (e as Error).message.replace(/^.*?: /, '');
+      }
+      assert.ok(boxed, `${what}: at::linear fails`);
+      assert.throws(
+        () => linear(xx, ww, bb),
+        (e: Error) => e.message.includes(boxed.split('\n')[0]!.slice(0, 40)),
+        what,
+      );
+    }
+  });
+});
+
 test('linear: the direct addmm route gives at::linear bytes, and falls back where it must', () => {
   tidy(() => {
     for (const dtype of ['float32', 'float64'] as DType[]) {

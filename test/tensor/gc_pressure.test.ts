@@ -5,7 +5,7 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { setImmediate as nextTurn } from 'node:timers/promises';
-import { liveTensors, mallocInfo, randn, tidy } from '../../src/tensor/index.ts';
+import { dispose, mallocInfo, randn, tidy } from '../../src/tensor/index.ts';
 
 const MB = 1024 * 1024;
 const inUse = () => {
@@ -13,11 +13,11 @@ const inUse = () => {
   return m.heapBytes - m.freeBytes + m.mmapBytes;
 };
 
-test('a loop without tidy() whose results hold graphs stays within a few MB', { timeout: 60_000 }, async (t) => {
+test('a loop without tidy() whose results hold graphs stays within a few MB', { timeout: 180_000 }, async (t) => {
   if (!mallocInfo().glibc) return t.skip('heap sampling needs glibc');
   const w = randn([1024]).requiresGrad_();
   const x = randn([1024]);
-  const m = randn([96, 96]);
+  const m = randn([80, 80]);
   // relu saves its 4 KB output for backward: the graph of each 4-byte result holds it, and the
   // handle made inside tidy() is gone, so the bytes are nowhere but in the graph
   const leaky = () =>
@@ -26,17 +26,26 @@ test('a loop without tidy() whose results hold graphs stays within a few MB', { 
       return w.mul(x).relu().sum();
     });
   for (let i = 0; i < 200; i++) leaky();
+  // a heap with room to spare, as after a step's activations were freed (graft's malloc settings keep
+  // it): garbage that fits in it does not grow the heap, and must count all the same
+  dispose(Array.from({ length: 64 }, () => randn([256, 1024])));
   await nextTurn();
   const start = inUse();
-  let peak = 0;
-  const n = 12_000; // 48 MB of graphs if GC never ran
+  const growth: number[] = [];
+  const n = 14_000; // 56 MB of graphs if GC never ran
   for (let i = 1; i <= n; i++) {
     leaky();
     if (i % 20 === 0) {
-      peak = Math.max(peak, inUse() - start);
+      growth.push(inUse() - start);
       await nextTurn(); // a loop that awaits its data: finalizers run here
     }
   }
-  t.diagnostic(`peak in-use growth ${(peak / MB).toFixed(1)} MB over ${n} steps, ${liveTensors()} live tensors`);
-  assert.ok(peak < 24 * MB, `the native heap grew ${(peak / MB).toFixed(1)} MB before GC collected the graphs`);
+  // the median, not the peak: on a loaded machine one collection may come late. Measured on a loaded
+  // 2-core machine: 11-15 MB with the heap sampling of native/common.cc, 21-27 MB without it (V8
+  // then collects only for its own heap's sake)
+  const median = growth.sort((a, b) => a - b)[growth.length >> 1]!;
+  t.diagnostic(
+    `in-use growth median ${(median / MB).toFixed(1)} MB, peak ${(growth.at(-1)! / MB).toFixed(1)} MB over ${n} steps`,
+  );
+  assert.ok(median < 18 * MB, `the native heap grew ${(median / MB).toFixed(1)} MB (median) before GC collected`);
 });
