@@ -5,11 +5,10 @@
 // (bench/_demo_graft.ts). Each side runs once, one after the other, in its own environment; the
 // row gives both wall times per run and phase and both test accuracies. The accuracies are close,
 // not equal: threaded kernels sum in their own order, so the sides drift apart over the steps.
-import { spawn } from 'node:child_process';
 import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { type LoadSample, measureLoad } from './_proc.ts';
+import { runChildProcess as run } from './_proc.ts';
 
 export interface DemoRowOptions {
   root: string;
@@ -26,30 +25,6 @@ interface RunTimes {
   seconds: number;
   accuracy: number;
   phases: number[];
-}
-
-function run(cmd: string, args: string[], env: NodeJS.ProcessEnv, cwd: string) {
-  return new Promise<{ out: string[]; code: number; load: LoadSample; seconds: number }>((resolve) => {
-    const t0 = performance.now();
-    const child = spawn(cmd, args, { cwd, env, stdio: ['ignore', 'pipe', 'pipe'] });
-    const m = measureLoad(() => (child.pid ? [child.pid] : []));
-    let out = '';
-    let err = '';
-    child.stdout.on('data', (d) => {
-      out += String(d);
-    });
-    child.stderr.on('data', (d) => {
-      err = (err + String(d)).slice(-2000);
-    });
-    child.on('exit', (code) =>
-      resolve({
-        out: (out + (code ? err : '')).trim().split('\n'),
-        code: code ?? 1,
-        load: m.end(),
-        seconds: (performance.now() - t0) / 1000,
-      }),
-    );
-  });
 }
 
 /** graft's side from its run folder: metrics.jsonl's start and epoch records (each after its evaluation). */

@@ -1,6 +1,7 @@
 // What else the machine is doing while a bench samples: /proc/stat's busy time of all CPUs minus the
 // time of the processes being measured (/proc/<pid>/stat, all threads), as cores kept busy by
 // others; plus the machine's description for a bench header. Linux only: elsewhere `others` is NaN.
+import { spawn } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import { cpus, loadavg, totalmem } from 'node:os';
 
@@ -60,4 +61,29 @@ export function machineLine(): string {
   const c = cpus();
   const kernel = read('/proc/sys/kernel/osrelease')?.trim() ?? process.platform;
   return `${c[0]?.model.trim() ?? 'unknown CPU'}, ${c.length} logical CPUs, ${(totalmem() / 2 ** 30).toFixed(0)} GiB, Linux ${kernel}`;
+}
+
+/** Runs CMD ARGS as a child, measuring the load of other processes meanwhile; stdout lines (stderr too on failure), exit code and seconds. */
+export function runChildProcess(cmd: string, args: string[], env: NodeJS.ProcessEnv, cwd: string) {
+  return new Promise<{ out: string[]; code: number; load: LoadSample; seconds: number }>((resolve) => {
+    const t0 = performance.now();
+    const child = spawn(cmd, args, { cwd, env, stdio: ['ignore', 'pipe', 'pipe'] });
+    const m = measureLoad(() => (child.pid ? [child.pid] : []));
+    let out = '';
+    let err = '';
+    child.stdout.on('data', (d) => {
+      out += String(d);
+    });
+    child.stderr.on('data', (d) => {
+      err = (err + String(d)).slice(-2000);
+    });
+    child.on('exit', (code) =>
+      resolve({
+        out: (out + (code ? err : '')).trim().split('\n'),
+        code: code ?? 1,
+        load: m.end(),
+        seconds: (performance.now() - t0) / 1000,
+      }),
+    );
+  });
 }

@@ -12,12 +12,11 @@
 //   GRAFT_BENCH_THREADS (2), GRAFT_BENCH_PYTHON (/usr/bin/python3), GRAFT_BENCH_TORCH_ENV (JSON: extra
 //   environment for the PyTorch side). --quick: tiny sizes, one or two turns: a smoke test.
 // This file loads no graft module itself: graft's load-time settings stay in graft's worker.
-import { spawn } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { demoRow } from './_demo_row.ts';
-import { type LoadSample, machineLine, measureLoad } from './_proc.ts';
+import { type LoadSample, machineLine, measureLoad, runChildProcess } from './_proc.ts';
 import { type Side, startSide, torchSideEnv } from './_side.ts';
 
 const here = dirname(fileURLToPath(import.meta.url));
@@ -230,26 +229,7 @@ async function rss(): Promise<void> {
 
 /** Runs a bench script of its own (another helper's) as a child; its stdout lines are returned. */
 function runChild(args: string[], env: NodeJS.ProcessEnv): Promise<{ out: string[]; code: number; load: LoadSample }> {
-  return new Promise((resolve) => {
-    const child = spawn(process.execPath, ['--import', 'tsx', ...args], {
-      cwd: root,
-      env,
-      stdio: ['ignore', 'pipe', 'pipe'],
-    });
-    const pids = () => (child.pid ? [child.pid] : []);
-    const m = measureLoad(pids);
-    let out = '';
-    let err = '';
-    child.stdout.on('data', (d) => {
-      out += String(d);
-    });
-    child.stderr.on('data', (d) => {
-      err = (err + String(d)).slice(-2000);
-    });
-    child.on('exit', (code) =>
-      resolve({ out: (out + (code ? err : '')).trim().split('\n'), code: code ?? 1, load: m.end() }),
-    );
-  });
+  return runChildProcess(process.execPath, ['--import', 'tsx', ...args], env, root);
 }
 
 async function data(): Promise<void> {
