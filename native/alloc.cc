@@ -165,11 +165,6 @@ struct CachingCPUAllocator final : public c10::Allocator {
 CachingCPUAllocator theAllocator;
 bool installed = false;
 
-napi_value setField(napi_env env, napi_value obj, const char* name, double v) {
-  NAPI_OK(napi_set_named_property(env, obj, name, jsNumber(env, v)));
-  return obj;
-}
-
 }  // namespace
 
 // useCachingAllocator(capBytes, minBytes): makes the caching allocator libtorch's CPU allocator (once;
@@ -217,16 +212,16 @@ static napi_value allocatorStats(napi_env env, napi_callback_info) {
   NAPI_OK(napi_set_named_property(env, o, "caching",
                                   jsBool(env, installed && c10::GetAllocator(c10::DeviceType::CPU) == &theAllocator)));
   std::lock_guard<std::mutex> g(c.mu);
-  setField(env, o, "capBytes", static_cast<double>(c.capBytes));
-  setField(env, o, "minBytes", static_cast<double>(c.minBytes));
-  setField(env, o, "cachedBytes", static_cast<double>(c.cachedBytes));
-  setField(env, o, "cachedBlocks", static_cast<double>(c.cachedBlocks));
-  setField(env, o, "liveBytes", static_cast<double>(c.liveBytes));
-  setField(env, o, "peakBytes", static_cast<double>(c.peakBytes));
-  setField(env, o, "hits", static_cast<double>(c.stats.hits));
-  setField(env, o, "misses", static_cast<double>(c.stats.misses));
-  setField(env, o, "overflows", static_cast<double>(c.stats.overflows));
-  setField(env, o, "emptied", static_cast<double>(c.stats.emptied));
+  setNumberField(env, o, "capBytes", static_cast<double>(c.capBytes));
+  setNumberField(env, o, "minBytes", static_cast<double>(c.minBytes));
+  setNumberField(env, o, "cachedBytes", static_cast<double>(c.cachedBytes));
+  setNumberField(env, o, "cachedBlocks", static_cast<double>(c.cachedBlocks));
+  setNumberField(env, o, "liveBytes", static_cast<double>(c.liveBytes));
+  setNumberField(env, o, "peakBytes", static_cast<double>(c.peakBytes));
+  setNumberField(env, o, "hits", static_cast<double>(c.stats.hits));
+  setNumberField(env, o, "misses", static_cast<double>(c.stats.misses));
+  setNumberField(env, o, "overflows", static_cast<double>(c.stats.overflows));
+  setNumberField(env, o, "emptied", static_cast<double>(c.stats.emptied));
   return o;
 }
 

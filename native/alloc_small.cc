@@ -234,11 +234,6 @@ struct SmallFirstAllocator final : public c10::Allocator {
   c10::DeleterFnPtr raw_deleter() const override { return base->raw_deleter(); }
 };
 
-napi_value setField(napi_env env, napi_value obj, const char* name, double v) {
-  NAPI_OK(napi_set_named_property(env, obj, name, jsNumber(env, v)));
-  return obj;
-}
-
 // setSmallCache(capBytes): the per-thread bound on free small blocks; 0 turns the small path off.
 napi_value setSmallCache(napi_env env, napi_callback_info info) {
   auto a = args(env, info, 1);
@@ -253,14 +248,14 @@ napi_value smallCacheStats(napi_env env, napi_callback_info) {
   small::Totals t = small::totals();
   napi_value o;
   NAPI_OK(napi_create_object(env, &o));
-  setField(env, o, "capBytes", static_cast<double>(small::cap()));
-  setField(env, o, "maxBlockBytes", static_cast<double>(small::kMaxBytes));
-  setField(env, o, "threads", static_cast<double>(t.threads));
-  setField(env, o, "cachedBytes", static_cast<double>(t.cachedBytes));
-  setField(env, o, "cachedBlocks", static_cast<double>(t.cachedBlocks));
-  setField(env, o, "hits", static_cast<double>(t.hits));
-  setField(env, o, "misses", static_cast<double>(t.misses));
-  setField(env, o, "overflows", static_cast<double>(t.overflows));
+  setNumberField(env, o, "capBytes", static_cast<double>(small::cap()));
+  setNumberField(env, o, "maxBlockBytes", static_cast<double>(small::kMaxBytes));
+  setNumberField(env, o, "threads", static_cast<double>(t.threads));
+  setNumberField(env, o, "cachedBytes", static_cast<double>(t.cachedBytes));
+  setNumberField(env, o, "cachedBlocks", static_cast<double>(t.cachedBlocks));
+  setNumberField(env, o, "hits", static_cast<double>(t.hits));
+  setNumberField(env, o, "misses", static_cast<double>(t.misses));
+  setNumberField(env, o, "overflows", static_cast<double>(t.overflows));
   return o;
 }
 

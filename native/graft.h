@@ -70,6 +70,8 @@ void reportBytes(napi_env env, Slot& slot);
 napi_value wrap(napi_env env, at::Tensor t);
 napi_value undefinedValue(napi_env env);
 napi_value jsNumber(napi_env env, double v);
+// obj[name] = v (a number); returns obj, for the stats objects the allocators answer
+napi_value setNumberField(napi_env env, napi_value obj, const char* name, double v);
 napi_value jsBool(napi_env env, bool v);
 napi_value jsString(napi_env env, const std::string& s);
 double numberOf(napi_env env, napi_value v);

@@ -3,15 +3,12 @@
 // results are bit-identical to libtorch's own allocator. The allocator is chosen when the addon
 // loads, so each case runs in a fresh process.
 import assert from 'node:assert/strict';
-import { spawnSync } from 'node:child_process';
-import { dirname, join } from 'node:path';
 import { test } from 'node:test';
-import { fileURLToPath } from 'node:url';
 import { allocatorSettingFromEnv, DEFAULT_ALLOCATOR_MIN } from '../../src/binding/malloc.ts';
 import { ArgumentError } from '../../src/errors.ts';
 import { allocatorStats, emptyCache, runtimeSettings, smallCacheStats } from '../../src/tensor/index.ts';
+import { childJson } from './_child.ts';
 
-const ROOT = join(dirname(fileURLToPath(import.meta.url)), '..', '..');
 const MiB = 2 ** 20;
 
 // a seeded conv + linear training step: its loss and gradient sums, printed exactly
@@ -36,16 +33,7 @@ const STEP = `
   }
 `;
 
-function child(env: Record<string, string>, body: string): any {
-  const clean = Object.fromEntries(Object.entries(process.env).filter(([k]) => !k.startsWith('GRAFT_ALLOCATOR')));
-  const r = spawnSync(process.execPath, ['--import', 'tsx', '--input-type=module', '-e', body], {
-    cwd: ROOT,
-    encoding: 'utf8',
-    env: { ...clean, ...env },
-  });
-  assert.equal(r.status, 0, r.stderr);
-  return JSON.parse(r.stdout.trim().split('\n').pop()!);
-}
+const child = (env: Record<string, string>, body: string) => childJson('GRAFT_ALLOCATOR', env, body);
 
 test('GRAFT_ALLOCATOR parsing: unset is malloc, caching takes a cap and a minimum, bad values are errors', () => {
   assert.deepEqual(allocatorSettingFromEnv({}, 8 * 1024 * MiB), {

@@ -4,16 +4,12 @@
 // misses, the per-thread cap bounds the free blocks, emptyCache gives them back, frees on another
 // thread are safe, GRAFT_SMALL_CACHE=0 turns it off, and results are the same bytes either way.
 import assert from 'node:assert/strict';
-import { spawnSync } from 'node:child_process';
-import { dirname, join } from 'node:path';
 import { test } from 'node:test';
-import { fileURLToPath } from 'node:url';
 import { DEFAULT_SMALL_CACHE, smallCacheFromEnv } from '../../src/binding/malloc.ts';
 import { ArgumentError } from '../../src/errors.ts';
 import { native } from '../../src/tensor/_core.ts';
 import { emptyCache, smallCacheStats, zeros } from '../../src/tensor/index.ts';
-
-const ROOT = join(dirname(fileURLToPath(import.meta.url)), '..', '..');
+import { childJson } from './_child.ts';
 
 /** hits and misses of this process while fn runs */
 function counted(fn: () => void): { hits: number; misses: number } {
@@ -24,16 +20,7 @@ function counted(fn: () => void): { hits: number; misses: number } {
 }
 const bytes = (n: number) => zeros([n], { dtype: 'uint8' });
 
-function child(env: Record<string, string>, body: string): any {
-  const clean = Object.fromEntries(Object.entries(process.env).filter(([k]) => !k.startsWith('GRAFT_SMALL')));
-  const r = spawnSync(process.execPath, ['--import', 'tsx', '--input-type=module', '-e', body], {
-    cwd: ROOT,
-    encoding: 'utf8',
-    env: { ...clean, ...env },
-  });
-  assert.equal(r.status, 0, r.stderr);
-  return JSON.parse(r.stdout.trim().split('\n').pop()!);
-}
+const child = (env: Record<string, string>, body: string) => childJson('GRAFT_SMALL', env, body);
 
 test('GRAFT_SMALL_CACHE parsing: unset is 1 MiB, sizes take units, 0 is off, bad values are errors', () => {
   assert.equal(smallCacheFromEnv({}), DEFAULT_SMALL_CACHE);
