@@ -15,6 +15,7 @@ interface Setting {
 // GRAFT_ALLOCATOR / GRAFT_MALLOC / OMP_WAIT_POLICY / GOMP_SPINCOUNT as docs/performance.md describes;
 // an empty value means "unset" for the child
 const SETTINGS: Setting[] = [
+  { name: 'arena', env: { GRAFT_ALLOCATOR: 'arena', GRAFT_MALLOC: 'training' } },
   { name: 'glibc-default', env: { GRAFT_ALLOCATOR: 'malloc', GRAFT_MALLOC: 'default' } },
   { name: 'mallopt', env: { GRAFT_ALLOCATOR: 'malloc', GRAFT_MALLOC: 'training' } },
   { name: 'caching', env: { GRAFT_ALLOCATOR: 'caching', GRAFT_MALLOC: 'default' } },

@@ -167,6 +167,8 @@ bool installed = false;
 
 }  // namespace
 
+size_t arenaReleaseFree();  // alloc_arena.cc
+
 // useCachingAllocator(capBytes, minBytes): makes the caching allocator libtorch's CPU allocator (once;
 // later calls change the cap and minimum). Call before the first tensor so every buffer goes through
 // it; blocks allocated earlier are still freed correctly.
@@ -193,10 +195,11 @@ static napi_value useCachingAllocator(napi_env env, napi_callback_info info) {
 }
 
 // emptyCache() -> bytes the caching and small-block caches returned to malloc (the small caches of
-// other threads empty themselves at their next allocation or free). Then malloc_trim hands glibc's free heap pages
-// back to the OS too (what GRAFT_MALLOC=training otherwise keeps for the next step).
+// other threads empty themselves at their next allocation or free) and the arena's free pages released.
+// Then malloc_trim hands glibc's free heap pages back to the OS too (what GRAFT_MALLOC=training otherwise
+// keeps for the next step).
 static napi_value emptyCache(napi_env env, napi_callback_info) {
-  size_t bytes = releaseAll() + small::releaseAll();
+  size_t bytes = releaseAll() + small::releaseAll() + arenaReleaseFree();
 #ifdef __GLIBC__
   malloc_trim(0);
 #endif
@@ -226,9 +229,11 @@ static napi_value allocatorStats(napi_env env, napi_callback_info) {
 }
 
 void initAllocSmall(napi_env env, napi_value exports);  // alloc_small.cc
+void initAllocArena(napi_env env, napi_value exports);  // alloc_arena.cc
 
 void initAlloc(napi_env env, napi_value exports) {
-  initAllocSmall(env, exports);  // the default CPU allocator from the first tensor on
+  initAllocSmall(env, exports);  // the CPU allocator until the arena or the cache is chosen
+  initAllocArena(env, exports);
   defineFn(env, exports, "useCachingAllocator", entry<useCachingAllocator>);
   defineFn(env, exports, "emptyCache", entry<emptyCache>);
   defineFn(env, exports, "allocatorStats", entry<allocatorStats>);

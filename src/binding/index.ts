@@ -77,7 +77,10 @@ export interface Native {
   mallocInfo(): NativeMallocInfo;
   /** makes graft's caching allocator libtorch's CPU allocator (alloc.cc); true when it is in effect */
   useCachingAllocator(capBytes: number, minBytes: number): boolean;
-  /** returns the caching allocator's free blocks to malloc, then glibc's free heap to the OS; the cache's bytes */
+  /** makes graft's arena libtorch's CPU allocator (alloc_arena.cc); false when no address range could be reserved */
+  useArenaAllocator(minBytes: number, trimBytes: number): boolean;
+  arenaStats(): NativeArenaStats;
+  /** returns the caching allocator's free blocks to malloc, the arena's free pages and glibc's free heap to the OS */
   emptyCache(): number;
   allocatorStats(): NativeAllocatorStats;
   /** the per-thread bound on free small tensor buffers kept for reuse (alloc_small.cc); 0 turns it off */
@@ -119,6 +122,27 @@ export interface NativeAllocatorStats {
   misses: number;
   overflows: number;
   emptied: number;
+}
+
+/** The arena's state (alloc_arena.cc); active false while another allocator is in use. */
+export interface NativeArenaStats {
+  active: boolean;
+  /** address space reserved (not memory); the used part (up to the highest block); the part made writable */
+  reservedBytes: number;
+  usedBytes: number;
+  committedBytes: number;
+  /** blocks in use and their peak; free blocks inside the used part */
+  liveBytes: number;
+  peakBytes: number;
+  freeBytes: number;
+  freeBlocks: number;
+  minBytes: number;
+  trimBytes: number;
+  /** requests served from a free block / by growing the used part / by posix_memalign (no room); free tops handed back */
+  reuses: number;
+  grows: number;
+  fallbacks: number;
+  trims: number;
 }
 
 /** The thresholds configureMalloc applied (-1: glibc's default) and mallinfo2's counters. */
@@ -166,6 +190,7 @@ function load(): Native {
   // before the first tensor, so no training buffer is ever allocated under the old thresholds
   if (malloc.mode === 'training') mod.configureMalloc(malloc.mmapThreshold, malloc.trimThreshold, malloc.mmapMax);
   if (allocator.mode === 'caching') mod.useCachingAllocator(allocator.capBytes, allocator.minBytes);
+  if (allocator.mode === 'arena') mod.useArenaAllocator(allocator.minBytes, allocator.trimBytes);
   mod.setSmallCache(smallCache);
   const threads = chooseThreads(process.env);
   mod.setNumThreads(threads.threads);

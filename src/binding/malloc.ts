@@ -63,15 +63,19 @@ export function mallocSettingFromEnv(env: Record<string, string | undefined>): M
 }
 
 /**
- * The CPU tensor allocator (GRAFT_ALLOCATOR): `caching` (graft's: freed buffers of at least minBytes are
- * kept, up to capBytes, and handed out again) or `malloc` (libtorch's own: malloc/free per buffer).
+ * The CPU tensor allocator (GRAFT_ALLOCATOR): `arena` (the default: buffers of at least minBytes live in
+ * one reserved address range of their own, best fit with free neighbours merged, so the small C++ objects
+ * of autograd graphs never sit between them), `caching` (freed buffers of at least minBytes are kept by
+ * size, up to capBytes, and handed out again) or `malloc` (libtorch's own: malloc/free per buffer).
  */
 export interface AllocatorSetting {
-  mode: 'caching' | 'malloc';
-  /** most bytes of freed buffers kept for reuse (GRAFT_ALLOCATOR_CAP) */
+  mode: 'arena' | 'caching' | 'malloc';
+  /** caching: most bytes of freed buffers kept for reuse (GRAFT_ALLOCATOR_CAP) */
   capBytes: number;
-  /** buffers smaller than this go straight to malloc, which serves them fast (GRAFT_ALLOCATOR_MIN) */
+  /** arena and caching: buffers smaller than this go to the small-block lists or malloc (GRAFT_ALLOCATOR_MIN) */
   minBytes: number;
+  /** arena: a free top above this goes back to the OS (GRAFT_MALLOC_TRIM_THRESHOLD, as for glibc's heap) */
+  trimBytes: number;
 }
 
 export const DEFAULT_ALLOCATOR_MIN = 64 * 1024;
@@ -90,20 +94,22 @@ export function smallCacheFromEnv(env: Record<string, string | undefined>): numb
 }
 
 /**
- * Reads GRAFT_ALLOCATOR (caching | malloc; unset = malloc), GRAFT_ALLOCATOR_CAP, GRAFT_ALLOCATOR_MIN.
- * malloc is the default: with GRAFT_MALLOC=training's thresholds glibc's heap already serves a
- * training step's buffers without page faults, and it coalesces free memory across shapes that vary,
- * which a size-keyed cache cannot (docs/performance.md has the measurements).
+ * Reads GRAFT_ALLOCATOR (arena | caching | malloc; unset = arena), GRAFT_ALLOCATOR_CAP, GRAFT_ALLOCATOR_MIN
+ * and, for the arena's trim threshold, GRAFT_MALLOC_TRIM_THRESHOLD. The arena is the default: it serves a
+ * training step's buffers without page faults as glibc's heap with raised thresholds does, merges free
+ * memory across shapes that vary as that heap does (a size-keyed cache cannot), and, unlike that heap,
+ * keeps memory flat in loops that leave their autograd graphs to the garbage collector
+ * (docs/performance.md has the measurements).
  */
 export function allocatorSettingFromEnv(
   env: Record<string, string | undefined>,
   memoryBytes: number,
 ): AllocatorSetting {
-  const mode = (env.GRAFT_ALLOCATOR || 'malloc').trim().toLowerCase();
-  if (mode !== 'caching' && mode !== 'malloc')
+  const mode = (env.GRAFT_ALLOCATOR || 'arena').trim().toLowerCase();
+  if (mode !== 'arena' && mode !== 'caching' && mode !== 'malloc')
     throw new ArgumentError(
-      `GRAFT_ALLOCATOR=${env.GRAFT_ALLOCATOR}: expected caching or malloc`,
-      "GRAFT_ALLOCATOR=caching keeps freed tensor buffers for reuse; unset it for libtorch's own allocator",
+      `GRAFT_ALLOCATOR=${env.GRAFT_ALLOCATOR}: expected arena, caching or malloc`,
+      "unset GRAFT_ALLOCATOR for graft's default (arena); malloc gives every buffer to libtorch's own allocator",
     );
   const limit = Number.MAX_SAFE_INTEGER;
   return {
@@ -111,5 +117,7 @@ export function allocatorSettingFromEnv(
     capBytes:
       size('GRAFT_ALLOCATOR_CAP', env.GRAFT_ALLOCATOR_CAP, limit) ?? Math.floor(memoryBytes * DEFAULT_CAP_FRACTION),
     minBytes: size('GRAFT_ALLOCATOR_MIN', env.GRAFT_ALLOCATOR_MIN, limit) ?? DEFAULT_ALLOCATOR_MIN,
+    trimBytes:
+      size('GRAFT_MALLOC_TRIM_THRESHOLD', env.GRAFT_MALLOC_TRIM_THRESHOLD, 2 ** 31 - 1) ?? TRAINING.trimThreshold,
   };
 }

@@ -32,6 +32,15 @@ export function loadedBlas(maps = '/proc/self/maps'): string[] | undefined {
   return [...new Set(paths)];
 }
 
+const mib = (b: number) => (b < 2 ** 20 ? `${Math.round(b / 1024)} KiB` : `${Math.round(b / 2 ** 20)} MiB`);
+
+/** The allocator's settings in words: the caching allocator's cap and minimum, the arena's minimum. */
+function allocatorDetail(a: Settings['allocator']): string {
+  if (a.mode === 'caching') return ` (cap ${mib(a.capBytes)}, from ${mib(a.minBytes)})`;
+  if (a.mode === 'arena') return ` (buffers from ${mib(a.minBytes)} in an address range of their own)`;
+  return '';
+}
+
 function nodeCheck(): Check {
   const major = Number(process.versions.node.split('.')[0]);
   const ok = SUPPORTED_NODE.includes(major) || major > SUPPORTED_NODE.at(-1)!;
@@ -63,7 +72,6 @@ export function runtimeChecks(s: Settings): Check[] {
     .filter(Boolean)
     .join(' ');
   const a = s.allocator;
-  const mib = (b: number) => (b < 2 ** 20 ? `${Math.round(b / 1024)} KiB` : `${Math.round(b / 2 ** 20)} MiB`);
   return [
     { name: 'threads', ok: true, value: `${th.current} (${why}; ${machine.join(', ')})` },
     {
@@ -73,9 +81,12 @@ export function runtimeChecks(s: Settings): Check[] {
     },
     {
       name: 'memory',
-      ok: a.mode !== 'caching' || a.active,
-      value: `malloc ${s.malloc.mode}${s.malloc.mode === 'training' ? ' (thresholds raised: buffers stay in the heap)' : ''}, allocator ${a.mode}${a.mode === 'caching' ? ` (cap ${mib(a.capBytes)}, from ${mib(a.minBytes)})` : ''}`,
-      fix: "the caching allocator did not take over libtorch's CPU allocator: unset GRAFT_ALLOCATOR",
+      ok: a.mode === 'malloc' || a.active,
+      value: `malloc ${s.malloc.mode}${s.malloc.mode === 'training' ? ' (thresholds raised: buffers stay in the heap)' : ''}, allocator ${a.mode}${allocatorDetail(a)}`,
+      fix:
+        a.mode === 'arena'
+          ? 'graft could not reserve address space for its arena (a `ulimit -v` limit?), so large buffers go to malloc: raise the limit, or set GRAFT_ALLOCATOR=malloc'
+          : "the caching allocator did not take over libtorch's CPU allocator: unset GRAFT_ALLOCATOR",
     },
   ];
 }

@@ -5,6 +5,7 @@ import {
   loadedMallocMode,
   loadSetup,
   type NativeAllocatorStats,
+  type NativeArenaStats,
   type NativeMallocInfo,
   type NativeSmallCacheStats,
 } from '../binding/index.ts';
@@ -41,11 +42,16 @@ export const mallocInfo = (): NativeMallocInfo & { mode: 'training' | 'default' 
   ...native.mallocInfo(),
 });
 /**
- * graft's caching CPU allocator (GRAFT_ALLOCATOR=caching, the default): freed tensor buffers are kept
- * for the next step instead of going back to the OS. Counters since load; all 0 with
- * GRAFT_ALLOCATOR=malloc.
+ * graft's caching CPU allocator (GRAFT_ALLOCATOR=caching): freed tensor buffers are kept by size for the
+ * next step instead of going back to the OS. Counters since load; all 0 unless it is in use.
  */
 export const allocatorStats = (): NativeAllocatorStats => native.allocatorStats();
+/**
+ * graft's arena (GRAFT_ALLOCATOR=arena, the default): tensor buffers of at least minBytes (64 KiB) live in
+ * an address range of their own, reused best-fit with free neighbours merged, and keep their pages
+ * between steps. `freeBytes` is memory kept for reuse; emptyCache() releases it.
+ */
+export const arenaStats = (): NativeArenaStats => native.arenaStats();
 /**
  * The small-block allocator (always on unless GRAFT_SMALL_CACHE=0): tensor buffers up to 16 KiB come
  * from per-thread free lists; each thread keeps at most capBytes of freed ones. Counters since load,
@@ -54,8 +60,9 @@ export const allocatorStats = (): NativeAllocatorStats => native.allocatorStats(
 export const smallCacheStats = (): NativeSmallCacheStats => native.smallCacheStats();
 /**
  * Gives memory kept for the next step back: the caching allocator's and the small-block allocator's
- * free buffers to malloc (other threads' small caches at their next tensor), then malloc's free heap
- * to the OS (malloc_trim; GRAFT_MALLOC=training otherwise keeps it). Returns the bytes released here.
+ * free buffers to malloc (other threads' small caches at their next tensor), the arena's free pages and
+ * malloc's free heap to the OS (malloc_trim; GRAFT_MALLOC=training otherwise keeps it). Returns the
+ * bytes released here.
  */
 export const emptyCache = (): number => native.emptyCache();
 /** What runtimeSettings() reports. */
@@ -70,7 +77,15 @@ export function runtimeSettings(): RuntimeSettings {
   const s = loadSetup();
   return {
     malloc: s.malloc,
-    allocator: { ...s.allocator, active: native.allocatorStats().caching },
+    allocator: {
+      ...s.allocator,
+      active:
+        s.allocator.mode === 'arena'
+          ? native.arenaStats().active
+          : s.allocator.mode === 'caching'
+            ? native.allocatorStats().caching
+            : !native.arenaStats().active && !native.allocatorStats().caching,
+    },
     omp: { waitPolicy: s.omp.waitPolicy, spinCount: s.omp.spinCount, from: s.omp.from },
     threads: { ...s.threads, current: native.getNumThreads() },
   };

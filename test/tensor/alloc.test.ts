@@ -1,4 +1,4 @@
-// graft's caching CPU allocator (GRAFT_ALLOCATOR=caching, opt-in): freed tensor buffers are handed out
+// graft's caching CPU allocator (GRAFT_ALLOCATOR=caching, opt-in; the arena is the default): freed tensor buffers are handed out
 // again (hits), the cap bounds what is kept, emptyCache gives it back, a steady step stops missing, and
 // results are bit-identical to libtorch's own allocator. The allocator is chosen when the addon
 // loads, so each case runs in a fresh process.
@@ -6,7 +6,7 @@ import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { allocatorSettingFromEnv, DEFAULT_ALLOCATOR_MIN } from '../../src/binding/malloc.ts';
 import { ArgumentError } from '../../src/errors.ts';
-import { allocatorStats, emptyCache, runtimeSettings, smallCacheStats } from '../../src/tensor/index.ts';
+import { allocatorStats, arenaStats, emptyCache, runtimeSettings, smallCacheStats } from '../../src/tensor/index.ts';
 import { childJson } from './_child.ts';
 
 const MiB = 2 ** 20;
@@ -35,28 +35,38 @@ const STEP = `
 
 const child = (env: Record<string, string>, body: string) => childJson('GRAFT_ALLOCATOR', env, body);
 
-test('GRAFT_ALLOCATOR parsing: unset is malloc, caching takes a cap and a minimum, bad values are errors', () => {
+test('GRAFT_ALLOCATOR parsing: unset is arena, caching takes a cap and a minimum, bad values are errors', () => {
   assert.deepEqual(allocatorSettingFromEnv({}, 8 * 1024 * MiB), {
-    mode: 'malloc',
+    mode: 'arena',
     capBytes: 2 * 1024 * MiB,
     minBytes: DEFAULT_ALLOCATOR_MIN,
+    trimBytes: 1024 * MiB,
   });
   assert.deepEqual(
     allocatorSettingFromEnv({ GRAFT_ALLOCATOR: 'caching', GRAFT_ALLOCATOR_CAP: '3G', GRAFT_ALLOCATOR_MIN: '1M' }, 0),
-    { mode: 'caching', capBytes: 3 * 1024 * MiB, minBytes: MiB },
+    { mode: 'caching', capBytes: 3 * 1024 * MiB, minBytes: MiB, trimBytes: 1024 * MiB },
   );
+  assert.deepEqual(allocatorSettingFromEnv({ GRAFT_ALLOCATOR: ' Malloc ', GRAFT_MALLOC_TRIM_THRESHOLD: '8M' }, 0), {
+    mode: 'malloc',
+    capBytes: 0,
+    minBytes: DEFAULT_ALLOCATOR_MIN,
+    trimBytes: 8 * MiB,
+  });
   assert.throws(() => allocatorSettingFromEnv({ GRAFT_ALLOCATOR: 'jemalloc' }, 0), ArgumentError);
   assert.throws(() => allocatorSettingFromEnv({ GRAFT_ALLOCATOR_CAP: 'half' }, 0), /GRAFT_ALLOCATOR_CAP=half/);
 });
 
-test('this process: libtorch allocates (GRAFT_ALLOCATOR unset), the cache is idle', () => {
+test('this process: the arena allocates (GRAFT_ALLOCATOR unset), the cache is idle', () => {
   if (process.env.GRAFT_ALLOCATOR) return;
-  assert.equal(runtimeSettings().allocator.mode, 'malloc');
+  assert.equal(runtimeSettings().allocator.mode, 'arena');
+  assert.equal(runtimeSettings().allocator.active, true);
   const s = allocatorStats();
   assert.equal(s.caching, false);
   assert.equal(s.hits + s.misses, 0);
-  // without the caching allocator, emptyCache releases only the small-block cache (alloc_small.test.ts)
-  assert.equal(emptyCache(), smallCacheStats().cachedBytes);
+  // without the caching allocator, emptyCache releases the small-block cache (alloc_small.test.ts)
+  // and the arena's free blocks (alloc_arena.test.ts)
+  const expected = smallCacheStats().cachedBytes + arenaStats().freeBytes;
+  assert.equal(emptyCache(), expected);
 });
 
 test('caching: a freed buffer is reused, small ones bypass, the cap bounds the cache, emptyCache frees it', () => {

@@ -1,7 +1,8 @@
 // GRAFT_MALLOC: graft raises glibc's mmap/trim thresholds at load (mode `training`, the default) so
 // tensor buffers freed at the end of a training step stay in the heap instead of being unmapped and
 // faulted in again; GRAFT_MALLOC=default leaves malloc alone. Behaviour, not timings: where a 24 MiB
-// tensor's buffer comes from (heap vs its own mmap) tells which thresholds are in effect.
+// tensor's buffer comes from (heap vs its own mmap) tells which thresholds are in effect, so the probes
+// give buffers to malloc (GRAFT_ALLOCATOR=malloc); under the default arena they do not reach malloc.
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
 import { dirname, join } from 'node:path';
@@ -9,12 +10,12 @@ import { test } from 'node:test';
 import { fileURLToPath } from 'node:url';
 import { MAX_MMAP_THRESHOLD, mallocSettingFromEnv, TRAINING } from '../../src/binding/malloc.ts';
 import { ArgumentError } from '../../src/errors.ts';
-import { mallocInfo, zeros } from '../../src/tensor/index.ts';
+import { arenaStats, mallocInfo, zeros } from '../../src/tensor/index.ts';
 
 const ROOT = join(dirname(fileURLToPath(import.meta.url)), '..', '..');
 const MiB = 2 ** 20;
 
-/** Runs `graft info --json` and a 24 MiB allocation in a fresh process with the given GRAFT_MALLOC* env. */
+/** Runs `graft info --json` and a 24 MiB allocation in a fresh process (malloc as libtorch's allocator) with the given GRAFT_MALLOC* env. */
 function probe(env: Record<string, string>) {
   const script = `
     import { main } from './src/cli/main.ts';
@@ -33,7 +34,7 @@ function probe(env: Record<string, string>) {
   const r = spawnSync(process.execPath, ['--import', 'tsx', '--input-type=module', '-e', script], {
     cwd: ROOT,
     encoding: 'utf8',
-    env: { ...clean, ...env },
+    env: { ...clean, GRAFT_ALLOCATOR: 'malloc', ...env },
   });
   assert.equal(r.status, 0, r.stderr);
   return JSON.parse(r.stdout.trim().split('\n').pop()!) as {
@@ -70,7 +71,7 @@ test('GRAFT_MALLOC parsing: unset is training, default leaves malloc, sizes take
   );
 });
 
-test('this process loaded with the training setup: thresholds in effect, a 24 MiB buffer comes from the heap', () => {
+test('this process loaded with the training setup: thresholds in effect, a 24 MiB buffer is not mmapped', () => {
   const m = mallocInfo();
   // nothing to set on other C libraries; a GRAFT_MALLOC* variable in the caller's env changes the setup
   if (!m.glibc || Object.keys(process.env).some((k) => k.startsWith('GRAFT_MALLOC'))) return;
@@ -78,8 +79,11 @@ test('this process loaded with the training setup: thresholds in effect, a 24 Mi
   assert.equal(m.mmapThreshold, TRAINING.mmapThreshold);
   assert.equal(m.trimThreshold, TRAINING.trimThreshold);
   assert.equal(m.mmapMax, 0);
+  const arena = arenaStats();
   const t = zeros([6, 2 ** 20]); // float32: 24 MiB
   assert.equal(mallocInfo().mmapBytes, m.mmapBytes);
+  // under the default arena the buffer is not malloc's at all
+  if (arena.active) assert.equal(arenaStats().liveBytes - arena.liveBytes, 24 * MiB);
   t.dispose();
 });
 

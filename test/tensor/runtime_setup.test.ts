@@ -119,7 +119,11 @@ test('graft doctor reports threads with their reason, the OpenMP wait and the me
   const plain = run({});
   assert.match(plain.threads!.value, /^1 \(GRAFT_NUM_THREADS; \d+ CPUs available/);
   assert.equal(plain.openmp!.value, `GOMP_SPINCOUNT=${DEFAULT_SPIN} (graft; GRAFT_OMP_SPIN sets it)`);
-  assert.match(plain.memory!.value, /^malloc training .*, allocator malloc$/);
+  assert.match(
+    plain.memory!.value,
+    /^malloc training .*, allocator arena \(buffers from 64 KiB in an address range of their own\)$/,
+  );
+  assert.ok(plain.memory!.ok);
   const tuned = run({ GRAFT_OMP_SPIN: 'passive', GRAFT_ALLOCATOR: 'caching', GRAFT_ALLOCATOR_CAP: '512M' });
   assert.equal(tuned.openmp!.value, 'OMP_WAIT_POLICY=PASSIVE (graft; GRAFT_OMP_SPIN sets it)');
   assert.match(tuned.memory!.value, /allocator caching \(cap 512 MiB, from 64 KiB\)$/);
