@@ -26,6 +26,7 @@ export async function runWorkers(
   const world = o.world ?? 2;
   const dir = mkdtempSync(join(tmpdir(), 'graft-ddp-'));
   const port = await freePort();
+  const port2 = await freePort();
   const t0 = Date.now();
   try {
     return await Promise.all(
@@ -38,6 +39,7 @@ export async function runWorkers(
             WORLD_SIZE: String(world),
             MASTER_ADDR: '127.0.0.1',
             MASTER_PORT: String(port),
+            TEST_PORT2: String(port2),
             GRAFT_NUM_THREADS: '1',
             ...o.env,
           },

@@ -12,7 +12,16 @@ import { bnEval, type Mode, setup, share, stateOf } from './_ddp_common.ts';
 const [mode, out] = process.argv.slice(2) as [Mode | 'die' | 'hang', string];
 setNumThreads(1);
 const env = envFromProcess()!;
-const pg = await initProcessGroup({ ...env, timeoutMs: Number(process.env.TIMEOUT_MS ?? 30_000) });
+// the ranks start at their own pace (a busy machine took over 3 s): with a short timeout under test,
+// meet with a generous one first, then open the group under test once every rank is up
+const meet = process.env.TIMEOUT_MS ? await initProcessGroup({ ...env, timeoutMs: 60_000 }) : undefined;
+await meet?.barrier();
+const pg = await initProcessGroup({
+  ...env,
+  masterPort: meet ? Number(process.env.TEST_PORT2) : env.masterPort,
+  timeoutMs: Number(process.env.TIMEOUT_MS ?? 30_000),
+});
+await meet?.destroy();
 const { model, batches, runner } = setup(mode === 'eval' ? 'eval' : 'train');
 const ddp = new DataParallel(model, pg);
 const fault: Callback = {
