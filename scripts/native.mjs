@@ -1,7 +1,16 @@
 // Finds libtorch and builds the addon. Rebuilds only when sources, flags or libtorch change.
 import { execFileSync, spawn } from 'node:child_process';
 import { createHash } from 'node:crypto';
-import { copyFileSync, existsSync, mkdirSync, readdirSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
+import {
+  copyFileSync,
+  existsSync,
+  mkdirSync,
+  readdirSync,
+  readFileSync,
+  renameSync,
+  rmSync,
+  writeFileSync,
+} from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
@@ -143,18 +152,34 @@ export async function buildAddon(torch, { log = console.log } = {}) {
   const queue = sources();
   const jobs = Math.max(1, Number(process.env.GRAFT_BUILD_JOBS) || 2);
   const objects = queue.map((s) => join(buildDir, 'obj', s.replace(/\.cc$/, '.o')));
-  const work = [...queue];
+  // an object is rebuilt when its source, any native/*.h, or the flags changed: the key beside it
+  // says what it was built from (headers are few and shared, so one changed header rebuilds all)
+  const common = createHash('sha256');
+  common.update(JSON.stringify({ torch, flags, cxx, node: process.versions.modules }));
+  for (const f of readdirSync(join(root, 'native'))
+    .filter((f) => f.endsWith('.h'))
+    .sort()) {
+    common.update(f);
+    common.update(readFileSync(join(root, 'native', f)));
+  }
+  const keyOf = (s) =>
+    createHash('sha256')
+      .update(common.copy().digest('hex'))
+      .update(readFileSync(join(root, 'native', s)))
+      .digest('hex');
+  const work = queue.filter((s, i) => {
+    const keyFile = `${objects[i]}.key`;
+    return !(existsSync(objects[i]) && existsSync(keyFile) && readFileSync(keyFile, 'utf8') === keyOf(s));
+  });
+  if (work.length < queue.length) log(`graft: ${queue.length - work.length} of ${queue.length} objects are up to date`);
   await Promise.all(
     Array.from({ length: jobs }, async () => {
       while (work.length) {
         const s = work.shift();
-        await run(cxx, [
-          ...flags,
-          '-c',
-          join(root, 'native', s),
-          '-o',
-          join(buildDir, 'obj', s.replace(/\.cc$/, '.o')),
-        ]);
+        const obj = join(buildDir, 'obj', s.replace(/\.cc$/, '.o'));
+        rmSync(`${obj}.key`, { force: true });
+        await run(cxx, [...flags, '-c', join(root, 'native', s), '-o', obj]);
+        writeFileSync(`${obj}.key`, keyOf(s));
       }
     }),
   );
