@@ -166,3 +166,58 @@ test('arena: buffers below GRAFT_ALLOCATOR_MIN stay out of it', () => {
   assert.equal(byDefault.liveBytes, 0);
   assert.equal(lowered.liveBytes, 32 * 1024);
 });
+
+test('arena: three threads allocating and freeing at once keep every buffer intact', () => {
+  // worker threads load the addon too and share the one arena (data-loading workers do this)
+  const out = child(
+    {},
+    `
+    const { Worker } = await import('node:worker_threads');
+    const t = await import('./src/tensor/index.ts');
+    const body = \`
+      const { parentPort, workerData } = require('node:worker_threads');
+      import(workerData.tsx).then((api) => { api.register(); return import('./src/tensor/index.ts'); }).then((t) => {
+        let seed = workerData.seed, bad = 0;
+        const rand = () => (seed = (seed * 1103515245 + 12345) % 2 ** 31) / 2 ** 31;
+        const live = [];
+        for (let i = 0; i < 300; i++) {
+          const v = workerData.seed * 1000 + i;
+          live.push([t.full([Math.floor(16384 + rand() * 200000)], v), v]);
+          if (live.length > 8) {
+            const [x, want] = live.splice(Math.floor(rand() * live.length), 1)[0];
+            if (x.min().item() !== want || x.max().item() !== want) bad++;
+            x.dispose();
+          }
+        }
+        parentPort.postMessage(bad);
+      });
+    \`;
+    const run = (seed) => new Promise((ok, fail) => {
+      const w = new Worker(body, { eval: true, execArgv: [], workerData: { seed, tsx: import.meta.resolve('tsx/esm/api') } });
+      w.once('message', ok);
+      w.once('error', fail);
+    });
+    const workers = Promise.all([run(1), run(2)]);
+    let done = false;
+    workers.then(() => { done = true; }, () => { done = true; });
+    // the main thread works the arena until both workers are done
+    let bad = 0, rounds = 0;
+    for (let i = 0; !done; i++) {
+      const keep = t.full([50000 + (i % 50) * 97], i);
+      const x = t.full([30000 + (i % 70) * 131], -i);
+      if (x.min().item() !== -i || keep.max().item() !== i) bad++;
+      x.dispose();
+      keep.dispose();
+      if (i % 20 === 19) { rounds++; await new Promise((r) => setImmediate(r)); }
+    }
+    const badWorkers = await workers;
+    const s = t.arenaStats();
+    console.log(JSON.stringify({ bad, rounds, badWorkers, stats: s }));
+  `,
+  );
+  assert.equal(out.bad, 0);
+  assert.ok(out.rounds > 0);
+  assert.deepEqual(out.badWorkers, [0, 0]);
+  assert.equal(out.stats.usedBytes, out.stats.liveBytes + out.stats.freeBytes);
+  assert.ok(out.stats.reuses > 300, JSON.stringify(out.stats));
+});
