@@ -20,7 +20,7 @@ function runner(mode: string): (n: number) => Promise<Record<string, unknown>> {
     r = async (n) => ({ img_s: await side(n) });
   } else if (mode.startsWith('op:')) {
     const run = opCase(mode.slice(3));
-    r = async (n) => ({ ...run(n) });
+    r = async (n) => ({ ...(await run(n)) });
   } else if (mode.startsWith('rss:')) {
     const run = rssScenario(mode.slice(4));
     r = (n) => run(n);
