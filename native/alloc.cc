@@ -35,7 +35,6 @@ namespace graft {
 
 namespace {
 
-constexpr size_t kAlign = 64;   // c10's gAlignment with AVX-512
 constexpr size_t kRound = 4096; // cached sizes are whole pages: near sizes share a free list
 
 struct Stats {
@@ -62,12 +61,6 @@ struct Cache {
 Cache& cache() {
   static Cache* c = new Cache();
   return *c;
-}
-
-void* rawAlloc(size_t n) {
-  void* p = nullptr;
-  if (posix_memalign(&p, kAlign, n) != 0) return nullptr;
-  return p;
 }
 
 // Takes every cached block out under the lock, frees them outside it; returns the bytes released.
@@ -129,7 +122,7 @@ struct CachingCPUAllocator final : public c10::Allocator {
     Cache& c = cache();
     if (n < c.minBytes) {
       if (c10::DataPtr d = small::allocate(n)) return d;
-      void* p = rawAlloc(n);
+      void* p = alignedAlloc(n);
       TORCH_CHECK(p, "graft's CPU allocator: out of memory allocating ", n, " bytes");
       return {p, p, &freeBlock, cpu};
     }
@@ -146,10 +139,10 @@ struct CachingCPUAllocator final : public c10::Allocator {
       }
       c.stats.misses++;
     }
-    void* p = rawAlloc(size);
+    void* p = alignedAlloc(size);
     if (!p) {  // memory pressure: give the cache back to malloc and try once more
       releaseAll();
-      p = rawAlloc(size);
+      p = alignedAlloc(size);
     }
     TORCH_CHECK(p, "graft's CPU allocator: out of memory allocating ", n, " bytes");
     std::lock_guard<std::mutex> g(c.mu);

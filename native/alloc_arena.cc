@@ -37,7 +37,6 @@ namespace {
 
 constexpr size_t kPage = 4096;
 constexpr size_t kCommitStep = size_t{32} << 20;  // mprotect the used range in steps this large
-constexpr size_t kAlign = 64;
 
 struct Stats {
   uint64_t reuses = 0;     // requests served from a free block
@@ -178,12 +177,6 @@ void arenaFree(void* p) {
   insertFree(a, off, size);
 }
 
-void* rawAlloc(size_t n) {
-  void* p = nullptr;
-  if (posix_memalign(&p, kAlign, n) != 0) return nullptr;
-  return p;
-}
-
 struct ArenaAllocator final : public c10::Allocator {
   c10::DataPtr allocate(size_t n) const override {
     c10::Device cpu(c10::DeviceType::CPU);
@@ -204,7 +197,7 @@ struct ArenaAllocator final : public c10::Allocator {
       }
       a.stats.fallbacks++;
     }
-    void* p = rawAlloc(n);
+    void* p = alignedAlloc(n);
     TORCH_CHECK(p, "graft's CPU allocator: out of memory allocating ", n, " bytes");
     return {p, p, &arenaFree, cpu};
   }

@@ -5,8 +5,16 @@
 
 #include <cstddef>
 #include <cstdint>
+#include <cstdlib>
 
 namespace graft {
+
+// A 64-byte-aligned block from malloc, as c10's alloc_cpu makes (vectorized kernels rely on the
+// alignment); nullptr when malloc refuses. free() releases it.
+inline void* alignedAlloc(size_t n) {
+  void* p = nullptr;
+  return posix_memalign(&p, 64, n) == 0 ? p : nullptr;
+}
 namespace small {
 
 // the largest request served from the free lists; larger ones go to the allocator underneath
