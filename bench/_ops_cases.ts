@@ -17,17 +17,17 @@ export interface PerCall {
   cpu_us: number;
 }
 
-function timed(n: number, run: () => void): PerCall {
+async function timed(n: number, run: () => void | Promise<void>): Promise<PerCall> {
   const c0 = process.cpuUsage();
   const t0 = process.hrtime.bigint();
-  run();
+  await run();
   const us = Number(process.hrtime.bigint() - t0) / 1e3 / n;
   const c = process.cpuUsage(c0);
   return { us, cpu_us: (c.user + c.system) / n };
 }
 
 /** n calls of `fn` inside tidy() blocks of 100 (graft's idiom for hot loops). */
-function inTidy(fn: () => void): (n: number) => PerCall {
+function inTidy(fn: () => void): (n: number) => Promise<PerCall> {
   return (n) => {
     const block = Math.min(100, n);
     return timed(n, () => {
@@ -40,7 +40,7 @@ function inTidy(fn: () => void): (n: number) => PerCall {
 }
 
 /** A runner of n calls of CASE; it answers microseconds per call. */
-export function opCase(name: string): (n: number) => PerCall | Promise<PerCall> {
+export function opCase(name: string): (n: number) => Promise<PerCall> {
   const a = ones([4]).keep();
   const b = ones([4]).keep();
   const x = randn([8, 64]).keep();
@@ -61,20 +61,16 @@ export function opCase(name: string): (n: number) => PerCall | Promise<PerCall> 
       // replaces it, inside its timed loop; here the freeing happens when V8 collects and then runs
       // the finalizers between event-loop turns, so the timed span takes turns every 1,000 calls
       // and counts them: the GC and the frees are part of the cost
-      return async (n) => {
-        let last: Tensor | undefined;
-        const c0 = process.cpuUsage();
-        const t0 = process.hrtime.bigint();
-        for (let done = 0; done < n; ) {
-          const end = Math.min(n, done + 1000);
-          for (; done < end; done++) last = a.add(b);
-          await new Promise((r) => setImmediate(r));
-        }
-        const us = Number(process.hrtime.bigint() - t0) / 1e3 / n;
-        const c = process.cpuUsage(c0);
-        void last;
-        return { us, cpu_us: (c.user + c.system) / n };
-      };
+      return (n) =>
+        timed(n, async () => {
+          let last: Tensor | undefined;
+          for (let done = 0; done < n; ) {
+            const end = Math.min(n, done + 1000);
+            for (; done < end; done++) last = a.add(b);
+            await new Promise((r) => setImmediate(r));
+          }
+          void last;
+        });
     default:
       throw new Error(`unknown op case ${name}: ${Object.keys(OP_CASES).join(', ')}`);
   }

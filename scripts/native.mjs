@@ -124,14 +124,21 @@ function compileArgs(torch) {
   ];
 }
 
-function stampOf(torch) {
+const headers = () => readdirSync(join(root, 'native')).filter((f) => f.endsWith('.h'));
+
+/** sha256 of `what` (JSON) and the named native/ files, names and contents. */
+function hashOf(what, files) {
   const h = createHash('sha256');
-  h.update(JSON.stringify({ torch, flags: compileArgs(torch), node: process.versions.modules }));
-  for (const f of [...sources(), ...readdirSync(join(root, 'native')).filter((f) => f.endsWith('.h'))].sort()) {
+  h.update(JSON.stringify(what));
+  for (const f of [...files].sort()) {
     h.update(f);
     h.update(readFileSync(join(root, 'native', f)));
   }
   return h.digest('hex');
+}
+
+function stampOf(torch) {
+  return hashOf({ torch, flags: compileArgs(torch), node: process.versions.modules }, [...sources(), ...headers()]);
 }
 
 function run(cmd, args) {
@@ -154,19 +161,8 @@ export async function buildAddon(torch, { log = console.log } = {}) {
   const objects = queue.map((s) => join(buildDir, 'obj', s.replace(/\.cc$/, '.o')));
   // an object is rebuilt when its source, any native/*.h, or the flags changed: the key beside it
   // says what it was built from (headers are few and shared, so one changed header rebuilds all)
-  const common = createHash('sha256');
-  common.update(JSON.stringify({ torch, flags, cxx, node: process.versions.modules }));
-  for (const f of readdirSync(join(root, 'native'))
-    .filter((f) => f.endsWith('.h'))
-    .sort()) {
-    common.update(f);
-    common.update(readFileSync(join(root, 'native', f)));
-  }
-  const keyOf = (s) =>
-    createHash('sha256')
-      .update(common.copy().digest('hex'))
-      .update(readFileSync(join(root, 'native', s)))
-      .digest('hex');
+  const common = hashOf({ torch, flags, cxx, node: process.versions.modules }, headers());
+  const keyOf = (s) => hashOf({ common }, [s]);
   const work = queue.filter((s, i) => {
     const keyFile = `${objects[i]}.key`;
     return !(existsSync(objects[i]) && existsSync(keyFile) && readFileSync(keyFile, 'utf8') === keyOf(s));
@@ -176,7 +172,7 @@ export async function buildAddon(torch, { log = console.log } = {}) {
     Array.from({ length: jobs }, async () => {
       while (work.length) {
         const s = work.shift();
-        const obj = join(buildDir, 'obj', s.replace(/\.cc$/, '.o'));
+        const obj = objects[queue.indexOf(s)];
         rmSync(`${obj}.key`, { force: true });
         await run(cxx, [...flags, '-c', join(root, 'native', s), '-o', obj]);
         writeFileSync(`${obj}.key`, keyOf(s));
